@@ -1,0 +1,50 @@
+# repotune: `make train` tunes a model on this repository, `make test` runs the tests.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch that lies on disk here; an unpinned torch pulls a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+REPO ?= .
+RUN ?= runs/latest
+# Nothing loads from the Hugging Face Hub at run time here: say so, so nothing waits on it.
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: help install train test gate bench bench-build bench-train bench-quality clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/repotune: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt "$(TORCH)"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+install: $(BIN)/repotune ## create .venv and install repotune with its test extras (~3 min)
+
+train: install ## tune a model on this repository (default recipe, ~15 min on 2 cores) -> runs/latest
+	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN)
+
+test: install ## run the unit tests (tiny local model, a few minutes)
+	$(OFFLINE) $(BIN)/python -m pytest
+
+gate: install ## run the governance gate on $(RUN) and write its governance.json
+	$(OFFLINE) $(BIN)/repotune gate $(RUN)
+
+bench: bench-build bench-train bench-quality ## all benchmarks -> bench/results/
+
+bench-build: install ## build throughput and peak memory on a large real repository
+	$(OFFLINE) $(BIN)/python -m bench.bench_build
+
+bench-train: install ## pairs/s: repotune vs a plain sentence-transformers script
+	$(OFFLINE) $(BIN)/python -m bench.bench_train
+
+bench-quality: install ## base / tuned / BM25 on REPO's holdout, and STS-B
+	$(OFFLINE) $(BIN)/python -m bench.bench_quality --repo $(REPO)
+
+clean: ## remove runs/ and caches (keeps .venv)
+	rm -rf runs .pytest_cache .hypothesis

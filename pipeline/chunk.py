@@ -1,0 +1,300 @@
+"""chunk: structure-aware, token-bounded chunks with stable ids.
+
+Python splits by ``ast`` (module-level statements, classes, functions, methods); Markdown and rST
+by heading (the heading path travels with the chunk); everything else by blank-line blocks. A
+piece over the token limit splits at statement (or paragraph) boundaries, then at lines, then
+inside a line. Every non-blank line of a file lands in exactly one chunk, in source order, and the
+same input gives the same chunks byte for byte.
+
+Token counts use the base model's own tokenizer and include its special tokens, so no chunk is
+truncated when the model embeds it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .records import Chunk, SourceFile, chunk_id
+from .stage import StageStats
+
+
+class TokenCounter:
+    """Counts tokens with one tokenizer, loaded once per stage."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.special = len(tokenizer("", verbose=False)["input_ids"])  # [CLS] + [SEP] for BERT
+        # A BERT pre-tokenizer splits on whitespace before anything else, so a text's token count is
+        # exactly the sum of its lines' counts: no need to re-tokenize each chunk to check it.
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        self.additive = type(getattr(backend, "pre_tokenizer", None)).__name__ == "BertPreTokenizer"
+
+    def per_line(self, lines: list[str]) -> list[int]:
+        if not lines:
+            return []
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:  # the Rust tokenizer directly: no offsets, no Python-side conversion
+            return [len(enc.ids) for enc in backend.encode_batch_fast(lines, add_special_tokens=False)]
+        return [len(ids) for ids in self.tokenizer(lines, add_special_tokens=False, verbose=False)["input_ids"]]
+
+    def total(self, text: str) -> int:
+        """Tokens of ``text`` as the model sees it, special tokens included."""
+        return len(self.tokenizer(text, verbose=False)["input_ids"])
+
+    def split_line(self, line: str, budget: int) -> list[str]:
+        """Cut one over-long line into pieces of at most ``budget`` tokens (no special tokens)."""
+        enc = self.tokenizer(line, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        offsets = enc["offset_mapping"]
+        cuts = [offsets[i][0] for i in range(budget, len(offsets), budget)]
+        bounds = [0, *cuts, len(line)]
+        return [line[a:b] for a, b in zip(bounds, bounds[1:]) if line[a:b].strip()]
+
+
+@dataclass
+class Segment:
+    """A line range [start, end] (1-based, inclusive) with its structural role."""
+
+    start: int
+    end: int
+    chunk_type: str
+    symbol: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+# --- structure: where units start -----------------------------------------------------------------
+
+def _signature(node: ast.AST) -> str:
+    if isinstance(node, ast.ClassDef):
+        return f"class {node.name}"
+    args = ast.unparse(node.args)
+    prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
+    return f"{prefix} {node.name}({args})"
+
+
+def _python_segments(text: str, lines: list[str]) -> tuple[list[Segment], ast.Module]:
+    """Units of a Python file, and its syntax tree."""
+    tree = ast.parse(text)
+    units: list[Segment] = []
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+    def first_line(node: ast.AST) -> int:
+        line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        while line > 1 and lines[line - 2].lstrip().startswith("#"):  # a comment introduces the unit
+            line -= 1
+        return line
+
+    def doc_meta(node: ast.AST) -> dict:
+        doc = ast.get_docstring(node)
+        body = getattr(node, "body", [])
+        if not doc or not body:
+            return {"signature": _signature(node)} if isinstance(node, defs) else {}
+        span = (body[0].lineno, body[0].end_lineno)
+        return {"docstring": doc, "docstring_span": span, "signature": _signature(node) if isinstance(node, defs) else ""}
+
+    def walk(body: list[ast.stmt], scope: str, container: str, grouped: bool = False) -> None:
+        # grouped: the statements met now join the unit opened last (a class header's attributes)
+        for node in body:
+            if isinstance(node, defs):
+                name = f"{scope}{node.name}"
+                kind = "class" if isinstance(node, ast.ClassDef) else "function"
+                units.append(Segment(first_line(node), node.end_lineno, kind, name, doc_meta(node)))
+                if isinstance(node, ast.ClassDef):
+                    walk(node.body, name + ".", "class", grouped=True)
+                grouped = False
+            elif not grouped:
+                units.append(Segment(first_line(node), node.end_lineno, container, scope.rstrip("."), {}))
+                grouped = True
+
+    walk(tree.body, "", "module")
+    meta = doc_meta(tree)
+    public = [_signature(n) for n in tree.body if isinstance(n, defs) and not n.name.startswith("_")]
+    if units:
+        units[0].meta.update({"module_docstring": meta.get("docstring", ""), "public_names": public})
+    return units, tree
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+:._])\1{2,}\s*$")
+
+
+def _doc_segments(lines: list[str], language: str) -> list[Segment]:
+    """One unit per heading; the heading path ('Install > From source') rides along."""
+    headings: list[tuple[int, int, str]] = []  # (line, level, title)
+    if language == "markdown":
+        in_fence = False
+        for i, line in enumerate(lines, start=1):
+            if _FENCE.match(line):
+                in_fence = not in_fence
+            elif not in_fence and (m := _MD_HEADING.match(line)):
+                headings.append((i, len(m.group(1)), m.group(2)))
+    else:  # reStructuredText: a title underlined (and maybe overlined) by punctuation; level by first use
+        styles: list[tuple[str, bool]] = []
+        for i in range(1, len(lines)):
+            title, under = lines[i - 1], lines[i]
+            if title.strip() and not title.startswith(" ") and _RST_UNDERLINE.match(under) and len(under.rstrip()) >= len(title.rstrip()) and not _RST_UNDERLINE.match(title):
+                over = i >= 2 and lines[i - 2].rstrip() == under.rstrip()
+                style = (under[0], over)
+                if style not in styles:
+                    styles.append(style)
+                headings.append((i - 1 if over else i, styles.index(style) + 1, title.strip()))
+    units = [Segment(1, len(lines), "section", "", {"heading_path": "", "heading_lines": 0})]
+    stack: list[tuple[int, str]] = []
+    for line, level, title in headings:
+        stack = [(lv, t) for lv, t in stack if lv < level] + [(level, title)]
+        path = " > ".join(t for _, t in stack)
+        n_heading = 1 if language == "markdown" else (3 if lines[line - 1].strip() and _RST_UNDERLINE.match(lines[line - 1]) else 2)
+        units.append(Segment(line, len(lines), "section", path, {"heading_path": path, "heading_lines": n_heading}))
+    return units
+
+
+# --- fitting units to the token limit ------------------------------------------------------------
+
+class Chunker:
+    """Chunks files for one tokenizer and limit; counts drops in ``stats``."""
+
+    def __init__(self, counter: TokenCounter, max_tokens: int, stats: StageStats | None = None):
+        if max_tokens <= counter.special + 8:
+            raise ValueError(f"chunk limit of {max_tokens} tokens is too small: use at least {counter.special + 16}")
+        self.counter = counter
+        self.max_tokens = max_tokens
+        self.budget = max_tokens - counter.special  # tokens left for text
+        self.stats = stats if stats is not None else StageStats("chunk")
+
+    def chunk_file(self, source: SourceFile) -> list[Chunk]:
+        lines = source.text.split("\n")
+        tree = None
+        units: list[Segment]
+        if source.language == "python" and source.kind == "code":
+            try:
+                units, tree = _python_segments(source.text, lines)
+            except (SyntaxError, ValueError, RecursionError):
+                self.stats["python_syntax_fallback"] += 1
+                units = [Segment(1, len(lines), "block")]
+        elif source.language in ("markdown", "rst"):
+            units = _doc_segments(lines, source.language)
+        else:
+            units = [Segment(1, len(lines), "block")]
+        segments = _partition(units, len(lines))
+        line_tokens = self.counter.per_line(lines)
+        cuts = _SplitPoints(lines, tree)
+        chunks: list[Chunk] = []
+        seen: set[str] = set()
+        for seg in segments:
+            for start, end, text, n_tokens in self._fit(seg.start, seg.end, lines, line_tokens, cuts):
+                cid = chunk_id(source.path, start, end, text)
+                while cid in seen:  # identical pieces of one over-long line
+                    cid += "+"
+                seen.add(cid)
+                chunks.append(Chunk(cid, text, source.path, source.kind, source.language, start, end,
+                                    seg.symbol, seg.chunk_type, n_tokens, source.commit, _piece_meta(seg, start, end, lines)))
+        return chunks
+
+    def _fit(self, start: int, end: int, lines: list[str], line_tokens: list[int], cuts: _SplitPoints) -> Iterator[tuple[int, int, str, int]]:
+        """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit."""
+        while start <= end and not lines[start - 1].strip():
+            start += 1
+        while end >= start and not lines[end - 1].strip():
+            end -= 1
+        if start > end:
+            return
+        text = "\n".join(lines[start - 1 : end])
+        estimate = sum(line_tokens[start - 1 : end])
+        if estimate <= self.budget:
+            n_tokens = estimate + self.counter.special if self.counter.additive else self.counter.total(text)
+            if n_tokens <= self.max_tokens:
+                yield start, end, text, n_tokens
+                return
+        if start == end:  # one line over the limit: cut inside it
+            self.stats["split_long_line"] += 1
+            for piece in self.counter.split_line(lines[start - 1], self.budget):
+                yield start, end, piece, self.counter.total(piece)
+            return
+        # greedy: the longest prefix ending before a split point that fits; else split at lines
+        inner = sorted(c for c in cuts.get() if start < c <= end)
+        split_at = None
+        running = 0
+        boundaries = inner or list(range(start + 1, end + 1))
+        prev = start
+        for c in boundaries:
+            running += sum(line_tokens[prev - 1 : c - 1])
+            prev = c
+            if running > self.budget:
+                break
+            split_at = c
+        if split_at is None:  # even the first block is too long: split it at lines instead
+            split_at = next((c for c in range(start + 1, end + 1) if sum(line_tokens[start - 1 : c]) > self.budget), start + 1)
+            split_at = max(split_at, start + 1)
+        yield from self._fit(start, split_at - 1, lines, line_tokens, cuts)
+        yield from self._fit(split_at, end, lines, line_tokens, cuts)
+
+
+class _SplitPoints:
+    """Where an over-long unit may split: statement starts (Python) and paragraph starts; computed
+    only when a unit is over the limit, which few are."""
+
+    def __init__(self, lines: list[str], tree: ast.Module | None):
+        self.lines, self.tree, self._points = lines, tree, None
+
+    def get(self) -> set[int]:
+        if self._points is None:
+            lines = self.lines
+            self._points = {i + 1 for i in range(1, len(lines)) if not lines[i - 1].strip() and lines[i].strip()}
+            stack = list(self.tree.body) if self.tree is not None else []
+            while stack:  # statements only: far fewer nodes than ast.walk's every expression
+                node = stack.pop()
+                if hasattr(node, "lineno"):
+                    self._points.add(node.lineno)
+                for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                    stack.extend(getattr(node, name, None) or ())
+        return self._points
+
+
+def _partition(units: list[Segment], n_lines: int) -> list[Segment]:
+    """Turn unit starts into a partition of the file's lines: each unit runs to the next one's start."""
+    units = sorted(units, key=lambda u: u.start)
+    merged: list[Segment] = []
+    for unit in units:
+        if merged and merged[-1].start == unit.start:
+            merged[-1] = unit  # the more specific unit (listed later) wins a shared start line
+        else:
+            merged.append(unit)
+    if not merged:
+        return [Segment(1, n_lines, "block")]
+    merged[0].start = 1
+    for current, nxt in zip(merged, merged[1:]):
+        current.end = nxt.start - 1
+    merged[-1].end = n_lines
+    return merged
+
+
+def _piece_meta(seg: Segment, start: int, end: int, lines: list[str]) -> dict:
+    """Structure the pair miner needs, for the piece [start, end] of a segment."""
+    meta = {k: v for k, v in seg.meta.items() if k not in ("docstring_span", "docstring", "heading_lines")}
+    span = seg.meta.get("docstring_span")
+    if span and start <= span[0] <= end:
+        meta["docstring"] = seg.meta["docstring"]
+        meta["code_without_docstring"] = "\n".join(
+            line for i, line in enumerate(lines[start - 1 : end], start=start) if not span[0] <= i <= span[1]
+        ).strip("\n")
+    n_heading = seg.meta.get("heading_lines", 0)
+    if n_heading and start == seg.start and seg.symbol:
+        meta["section_body"] = "\n".join(lines[start - 1 + n_heading : end]).strip("\n")
+    return meta
+
+
+def chunk_files(files: Iterable[SourceFile], chunker: Chunker, min_chars: int) -> Iterator[Chunk]:
+    """Stage: chunk each file; pieces shorter than ``min_chars`` are dropped and counted."""
+    stats = chunker.stats
+    for source in files:
+        stats["files"] += 1
+        for chunk in chunker.chunk_file(source):
+            if len(chunk.text.strip()) < min_chars:
+                stats.drop("too_short", chunk.id)
+                continue
+            stats["kept"] += 1
+            stats[f"kind_{chunk.kind}"] += 1
+            yield chunk

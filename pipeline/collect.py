@@ -1,0 +1,143 @@
+"""collect: list the repository's files and classify them as code, docs or other.
+
+Inside git, ``git ls-files`` lists tracked and untracked-but-not-ignored files, so .gitignore holds;
+outside git, a plain walk. Symlinks are never followed; notebooks contribute their Markdown and
+code cells (never their outputs) as two records, ``nb.ipynb#markdown`` and ``nb.ipynb#code``.
+Text is read later, by clean, so a listing costs no I/O beyond ``stat``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from .config import CollectConfig
+from .records import SourceFile
+from .secrets import sensitive_file_reason
+from .stage import StageStats
+
+# extension or exact file name -> (kind, language)
+_BY_SUFFIX = {
+    ".py": ("code", "python"), ".pyi": ("code", "python"), ".js": ("code", "javascript"),
+    ".mjs": ("code", "javascript"), ".jsx": ("code", "javascript"), ".ts": ("code", "typescript"),
+    ".tsx": ("code", "typescript"), ".go": ("code", "go"), ".rs": ("code", "rust"),
+    ".java": ("code", "java"), ".kt": ("code", "kotlin"), ".scala": ("code", "scala"),
+    ".c": ("code", "c"), ".h": ("code", "c"), ".cc": ("code", "cpp"), ".cpp": ("code", "cpp"),
+    ".hpp": ("code", "cpp"), ".cs": ("code", "csharp"), ".rb": ("code", "ruby"), ".php": ("code", "php"),
+    ".swift": ("code", "swift"), ".sh": ("code", "shell"), ".bash": ("code", "shell"),
+    ".sql": ("code", "sql"), ".r": ("code", "r"), ".jl": ("code", "julia"), ".lua": ("code", "lua"),
+    ".yaml": ("code", "yaml"), ".yml": ("code", "yaml"), ".toml": ("code", "toml"),
+    ".cfg": ("code", "ini"), ".ini": ("code", "ini"), ".json": ("code", "json"),
+    ".md": ("docs", "markdown"), ".markdown": ("docs", "markdown"), ".rst": ("docs", "rst"),
+    ".txt": ("docs", "text"), ".ipynb": ("notebook", "python"),
+}
+_BY_NAME = {"makefile": ("code", "make"), "dockerfile": ("code", "dockerfile"), "readme": ("docs", "text")}
+
+
+class RepoError(ValueError):
+    """The repository cannot be read; the message says why and what to do."""
+
+
+def classify(path: str) -> tuple[str, str]:
+    """(kind, language) from a file name: kind is code, docs, notebook or other."""
+    name = PurePosixPath(path).name.lower()
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    return _BY_SUFFIX.get(PurePosixPath(name).suffix, ("other", "unknown"))
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=True, timeout=120)
+    except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.decode("utf-8", "surrogateescape")
+
+
+def _list_paths(root: Path) -> tuple[list[str], str | None]:
+    """Relative POSIX paths, sorted, and HEAD's commit (None outside git or before the first commit)."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is not None and Path(top.strip()).resolve() == root:
+        listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        if listing is not None:
+            commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
+            return sorted(set(filter(None, listing.split("\0")))), (commit.strip() or None) if commit else None
+    paths = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        rel = Path(dirpath).relative_to(root)
+        paths += [(rel / f).as_posix() for f in filenames]
+        # symlinked directories are listed (and dropped below), never entered
+        paths += [(rel / d).as_posix() for d in dirnames if (Path(dirpath) / d).is_symlink()]
+    return sorted(paths), None
+
+
+def notebook_cells(raw: str) -> tuple[str, str]:
+    """(markdown, code) text of a notebook's cells, outputs ignored."""
+    cells = json.loads(raw).get("cells", [])
+    parts: dict[str, list[str]] = {"markdown": [], "code": []}
+    for cell in cells:
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        if cell.get("cell_type") in parts and text.strip():
+            parts[cell["cell_type"]].append(text.rstrip("\n"))
+    return "\n\n".join(parts["markdown"]), "\n\n".join(parts["code"])
+
+
+def collect(repo: str | Path, config: CollectConfig, stats: StageStats) -> Iterator[SourceFile]:
+    """Stage: yield one SourceFile (text not yet read, except notebooks) per usable file."""
+    root = Path(repo).expanduser()
+    if not root.exists():
+        raise RepoError(f"repository path {str(repo)!r} does not exist: give the path of a checked-out repository")
+    if not root.is_dir():
+        raise RepoError(f"repository path {str(repo)!r} is a file, not a directory: give the repository's root folder")
+    root = root.resolve()
+    paths, commit = _list_paths(root)
+    for rel in paths:
+        path = root / rel
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in config.exclude):
+            stats.drop("excluded", rel)
+            continue
+        if config.include and not any(fnmatch.fnmatch(rel, pattern) for pattern in config.include):
+            stats.drop("not_included", rel)
+            continue
+        if path.is_symlink():
+            target = path.resolve()  # a loop resolves to itself, never raising in non-strict mode
+            inside = target.is_relative_to(root) and target.exists()
+            stats.drop("symlink" if inside else "symlink_outside_repo_or_broken", rel)
+            continue
+        if path.is_dir():  # a submodule's gitlink, or a nested repository
+            stats.drop("submodule", rel)
+            continue
+        if not path.is_file():
+            stats.drop("missing_or_special", rel)
+            continue
+        if sensitive_file_reason(rel):  # never read, not even by clean
+            stats.drop("sensitive_file", rel)
+            continue
+        kind, language = classify(rel)
+        if kind == "other":
+            stats.drop("unsupported_type", rel)
+            continue
+        size = path.stat().st_size
+        if kind == "notebook":
+            if size > config.max_file_bytes:
+                stats.drop("too_large", rel)
+                continue
+            try:
+                markdown, code = notebook_cells(path.read_text(encoding="utf-8", errors="replace"))
+            except (ValueError, AttributeError, OSError):
+                stats.drop("invalid_notebook", rel)
+                continue
+            stats["notebooks"] += 1
+            for cell_kind, lang, text in (("docs", "markdown", markdown), ("code", language, code)):
+                if text:
+                    stats["kept"] += 1
+                    yield SourceFile(f"{rel}#{lang}", cell_kind, lang, text=text, size=len(text.encode()), commit=commit)
+            continue
+        stats["kept"] += 1
+        yield SourceFile(rel, kind, language, size=size, commit=commit, abs_path=str(path))

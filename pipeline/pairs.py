@@ -1,0 +1,163 @@
+"""pairs: mine (anchor, positive) training pairs from the repository's structure; no LLM needed.
+
+Pair types (each counted in ``stats/pairs.json``):
+- ``docstring_code``: a docstring's first paragraph -> the function or class with the docstring
+  removed (CodeSearchNet rules: body of 3+ lines, docstring of 3+ words, no test functions);
+- ``heading_section``: a Markdown/rST heading path -> the section's text;
+- ``mention_definition``: a documentation paragraph that mentions a code symbol (``name()``,
+  ``module.name``) -> that symbol's definition;
+- ``comment_block``: a comment -> the block of code it introduces;
+- ``module_summary``: a module docstring -> a summary of the module's public names.
+
+An anchor never contains its positive verbatim, nor the reverse (else the model learns string
+matching), and pairs are deduplicated; both rules count what they drop.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import PurePosixPath
+
+from .config import PairsConfig
+from .records import Chunk, Pair
+from .stage import StageStats
+
+_COMMENT = re.compile(r"^\s*(#|//)\s?(.*)$")
+_MENTION = re.compile(r"`?\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\(\)`?|`([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
+# comment lines that describe tooling, not the code after them
+_NOT_PROSE = re.compile(r"^(!|noqa|type:|pragma|pylint|fmt:|isort|-\*-|copyright|license|spdx)", re.I)
+# names too generic to point at one definition
+_GENERIC = {"main", "run", "init", "get", "set", "test", "setup", "update", "load", "save", "call", "print", "len", "str", "list", "dict"}
+
+
+def first_paragraph(text: str) -> str:
+    return text.strip().split("\n\n", 1)[0].strip()
+
+
+def _is_test(chunk: Chunk) -> bool:
+    name = chunk.symbol.rsplit(".", 1)[-1]
+    parts = PurePosixPath(chunk.path).parts
+    return name.startswith("test") or name.startswith("Test") or "tests" in parts or PurePosixPath(chunk.path).name.startswith("test_")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def docstring_code(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    for c in chunks:
+        if c.chunk_type in ("function", "class") and "docstring" in c.meta and not _is_test(c):
+            anchor = first_paragraph(c.meta["docstring"])
+            body = c.meta["code_without_docstring"]
+            if len(anchor.split()) >= config.min_docstring_tokens and sum(1 for line in body.split("\n") if line.strip()) >= config.min_body_lines:
+                yield c, anchor, c, body
+
+
+def heading_section(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    for c in chunks:
+        body = c.meta.get("section_body", "")
+        if c.kind == "docs" and c.meta.get("heading_path") and len(body.strip()) >= 20:
+            yield c, c.meta["heading_path"], c, body
+
+
+def mention_definition(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    by_name: dict[str, list[Chunk]] = defaultdict(list)
+    for c in chunks:
+        if c.kind == "code" and c.chunk_type in ("function", "class") and "signature" in c.meta:
+            by_name[c.symbol.rsplit(".", 1)[-1]].append(c)
+    for c in chunks:
+        if c.kind != "docs":
+            continue
+        for paragraph in c.text.split("\n\n"):
+            for match in _MENTION.finditer(paragraph):
+                name = (match.group(1) or match.group(2)).rsplit(".", 1)[-1]
+                targets = by_name.get(name, [])
+                # only a name that points at exactly one definition; generic names are ambiguous
+                if len(targets) == 1 and len(name) >= 4 and name.lower() not in _GENERIC:
+                    yield c, paragraph.strip(), targets[0], targets[0].text
+
+
+def comment_block(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    for c in chunks:
+        if c.kind != "code":
+            continue
+        lines = c.text.split("\n")
+        i = 0
+        while i < len(lines):
+            comment = []
+            while i < len(lines) and (m := _COMMENT.match(lines[i])) and not lines[i].lstrip().startswith("#!"):
+                if not _NOT_PROSE.match(m.group(2).strip()):
+                    comment.append(m.group(2).strip())
+                i += 1
+            block = []
+            while i < len(lines) and lines[i].strip() and not _COMMENT.match(lines[i]):
+                block.append(lines[i])
+                i += 1
+            text = " ".join(comment).strip()
+            if len(text.split()) >= config.min_docstring_tokens and len(block) >= 2:
+                yield c, text, c, "\n".join(block)
+            if not comment and not block:
+                i += 1
+
+
+def module_summary(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    for c in chunks:
+        doc = c.meta.get("module_docstring", "")
+        names = c.meta.get("public_names", [])
+        if doc and names:
+            module = PurePosixPath(c.path).with_suffix("").as_posix().replace("/", ".")
+            yield c, first_paragraph(doc), c, f"module {module}: " + "; ".join(names)
+
+
+MINERS = {f.__name__: f for f in (docstring_code, heading_section, mention_definition, comment_block, module_summary)}
+
+
+def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats) -> list[Pair]:
+    """Stage: every enabled miner over the chunks; verbatim and duplicate pairs are dropped (counted)."""
+    unknown = sorted(set(config.types) - set(MINERS))
+    if unknown:
+        raise ValueError(f"unknown pair type(s) {unknown} in pairs.types; valid: {sorted(MINERS)}")
+    pairs: list[Pair] = []
+    seen: set[tuple[str, str]] = set()
+    for pair_type in config.types:
+        for a_chunk, anchor, p_chunk, positive in MINERS[pair_type](chunks, config):
+            anchor, positive = anchor.strip(), positive.strip()
+            key = (_norm(anchor), _norm(positive))
+            if not key[0] or not key[1]:
+                stats.drop("empty", p_chunk.id)
+            elif key[0] in key[1] or key[1] in key[0]:
+                stats.drop("verbatim", p_chunk.id)
+            elif key in seen:
+                stats.drop("duplicate", p_chunk.id)
+            else:
+                seen.add(key)
+                stats["kept"] += 1
+                stats[f"type_{pair_type}"] += 1
+                pairs.append(Pair(anchor, positive, pair_type, p_chunk.path, a_chunk.kind, p_chunk.kind,
+                                  a_chunk.id, p_chunk.id, kind=p_chunk.kind))
+    if config.balance_code_share is not None:
+        pairs = balance(pairs, config.balance_code_share, stats)
+    for kind in ("code", "docs"):
+        stats[f"kind_{kind}"] = sum(p.kind == kind for p in pairs)
+    return pairs
+
+
+def balance(pairs: list[Pair], code_share: float, stats: StageStats, seed: int = 0) -> list[Pair]:
+    """Down-sample the majority kind (code or docs) so that code is ``code_share`` of the pairs."""
+    code = [i for i, p in enumerate(pairs) if p.kind == "code"]
+    docs = [i for i, p in enumerate(pairs) if p.kind != "code"]
+    if not code or not docs:
+        return pairs  # nothing to balance against; the gate's balance check will say so
+    if len(code) / len(pairs) > code_share:
+        majority, keep = code, round(len(docs) * code_share / (1 - code_share))
+    else:
+        majority, keep = docs, round(len(code) * (1 - code_share) / code_share)
+    if keep >= len(majority):
+        return pairs
+    drop = set(random.Random(seed).sample(majority, len(majority) - keep))
+    stats["dropped_balance"] += len(drop)
+    stats["kept"] -= len(drop)
+    return [p for i, p in enumerate(pairs) if i not in drop]

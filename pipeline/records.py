@@ -1,0 +1,77 @@
+"""The three records that flow through repotune: one record type per stream.
+
+``SourceFile`` flows through collect -> clean -> secrets, ``Chunk`` out of chunk,
+``Pair`` out of pairs. All are frozen: a stage returns a new record (``dataclasses.replace``)
+rather than mutating the one it was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of the repository (or one notebook's extracted cells)."""
+
+    path: str  # relative to the repository root, POSIX separators
+    kind: str  # "code" | "docs" | "other"
+    language: str  # "python", "markdown", "rst", "yaml", ... or "text"
+    text: str = ""
+    size: int = 0  # bytes on disk
+    commit: str | None = None  # HEAD of the repository when collected, None outside git
+    abs_path: str = ""  # where to read the bytes from; "" once text is loaded
+
+    def with_text(self, text: str) -> "SourceFile":
+        return dataclasses.replace(self, text=text)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A structure-aware, token-bounded piece of one file."""
+
+    id: str
+    text: str
+    path: str
+    kind: str
+    language: str
+    start_line: int  # 1-based, inclusive
+    end_line: int  # 1-based, inclusive
+    symbol: str = ""  # qualified name for code ("Class.method"), heading path for docs
+    chunk_type: str = ""  # "module" | "class" | "function" | "section" | "block"
+    n_tokens: int = 0  # in the base model's own tokenizer, special tokens included
+    commit: str | None = None
+    # extra structure used by pair mining (docstring, heading, leading comment); not stored
+    meta: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def to_row(self) -> dict:
+        row = dataclasses.asdict(self)
+        row.pop("meta")
+        row["commit"] = row["commit"] or ""
+        return row
+
+
+def chunk_id(path: str, start_line: int, end_line: int, text: str) -> str:
+    """Stable id: path + span + content hash (same input, same id, across runs and machines)."""
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    return f"{path}:{start_line}-{end_line}:{digest}"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An (anchor, positive) training pair mined from the repository's structure."""
+
+    anchor: str
+    positive: str
+    pair_type: str
+    path: str
+    anchor_kind: str  # "code" | "docs" | "query"
+    positive_kind: str
+    anchor_chunk_id: str
+    positive_chunk_id: str
+    kind: str = ""  # the kind of the positive's file, used for balance and stratification
+
+    def to_row(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,159 @@
+"""secrets: keep sensitive files out, find every secret with detect-secrets, redact or drop.
+
+Detection is detect-secrets' own: its default plugins and filters plus the plugins in
+``secret_plugins.py`` (formats its defaults miss), configured once per stage with
+``transient_settings``. Whole private-key blocks are redacted by a text-level pass, because
+detect-secrets flags only the ``BEGIN`` line of a key.
+
+The report lists type, path and line of each finding, never the value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.core.scan import _process_line_based_plugins
+from detect_secrets.settings import transient_settings
+
+from . import secret_plugins
+from .config import SecretsConfig
+from .records import SourceFile
+from .stage import StageStats
+
+# Files that hold credentials by their nature: never read, never in the corpus, whatever they contain.
+SENSITIVE_FILE_PATTERNS = (
+    ".env", ".env.*", "*.env",  # dotenv files
+    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",  # keys and certificate stores
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",  # SSH private keys
+    ".netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials",  # tool credential stores
+    "credentials", "credentials.*", "*credentials.json", "service-account*.json",  # cloud credentials
+    "*.tfstate", "*.tfvars",  # terraform state holds provider secrets
+)
+
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+    re.DOTALL,
+)
+# Cheap pre-filter: detect-secrets scans ~0.2 MB/s, so only lines that could hold a secret *value*
+# go to it: a long token-like run with a digit (keys, tokens, high-entropy strings), a URL
+# with credentials, a private-key header, an IPv4 address, or a secret-ish name assigned a literal.
+_CANDIDATE_LINE = re.compile(
+    r"(?<![\w+/=\-])(?=[\w+/=\-]{16})[A-Za-z+/=_\-]*\d|://[^\s]*@|-----BEGIN|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|"
+    r"(?i:key|secret|token|passw|pwd|auth|credential|bearer)[^=:]{0,40}[=:>]\s*[\"'\w]"
+)
+
+
+def sensitive_file_reason(path: str) -> str | None:
+    name = PurePosixPath(path).name.lower()
+    if any(fnmatch.fnmatch(name, pattern) for pattern in SENSITIVE_FILE_PATTERNS):
+        return "sensitive_file"
+    return None
+
+
+def secret_slug(secret_type: str) -> str:
+    """'AWS Access Key' -> 'aws_access_key': the typed placeholder and report name."""
+    return re.sub(r"[^a-z0-9]+", "_", secret_type.lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class Finding:
+    type: str
+    path: str
+    line: int
+
+
+def _plugins_config() -> dict:
+    plugins = [{"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()]
+    custom = [
+        {"name": name, "path": f"file://{secret_plugins.__file__}"}
+        for name, obj in vars(secret_plugins).items()
+        if isinstance(obj, type) and obj.__module__ == secret_plugins.__name__
+    ]
+    return {"plugins_used": plugins + custom}
+
+
+class SecretScanner:
+    """detect-secrets configured once (defaults + our plugins); use as a context manager."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> "SecretScanner":
+        self._stack.enter_context(transient_settings(_plugins_config()))
+        # detect-secrets caches its type->class map; rebuild it so our file:// plugins are in it
+        get_mapping_from_secret_type_to_class.cache_clear()
+        self._stack.callback(get_mapping_from_secret_type_to_class.cache_clear)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def scan(self, text: str, path: str) -> list[tuple[str, int, str]]:
+        """(slug, line, value) for each finding in ``text``; line numbers are 1-based."""
+        found = []
+        for match in _PRIVATE_KEY_BLOCK.finditer(text):
+            found.append(("private_key", text.count("\n", 0, match.start()) + 1, match.group(0)))
+        seen = {value for _, _, value in found}
+        lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if _CANDIDATE_LINE.search(line)]
+        if lines:
+            # The same function detect-secrets' scan_file runs on a file's lines; we call it on the
+            # normalised text (and notebook cells) we actually keep, which has no file on disk.
+            for secret in _process_line_based_plugins(lines=lines, filename=path):
+                # several detectors may flag one value (an hf_ token is also high-entropy): keep the first
+                if secret.secret_value and secret.secret_value not in seen:
+                    seen.add(secret.secret_value)
+                    found.append((secret_slug(secret.type), secret.line_number, secret.secret_value))
+        return found
+
+    def redact(self, text: str, path: str) -> tuple[str, list[Finding]]:
+        """Replace every finding by ``<SECRET:type>``; rescan until clean (a value may hide another)."""
+        findings: list[Finding] = []
+        for _ in range(5):
+            found = self.scan(text, path)
+            if not found:
+                return text, findings
+            lines = text.split("\n")
+            for slug, line_no, value in sorted(found, key=lambda f: -len(f[2])):
+                findings.append(Finding(slug, path, line_no))
+                placeholder = f"<SECRET:{slug}>"
+                if "\n" in value:  # a key block: one placeholder per line keeps line numbers true
+                    text = text.replace(value, "\n".join([placeholder] * (value.count("\n") + 1)))
+                    lines = text.split("\n")
+                elif len(value) >= 8:
+                    # long values are replaced wherever they occur, not only on the line they were found
+                    text = text.replace(value, placeholder)
+                    lines = text.split("\n")
+                else:
+                    lines[line_no - 1] = lines[line_no - 1].replace(value, placeholder)
+                    text = "\n".join(lines)
+        raise RuntimeError(f"{path}: secrets remain after 5 redaction passes; drop the file (secrets.policy: drop)")
+
+
+def redact_secrets(
+    files: Iterable[SourceFile], config: SecretsConfig, stats: StageStats, report: list[Finding]
+) -> Iterator[SourceFile]:
+    """Stage: scan each file; redact findings (or drop the file, by policy); extend ``report``."""
+    with SecretScanner() as scanner:
+        for source in files:
+            if sensitive_file_reason(source.path):
+                stats.drop("sensitive_file", source.path)
+                continue
+            text, findings = scanner.redact(source.text, source.path)
+            if findings:
+                report.extend(findings)
+                stats["files_with_secrets"] += 1
+                for finding in findings:
+                    stats[f"finding_{finding.type}"] += 1
+                if config.policy == "drop":
+                    stats.drop("contains_secret", source.path)
+                    continue
+                source = dataclasses.replace(source, text=text)
+            stats["kept"] += 1
+            yield source

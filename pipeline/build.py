@@ -69,13 +69,17 @@ def _exclusive(inclusive: dict[str, float], order: list[str]) -> dict[str, float
     return out
 
 
-def _explain_empty(stats: dict[str, StageStats], what: str) -> str:
-    lines = [f"{what} after cleaning. What each stage dropped:"]
+def _explain_empty(stats: dict[str, StageStats], what: str, check: str = "") -> str:
+    """One line (the CLI prints it after `error:`): the per-stage counts, then the recipe keys to look at."""
+    parts = []
     for name, s in stats.items():
+        if not s and name != "collect":
+            continue  # a stage the build never reached
         reasons = ", ".join(f"{r}={n}" for r, n in s.dropped().items()) or "nothing"
-        lines.append(f"  {name}: kept {s.get('kept', 0)}; dropped {reasons}")
-    lines.append("Check `collect.include` / `collect.exclude`, `collect.max_file_bytes` and the `clean.*` thresholds in the recipe.")
-    return "\n".join(lines)
+        parts.append(f"{name} kept {s.get('kept', 0)}, dropped {reasons}")
+    counts = "; ".join(parts)
+    return (f"{what} after cleaning ({counts}): check `collect.include` / `collect.exclude`, `collect.max_file_bytes` "
+            f"and the `clean.*` thresholds in the recipe{check}")
 
 
 def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
@@ -94,10 +98,17 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     max_tokens = min(recipe.chunk.max_tokens or recipe.train.max_seq_length, recipe.train.max_seq_length)
     chunker = Chunker(TokenCounter(tokenizer), max_tokens, stats["chunk"])
 
-    files = _timed(files, "collect", timings)
+    input_bytes = [0]
+
+    def counted(sources):  # bytes entering the pipeline: the denominator of build throughput
+        for source in sources:
+            input_bytes[0] += source.size
+            yield source
+
+    files = _timed(counted(files), "collect", timings)
     files = _timed(clean(files, recipe.clean, stats["clean"], recipe.collect), "clean", timings)
     files = _timed(redact_secrets(files, recipe.secrets, stats["secrets"], findings), "secrets", timings)
-    progress = tqdm(files, desc="files", unit="file", leave=False)
+    progress = tqdm(files, desc="files", unit="file", leave=False, disable=None)  # None: no bar unless a terminal
     chunks = []
     for chunk in _timed(chunk_files(progress, chunker, recipe.chunk.min_chars), "chunk", timings):
         chunks.append(chunk)
@@ -111,7 +122,7 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     pairs = mine_pairs(chunks, recipe.pairs, stats["pairs"])
     timings["pairs"] = round(time.perf_counter() - start, 3)
     if not pairs:
-        raise BuildError(_explain_empty(stats, f"0 pairs from {len(chunks)} chunks") + "\nAlso check `pairs.types`.")
+        raise BuildError(_explain_empty(stats, f"0 pairs from {len(chunks)} chunks", ", and `pairs.types`"))
     start = time.perf_counter()
     train, holdout, held = split_pairs(pairs, chunks, recipe.split, recipe.clean, stats["split"])
     timings["split"] = round(time.perf_counter() - start, 3)
@@ -129,7 +140,7 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         license=detect_license(repo_path.resolve()),
         counts={"files": stats["chunk"]["files"], "chunks": len(chunks), "pairs": len(pairs), "train_pairs": len(train),
                 "holdout_pairs": len(holdout), "secret_findings": len(findings),
-                "text_mb": round(sum(len(c.text.encode()) for c in chunks) / 1e6, 3)},
+                "text_mb": round(sum(len(c.text.encode()) for c in chunks) / 1e6, 3), "input_mb": round(input_bytes[0] / 1e6, 3)},
         dataset_hash=dataset_hash,
     )
     write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, [f.__dict__ for f in findings])

@@ -50,7 +50,19 @@ class TokenCounter:
         offsets = enc["offset_mapping"]
         cuts = [offsets[i][0] for i in range(budget, len(offsets), budget)]
         bounds = [0, *cuts, len(line)]
-        return [line[a:b] for a, b in zip(bounds, bounds[1:]) if line[a:b].strip()]
+        pieces = []
+        for a, b in zip(bounds, bounds[1:]):
+            piece = line[a:b]
+            if not piece.strip():
+                continue
+            # A cut inside a word makes the rest a new word, which WordPiece may split into more
+            # tokens than it had in context: recount, and cut again where needed. A piece that starts
+            # where the line starts keeps its tokens (greedy longest-match), so this terminates.
+            if len(piece) < len(line) and self.total(piece) - self.special > budget:
+                pieces += self.split_line(piece, budget)
+            else:
+                pieces.append(piece)
+        return pieces
 
 
 @dataclass

@@ -51,9 +51,10 @@ def read_text(source: SourceFile, stats: StageStats, max_bytes: int) -> str | No
 
 
 def normalise(text: str) -> str:
-    """LF line endings, no trailing whitespace, one final newline at most."""
+    """LF line endings, no trailing whitespace, no trailing blank lines. Leading blank lines stay,
+    so that line numbers (chunk spans, the secrets report) match the file on disk."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
+    return "\n".join(line.rstrip() for line in text.split("\n")).rstrip("\n")
 
 
 # --- rules: None keeps the file, a string is the reason to drop it ----------------------------------

@@ -2,7 +2,7 @@
 
 Inside git, ``git ls-files`` lists tracked and untracked-but-not-ignored files, so .gitignore holds;
 outside git, a plain walk. Symlinks are never followed; notebooks contribute their Markdown and
-code cells (never their outputs) as two records, ``nb.ipynb#markdown`` and ``nb.ipynb#code``.
+code cells (never their outputs) as two records, ``nb.ipynb#markdown`` and ``nb.ipynb#python``.
 Text is read later, by clean, so a listing costs no I/O beyond ``stat``.
 """
 
@@ -89,13 +89,19 @@ def notebook_cells(raw: str) -> tuple[str, str]:
 
 
 def collect(repo: str | Path, config: CollectConfig, stats: StageStats) -> Iterator[SourceFile]:
-    """Stage: yield one SourceFile (text not yet read, except notebooks) per usable file."""
+    """Stage: yield one SourceFile (text not yet read, except notebooks) per usable file.
+
+    The path is checked now, not at the first ``next()``, so a bad path fails before a caller
+    creates its run directory or loads a tokenizer."""
     root = Path(repo).expanduser()
     if not root.exists():
         raise RepoError(f"repository path {str(repo)!r} does not exist: give the path of a checked-out repository")
     if not root.is_dir():
         raise RepoError(f"repository path {str(repo)!r} is a file, not a directory: give the repository's root folder")
-    root = root.resolve()
+    return _collect(root.resolve(), config, stats)
+
+
+def _collect(root: Path, config: CollectConfig, stats: StageStats) -> Iterator[SourceFile]:
     paths, commit = _list_paths(root)
     for rel in paths:
         path = root / rel
@@ -106,7 +112,11 @@ def collect(repo: str | Path, config: CollectConfig, stats: StageStats) -> Itera
             stats.drop("not_included", rel)
             continue
         if path.is_symlink():
-            target = path.resolve()  # a loop resolves to itself, never raising in non-strict mode
+            try:
+                target = path.resolve()
+            except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError on a loop (a -> b -> a)
+                stats.drop("symlink_loop", rel)
+                continue
             inside = target.is_relative_to(root) and target.exists()
             stats.drop("symlink" if inside else "symlink_outside_repo_or_broken", rel)
             continue

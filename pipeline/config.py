@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -59,19 +61,22 @@ class ChunkConfig:
     min_chars: int = 20  # shorter pieces are merged into a neighbour or dropped (counted)
 
 
+# the miners in pairs.py (pairs.MINERS), listed here so that a typo fails when the recipe is read
+PAIR_TYPES = ("docstring_code", "heading_section", "mention_definition", "comment_block", "module_summary")
+
+
 @dataclass
 class PairsConfig:
-    types: list[str] = field(
-        default_factory=lambda: [
-            "docstring_code", "heading_section", "mention_definition", "comment_block", "module_summary",
-        ]
-    )
+    types: list[str] = field(default_factory=lambda: list(PAIR_TYPES))
     min_body_lines: int = 3  # CodeSearchNet: bodies of 3+ lines
     min_docstring_tokens: int = 3  # CodeSearchNet: docstrings of 3+ tokens (whitespace words)
     balance_code_share: float | None = None  # down-sample the majority kind to this code share
     hard_negatives: int = 0  # per pair, mined with sentence_transformers.util.mine_hard_negatives
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.types) - set(PAIR_TYPES))
+        if unknown:
+            raise RecipeError(f"unknown pair type(s) {', '.join(unknown)} in pairs.types; valid: {', '.join(PAIR_TYPES)}")
         if self.balance_code_share is not None and not 0 < self.balance_code_share < 1:
             raise RecipeError("pairs.balance_code_share must be between 0 and 1 (e.g. 0.5) or null")
 
@@ -154,16 +159,45 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _check_type(value: Any, hint: Any, key: str, default: Any) -> Any:
+    """``value`` if it fits the field's type (an int is a fine float, a number a fine string); else a
+    RecipeError that names the key, the type and the default. YAML gives the types, so a typo such as
+    ``--set train.max_steps=abc`` is caught here, not deep inside training."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is list:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        wanted = "a list of strings, e.g. [a, b]"
+    elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif hint is float and isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value):
+        return float(value)  # YAML 1.1 reads `5e-5` (no dot) as a string
+    elif hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # `time_budget: 90`, `name: 2024`
+    elif hint not in _TYPE_NAMES or (isinstance(value, hint) and (hint is bool or not isinstance(value, bool))):
+        return value  # fits (or a type this check does not know: left to the dataclass)
+    else:
+        wanted = _TYPE_NAMES[hint]
+    raise RecipeError(f"{key} must be {wanted}, not {value!r} (the default is {default!r})")
+
+
 def _build(cls: type, data: dict, where: str) -> Any:
     if not isinstance(data, dict):
-        raise RecipeError(f"{where or 'recipe'} must be a mapping, got {type(data).__name__}")
+        raise RecipeError(f"{where.rstrip('.') or 'recipe'} must be a mapping of keys to values, got {data!r}")
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
         raise RecipeError(
             f"unknown recipe key(s) {', '.join(where + k for k in unknown)}; "
-            f"valid keys under {where or 'the top level'}: {', '.join(sorted(names))}"
+            f"valid keys under {where.rstrip('.') or 'the top level'}: {', '.join(sorted(fields))}"
         )
     kwargs = {}
     for key, value in data.items():
@@ -171,7 +205,9 @@ def _build(cls: type, data: dict, where: str) -> Any:
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{where}{key}.")
         else:
-            kwargs[key] = value
+            f = fields[key]
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            kwargs[key] = _check_type(value, hint, where + key, default)
     return cls(**kwargs)
 
 
@@ -185,6 +221,16 @@ def _set(data: dict, dotted: str, raw: str) -> None:
     node[keys[-1]] = yaml.safe_load(raw)
 
 
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Apply ``section.key=value`` strings to a recipe mapping (values parsed as YAML)."""
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"--set {item!r}: write key=value, e.g. --set train.max_steps=2")
+        key, raw = item.split("=", 1)
+        _set(data, key.strip(), raw)
+    return data
+
+
 def load_recipe(recipe: str | Path = "default", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Load a shipped recipe by name (``default``, ``smoke``, ``colab``) or a YAML path, then apply
     ``key=value`` overrides."""
@@ -194,17 +240,12 @@ def load_recipe(recipe: str | Path = "default", overrides: list[str] | tuple[str
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
         raise RecipeError(f"recipe {recipe!r} not found: give a YAML path or one of {shipped}")
-    data = yaml.safe_load(path.read_text()) or {}
-    for item in overrides:
-        if "=" not in item:
-            raise RecipeError(f"--set {item!r}: write key=value, e.g. --set train.max_steps=2")
-        key, raw = item.split("=", 1)
-        _set(data, key.strip(), raw)
+    data = apply_overrides(yaml.safe_load(path.read_text()) or {}, overrides)
     try:
         return _build(Recipe, data, "")
     except TypeError as err:  # a value of the wrong shape reached a dataclass
         raise RecipeError(f"recipe {path}: {err}") from err
 
 
-def recipe_from_dict(data: dict) -> Recipe:
-    return _build(Recipe, data, "")
+def recipe_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    return _build(Recipe, apply_overrides(data, overrides), "")

@@ -6,6 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGED = "packaged:"
+# the Hub id each packaged model is a copy of: the model card names it as base_model
+PACKAGED_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 class ModelError(ValueError):
@@ -32,6 +34,23 @@ def resolve_model(name: str) -> str:
     if name.startswith((".", "/", "~")):
         raise ModelError(f"base model path {name!r} does not exist: set train.base_model to a model folder or Hub id")
     return name
+
+
+def display_name(name: str) -> str:
+    """A short, path-free name for cards and reports: 'all-MiniLM-L6-v2', 'org/model', 'tiny/model'."""
+    if name.startswith(PACKAGED):
+        return name[len(PACKAGED):]
+    path = Path(name).expanduser()
+    if path.exists():  # a local folder: its last two components, never the machine's full path
+        return "/".join(path.resolve().parts[-2:])
+    return name
+
+
+def hub_id(name: str) -> str | None:
+    """The Hub id of a base model, where it has one (a packaged copy, or a Hub id itself)."""
+    if name.startswith(PACKAGED):
+        return PACKAGED_HUB_IDS.get(name[len(PACKAGED):])
+    return None if Path(name).expanduser().exists() else name
 
 
 @lru_cache(maxsize=4)

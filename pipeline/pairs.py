@@ -38,9 +38,10 @@ def first_paragraph(text: str) -> str:
 
 
 def _is_test(chunk: Chunk) -> bool:
-    name = chunk.symbol.rsplit(".", 1)[-1]
+    # any part of the qualified name: a test class's helpers and setUp are test code too
+    names = chunk.symbol.split(".")
     parts = PurePosixPath(chunk.path).parts
-    return name.startswith("test") or name.startswith("Test") or "tests" in parts or PurePosixPath(chunk.path).name.startswith("test_")
+    return any(n.startswith(("test", "Test")) for n in names) or "tests" in parts or PurePosixPath(chunk.path).name.startswith("test_")
 
 
 def _norm(text: str) -> str:
@@ -64,10 +65,17 @@ def heading_section(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[
 
 
 def mention_definition(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
-    by_name: dict[str, list[Chunk]] = defaultdict(list)
+    # one entry per definition: a definition over the token limit spans several chunks (pieces of one
+    # symbol), and its first piece, the one with the signature, stands for it
+    definitions: dict[tuple[str, str], Chunk] = {}
     for c in chunks:
         if c.kind == "code" and c.chunk_type in ("function", "class") and "signature" in c.meta:
-            by_name[c.symbol.rsplit(".", 1)[-1]].append(c)
+            first = definitions.get((c.path, c.symbol))
+            if first is None or c.start_line < first.start_line:
+                definitions[(c.path, c.symbol)] = c
+    by_name: dict[str, list[Chunk]] = defaultdict(list)
+    for c in definitions.values():
+        by_name[c.symbol.rsplit(".", 1)[-1]].append(c)
     for c in chunks:
         if c.kind != "docs":
             continue

@@ -58,7 +58,7 @@ class UrlCredentialsDetector(RegexBasedDetector):
 # A secret-sounding name, an assignment in any of Python, shell, .env, YAML or TOML syntax, then a
 # value that is a literal: quoted (any 6+ characters) or bare (8+ characters with a digit, so that
 # `token = tokenizer` or `password: str` are left alone). Placeholders (<...>, ${...}, $VAR) are not
-# values.
+# values, and nor are bracketed special tokens ([MASK]).
 # The name must *end* in the secret word (DB_PASSWORD, api_token, SECRET_KEY), so `tokenizer=` or
 # `pooling_mode_tokens:` are not names of secrets.
 _NAME = r"[A-Za-z0-9_.\-]*(?:secret|passw(?:or)?d|pwd|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?)(?:[_\-]?key)?"
@@ -70,7 +70,7 @@ class SecretAssignmentDetector(RegexBasedDetector):
 
     secret_type = "Secret Assignment"
     denylist = [
-        re.compile(r"(?i)(?<![A-Za-z0-9])" + _NAME + _ASSIGN + r"[\"']([^\"'\s<>${}]{6,})[\"']"),
+        re.compile(r"(?i)(?<![A-Za-z0-9])" + _NAME + _ASSIGN + r"[\"']([^\"'\s<>${}\[\]]{6,})[\"']"),
         re.compile(
             r"(?i)(?<![A-Za-z0-9])" + _NAME + _ASSIGN + r"(?![\"'<$])((?=[^\s]*\d)[^\s\"'<>(){}\[\],;#]{8,})\s*(?:#.*)?$"
         ),

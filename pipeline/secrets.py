@@ -50,6 +50,20 @@ _CANDIDATE_LINE = re.compile(
 )
 
 
+# detect-secrets heuristics that suit reviewing a diff but not publishing text: each would let a real
+# value through into a public dataset.
+_DISABLED_FILTERS = (
+    # skips every line shaped `x = f(...)`, so `client = OpenAI(api_key="sk-...")` or
+    # `conn = connect("postgres://user:pw@host")` would pass unredacted
+    "detect_secrets.filters.heuristic.is_indirect_reference",
+    # skips any path containing "swagger"; a key in docs/swagger.yaml is still a key
+    "detect_secrets.filters.heuristic.is_swagger_file",
+)
+_PLACEHOLDER = re.compile(r"<SECRET:[a-z0-9_]+>")
+# detectors that flag anything secret-shaped; a specific detector's type wins when both flag one value
+_GENERIC_TYPES = {"base64_high_entropy_string", "hex_high_entropy_string", "secret_keyword", "secret_assignment"}
+
+
 def sensitive_file_reason(path: str) -> str | None:
     name = PurePosixPath(path).name.lower()
     if any(fnmatch.fnmatch(name, pattern) for pattern in SENSITIVE_FILE_PATTERNS):
@@ -79,6 +93,14 @@ def _plugins_config() -> dict:
     return {"plugins_used": plugins + custom}
 
 
+class RedactionError(RuntimeError):
+    """Redaction did not converge; ``findings`` holds what was found so far (the file must go)."""
+
+    def __init__(self, message: str, findings: list[Finding]):
+        super().__init__(message)
+        self.findings = findings
+
+
 class SecretScanner:
     """detect-secrets configured once (defaults + our plugins); use as a context manager."""
 
@@ -86,7 +108,8 @@ class SecretScanner:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "SecretScanner":
-        self._stack.enter_context(transient_settings(_plugins_config()))
+        settings = self._stack.enter_context(transient_settings(_plugins_config()))
+        settings.disable_filters(*_DISABLED_FILTERS)
         # detect-secrets caches its type->class map; rebuild it so our file:// plugins are in it
         get_mapping_from_secret_type_to_class.cache_clear()
         self._stack.callback(get_mapping_from_secret_type_to_class.cache_clear)
@@ -95,21 +118,36 @@ class SecretScanner:
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
-    def scan(self, text: str, path: str) -> list[tuple[str, int, str]]:
-        """(slug, line, value) for each finding in ``text``; line numbers are 1-based."""
+    def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, int, str]]:
+        """(slug, line, value) for each finding in ``text``; line numbers are 1-based.
+
+        ``allow``: exact values known not to be secrets (the run's own commit and content hashes,
+        which detect-secrets sees as high-entropy hex strings)."""
         found = []
         for match in _PRIVATE_KEY_BLOCK.finditer(text):
             found.append(("private_key", text.count("\n", 0, match.start()) + 1, match.group(0)))
-        seen = {value for _, _, value in found}
+        blocks = [value for _, _, value in found]
+        # a value that overlaps a placeholder is our own redaction seen again (`password: <SECRET:x>`
+        # reads as the keyword SECRET assigned "x>"), not a secret: rescanning must converge
+        masked = _PLACEHOLDER.sub("\0", text)
         lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if _CANDIDATE_LINE.search(line)]
         if lines:
             # The same function detect-secrets' scan_file runs on a file's lines; we call it on the
             # normalised text (and notebook cells) we actually keep, which has no file on disk.
-            for secret in _process_line_based_plugins(lines=lines, filename=path):
-                # several detectors may flag one value (an hf_ token is also high-entropy): keep the first
-                if secret.secret_value and secret.secret_value not in seen:
-                    seen.add(secret.secret_value)
-                    found.append((secret_slug(secret.type), secret.line_number, secret.secret_value))
+            secrets = [s for s in _process_line_based_plugins(lines=lines, filename=path)
+                       if s.secret_value and s.secret_value in masked and s.secret_value not in allow
+                       and not any(s.secret_value in block for block in blocks)]  # a key block's BEGIN line
+            # several detectors may flag one value (an hf_ token is also high-entropy): the specific
+            # type names the placeholder and the report, the generic ones only catch the rest
+            secrets.sort(key=lambda s: secret_slug(s.type) in _GENERIC_TYPES)
+            type_of: dict[str, str] = {}
+            for secret in secrets:
+                type_of.setdefault(secret.secret_value, secret_slug(secret.type))
+            seen: set[tuple[str, int]] = set()  # one finding per value and line: the report lists each place
+            for secret in sorted(secrets, key=lambda s: s.line_number):
+                if (secret.secret_value, secret.line_number) not in seen:
+                    seen.add((secret.secret_value, secret.line_number))
+                    found.append((type_of[secret.secret_value], secret.line_number, secret.secret_value))
         return found
 
     def redact(self, text: str, path: str) -> tuple[str, list[Finding]]:
@@ -133,7 +171,7 @@ class SecretScanner:
                 else:
                     lines[line_no - 1] = lines[line_no - 1].replace(value, placeholder)
                     text = "\n".join(lines)
-        raise RuntimeError(f"{path}: secrets remain after 5 redaction passes; drop the file (secrets.policy: drop)")
+        raise RedactionError(f"{path}: secrets remain after 5 redaction passes; drop the file (secrets.policy: drop)", findings)
 
 
 def redact_secrets(
@@ -145,7 +183,13 @@ def redact_secrets(
             if sensitive_file_reason(source.path):
                 stats.drop("sensitive_file", source.path)
                 continue
-            text, findings = scanner.redact(source.text, source.path)
+            try:
+                text, findings = scanner.redact(source.text, source.path)
+            except RedactionError as err:  # never let a half-redacted file through, never crash the build
+                report.extend(err.findings)
+                stats["files_with_secrets"] += 1
+                stats.drop("secret_not_redactable", source.path)
+                continue
             if findings:
                 report.extend(findings)
                 stats["files_with_secrets"] += 1

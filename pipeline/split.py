@@ -35,10 +35,20 @@ def holdout_files(chunks: list[Chunk], config: SplitConfig) -> set[str]:
 
 
 def split_pairs(pairs: list[Pair], chunks: list[Chunk], config: SplitConfig, clean_config: CleanConfig, stats: StageStats) -> tuple[list[Pair], list[Pair], set[str]]:
-    """(train, holdout, holdout file set). A pair goes where its positive's file goes."""
+    """(train, holdout, holdout file set). A pair goes where its files go; a pair whose anchor and
+    positive come from files on different sides (a doc mention of a code definition) is dropped:
+    in train it would teach a held-out file's text, in holdout it would test a training file's."""
     held = holdout_files(chunks, config)
-    train = [p for p in pairs if file_of(p.path) not in held]
-    holdout = [p for p in pairs if file_of(p.path) in held]
+    file_by_id = {c.id: file_of(c.path) for c in chunks}
+    train, holdout = [], []
+    for p in pairs:
+        sides = {file_by_id.get(cid, file_of(p.path)) in held for cid in (p.anchor_chunk_id, p.positive_chunk_id)}
+        if len(sides) > 1:
+            stats.drop("straddles_split", p.positive_chunk_id)
+        elif sides == {True}:
+            holdout.append(p)
+        else:
+            train.append(p)
     # leakage check: a holdout positive that nearly repeats a training chunk measures memory, not search
     lsh = MinHashLSH(threshold=clean_config.near_dup_threshold, num_perm=clean_config.num_perm)
     for c in chunks:

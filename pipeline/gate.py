@@ -1,0 +1,50 @@
+"""gate: run the governance suites (``pytest -m governance``) on a run; write governance.json.
+
+Each check records its value and limit with pytest's own ``record_property``; quality/conftest.py
+collects them and writes governance.json at the end of the session, so ``pytest -m governance``
+and ``repotune gate`` leave the same result. The result carries the run's dataset and model hashes, so a result that no longer
+matches the run (rebuilt data, retrained model) is recognisably stale and publish refuses it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from .rundir import RunDir, RunError, read_json
+
+QUALITY_DIR = Path(__file__).resolve().parent.parent / "quality"
+MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfitting", "sts")
+
+
+def run_gate(run_dir: str | Path, policy: str | Path | None = None, extra_args: list[str] = ()) -> dict:
+    """Run ``pytest -m governance`` on ``run_dir`` in a fresh process (exactly what a developer or CI
+    runs); quality/conftest.py writes governance.json, which is returned."""
+    run = RunDir(run_dir)
+    if not run.root.is_dir():
+        raise RunError(f"{run.root} is not a run directory: run `repotune run REPO --out {run.root}` first")
+    run.governance.unlink(missing_ok=True)  # never report an older result as this one
+    # `--run-dir=PATH` in one token: pytest reads a separate PATH outside the repository as a test path
+    cmd = [sys.executable, "-m", "pytest", str(QUALITY_DIR), "-m", "governance", f"--run-dir={run.root}",
+           "-p", "no:cacheprovider", "-q", "-rf", *(["--policy", str(policy)] if policy else []), *extra_args]
+    code = subprocess.call(cmd, cwd=QUALITY_DIR.parent)
+    if not run.governance.is_file():
+        raise RunError(f"the governance suites did not run (pytest exit code {code}): run `{' '.join(cmd)}` to see why")
+    return load_result(run)
+
+
+def load_result(run: RunDir) -> dict:
+    return read_json(run.governance, f"repotune gate {run.root}")
+
+
+def is_current(run: RunDir, result: dict) -> tuple[bool, str]:
+    """Whether a gate result still describes the run's dataset and model."""
+    if not result.get("complete", False):
+        return False, f"the gate ran only {result.get('markers_run')}: run every check with `repotune gate {run.root}`"
+    dataset_hash = run.read_manifest().get("dataset_hash")
+    if result.get("dataset_hash") != dataset_hash:
+        return False, f"the dataset changed since the gate ran (gate {str(result.get('dataset_hash'))[:12]}, now {str(dataset_hash)[:12]})"
+    if result.get("model_hash") != run.model_hash():
+        return False, "the model changed since the gate ran"
+    return True, ""

@@ -1,0 +1,609 @@
+"""publish: push a gated run's model and dataset to the Hugging Face Hub; pull them back; search with them.
+
+``publish`` (DESIGN's last stage), step by step; nothing is sent before step 5:
+
+1. gate    governance.json exists, passed, and still describes the run's dataset and model (gate.is_current)
+2. stage   the exact upload folders, ``publish/model`` (the saved SentenceTransformer + report.md + plots/,
+           its card enriched with the gate's table and the dataset link) and ``publish/dataset`` (pairs,
+           corpus, card with a usage snippet)
+3. scan    every text file and every dataset row staged, once more, with SecretScanner (and every file
+           for the token itself); a finding aborts with file and type, never the value
+4. plan    ``publish/plan.json``: repos, visibility, files with sizes, commit messages (``--dry-run`` stops here)
+5. token   HF_TOKEN, the stored login, or the Colab secret (huggingface_hub.get_token), checked with whoami;
+           never printed, logged or written
+6. repos   created private unless ``--public``; an existing public repo is refused without ``--public``
+7. push    one commit per repo (dataset first), with huggingface_hub's own create_commit, after comparing the
+           staged files with the remote tree: nothing changed, no commit
+8. result  ``publish/result.json`` with the commit shas, and how to pull and use them
+
+``pull`` downloads a pushed model or dataset at a revision for offline use; ``search`` embeds a corpus
+with a model on disk and shows the best chunks for a query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .gate import is_current, load_result
+from .rundir import RunDir, read_json, sha256_file, write_json
+
+log = logging.getLogger("repotune")
+
+TOKEN_HELP = ("set a Hugging Face token with write access: run `hf auth login` (or `huggingface-cli login`), or set the "
+              "HF_TOKEN environment variable; in Colab, add a secret named HF_TOKEN and allow the notebook to read it. "
+              "Tokens are made at https://huggingface.co/settings/tokens")
+# Scanned as text whatever their content; any other file is scanned when it decodes as UTF-8 without NUL bytes.
+TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py", ".cfg", ".toml"}
+MAX_TEXT_BYTES = 20_000_000  # bytes: a larger non-text-suffix file is treated as binary (weights, archives)
+GOVERNANCE_MARKER = "## repotune governance"
+DATASET_USAGE_MARKER = "## Use it from the Hub"
+
+
+class PublishError(RuntimeError):
+    """Publish refused or failed; the message says why and what to do. It never holds the token."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One repository to push: what goes where, and how."""
+
+    repo_id: str
+    repo_type: str  # "model" | "dataset"
+    folder: Path
+    private: bool
+    commit_message: str
+    commit_description: str
+
+    def files(self) -> dict[str, Path]:
+        """path in repo -> file on disk, sorted (the commit's operations)."""
+        return {p.relative_to(self.folder).as_posix(): p for p in sorted(self.folder.rglob("*")) if p.is_file()}
+
+
+# --- 1. gate ------------------------------------------------------------------------------------------
+
+def check_gate(run: RunDir) -> dict:
+    """The run's gate result, if it passed and still matches the run; otherwise PublishError naming the checks."""
+    if not run.governance.is_file():
+        raise PublishError(f"{run.governance} is missing: run `repotune gate {run.root}` first; publish ships only a run "
+                           "that passed the governance gate")
+    try:
+        result = load_result(run)
+    except ValueError as err:  # a half-written or hand-edited file
+        raise PublishError(f"{run.governance} is unreadable ({err}): run `repotune gate {run.root}` again") from err
+    failed = [c for c in result.get("checks", []) if not c.get("passed")]
+    if failed or not result.get("passed"):
+        named = "; ".join(f"{c.get('check')} [{c.get('marker')}]: {str(c.get('message') or 'failed')[:200]}" for c in failed)
+        raise PublishError(f"the governance gate did not pass for {run.root}: "
+                           f"{named or 'no failed check recorded, but passed is false (an incomplete or interrupted gate)'}. "
+                           f"Fix the run, then run `repotune gate {run.root}` again")
+    ok, reason = is_current(run, result)
+    if not ok:
+        raise PublishError(f"governance.json in {run.root} is stale or incomplete: {reason}. Run `repotune gate {run.root}` again")
+    if not (run.model / "modules.json").is_file():
+        raise PublishError(f"no trained model in {run.model}: run `repotune train {run.root}` and the gate first")
+    return result
+
+
+# --- 2. stage -----------------------------------------------------------------------------------------
+
+def _hub_url(repo_id: str, repo_type: str) -> str:
+    from huggingface_hub import constants
+
+    return f"{constants.ENDPOINT}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
+
+
+def _cell(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def governance_section(gate: dict, model_repo: str, dataset_repo: str) -> list[str]:
+    """The model card's gate table, data link and usage snippet (markdown lines)."""
+    lines = ["", GOVERNANCE_MARKER, "",
+             f"Published by `repotune publish` after the governance gate (`pytest -m governance`) passed on the run that "
+             f"produced this model ({gate.get('created', 'date unknown')}). Model weights sha256 `{gate.get('model_hash')}`, "
+             f"dataset content hash `{gate.get('dataset_hash')}`.", "",
+             "| check | marker | value | limit | passed |", "|---|---|---|---|---|"]
+    for c in gate.get("checks", []):
+        lines.append(f"| {_cell(c.get('check'))} | {_cell(c.get('marker'))} | {_cell(c.get('value'))} | "
+                     f"{_cell(c.get('limit'))} | {'yes' if c.get('passed') else 'no'} |")
+    lines += ["", "### Training data", "",
+              f"Pairs and chunk corpus: [{dataset_repo}]({_hub_url(dataset_repo, 'dataset')}) "
+              f"(the dataset card carries the same content hash).", "",
+              "### Use it", "",
+              "```python",
+              "from sentence_transformers import SentenceTransformer",
+              "",
+              "# pin a version with revision=\"<commit sha>\": `repotune publish` prints it, the repo's history lists it",
+              f"model = SentenceTransformer(\"{model_repo}\", revision=\"main\")",
+              "embeddings = model.encode([\"where is the configuration loaded?\"])",
+              "",
+              "from datasets import load_dataset",
+              "",
+              f"pairs = load_dataset(\"{dataset_repo}\", \"pairs\", revision=\"main\")  # train and holdout splits",
+              "```", "",
+              f"Offline: `repotune pull {model_repo} --out models/{model_repo.split('/')[-1]} --revision <commit sha>`, then "
+              f"`repotune search models/{model_repo.split('/')[-1]} \"query\" --corpus PATH`.", ""]
+    return lines
+
+
+def dataset_section(gate: dict, model_repo: str, dataset_repo: str) -> str:
+    return "\n".join([
+        DATASET_USAGE_MARKER, "",
+        f"Content hash `{gate.get('dataset_hash')}`, checked by the repotune governance gate before publishing. "
+        f"The model tuned on it: [{model_repo}]({_hub_url(model_repo, 'model')}).", "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        "# pin a version with revision=\"<commit sha>\": `repotune publish` prints it, the repo's history lists it",
+        f"pairs = load_dataset(\"{dataset_repo}\", \"pairs\", revision=\"main\")  # splits: train, holdout",
+        f"corpus = load_dataset(\"{dataset_repo}\", \"corpus\", split=\"train\", revision=\"main\")",
+        "```", "",
+        f"Offline: `repotune pull {dataset_repo} --dataset --out data/{dataset_repo.split('/')[-1]}`, then "
+        f"`load_dataset(\"data/{dataset_repo.split('/')[-1]}\", \"pairs\")` (the folder's card names the configs).", ""])
+
+
+def _ignore_for_upload(folder: str, names: list[str]) -> set[str]:
+    # hidden files (caches, locks); datasets' cache-*.arrow files, which the card's *.arrow globs would load as data;
+    # and save_to_disk's state.json, local cache state whose hex fingerprint reads as a secret to detect-secrets
+    return {n for n in names if n.startswith(".") or (n.startswith("cache-") and n.endswith(".arrow")) or n == "state.json"}
+
+
+def stage(run: RunDir, gate: dict, model_repo: str, dataset_repo: str) -> tuple[Path, Path]:
+    """Write the exact upload folders: ``publish/model`` and ``publish/dataset``."""
+    from huggingface_hub import DatasetCard, ModelCard
+
+    from .report import enrich_model_card
+
+    model_dir, dataset_dir = run.publish / "model", run.publish / "dataset"
+    for folder in (model_dir, dataset_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+
+    # model: the saved SentenceTransformer (with its card and any mteb results), report.md and plots/
+    shutil.copytree(run.model, model_dir, ignore=_ignore_for_upload)
+    if run.report.is_file():
+        shutil.copy2(run.report, model_dir / "report.md")
+    if run.plots.is_dir():
+        shutil.copytree(run.plots, model_dir / "plots", ignore=_ignore_for_upload)
+    card_path = model_dir / "README.md"
+    if not card_path.is_file():  # sentence-transformers always writes one; a hand-made model may not have it
+        ModelCard(f"---\nlibrary_name: sentence-transformers\n---\n\n# {model_repo}\n").save(card_path)
+    metrics = read_json(run.metrics, f"repotune evaluate {run.root}")
+    # enrich_model_card edits <root>/model/README.md: pointed at publish/, it edits the staged copy only
+    enrich_model_card(RunDir(run.publish), metrics, extra_sections=governance_section(gate, model_repo, dataset_repo))
+    card = ModelCard.load(card_path)
+    card.data.datasets = sorted({*(card.data.datasets or []), dataset_repo})
+    # the card's own usage snippet names sentence-transformers' placeholder, which its push_to_hub replaces too
+    card.text = card.text.replace('"sentence_transformers_model_id"', f'"{model_repo}"')
+    card.save(card_path)
+
+    # dataset: pairs and corpus as saved on disk (the card's configs point at their *.arrow files), and the card
+    shutil.copytree(run.dataset, dataset_dir, ignore=_ignore_for_upload)
+    dcard_path = dataset_dir / "README.md"
+    dcard = DatasetCard.load(dcard_path)
+    dcard.text = dcard.text.split(DATASET_USAGE_MARKER)[0].rstrip() + "\n\n" + dataset_section(gate, model_repo, dataset_repo)
+    dcard.save(dcard_path)
+    return model_dir, dataset_dir
+
+
+# --- 3. scan ------------------------------------------------------------------------------------------
+
+def _is_text(path: Path) -> bool:
+    if path.suffix in TEXT_SUFFIXES:
+        return True
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        return False
+    data = path.read_bytes()
+    if b"\0" in data[:8192]:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
+
+
+def identifiers(node) -> set[str]:
+    """Hex values of identifier keys (dataset_hash, dataset_revision, commit, ...) in JSON the pipeline or its
+    libraries wrote (manifest, mteb results): detect-secrets calls them high-entropy; they are not secrets.
+    The same rule as the gate's (quality/test_secrets.py), so publish and the gate agree on what is a secret."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and _ID_KEY.search(key) and re.fullmatch(r"[0-9a-f]{7,64}", value):
+                found.add(value)
+            else:
+                found |= identifiers(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= identifiers(item)
+    return found
+
+
+def _allowed(run: RunDir, folders: list[Path]) -> set[str]:
+    allow = identifiers(run.read_manifest()) | {run.model_hash() or ""}
+    for folder in folders:
+        for path in folder.rglob("*.json*"):
+            lines = path.read_text(errors="replace").splitlines() if path.suffix == ".jsonl" else [path.read_text(errors="replace")]
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    allow |= identifiers(json.loads(line))
+    return allow - {""}
+
+
+def scan_staged(folders: list[Path], run: RunDir) -> dict:
+    """Scan every staged text file and every string in every dataset row; raise on any finding.
+
+    Arrow files are read through ``datasets`` (their strings are the dataset); other binary files
+    (weights, images) are listed as not scanned.
+    """
+    from datasets import Dataset
+
+    from .secrets import SecretScanner
+
+    root, allow = run.root, _allowed(run, folders)
+    found: list[tuple[str, str]] = []  # (type, where)
+    summary = {"text_files": 0, "arrow_files": 0, "rows": 0, "binary_not_scanned": []}
+    with SecretScanner() as scanner:
+        for folder in folders:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                rel = path.relative_to(root).as_posix()
+                if path.suffix == ".arrow":
+                    summary["arrow_files"] += 1
+                    ds = Dataset.from_file(str(path))
+                    columns = [name for name, feature in ds.features.items() if getattr(feature, "dtype", None) in ("string", "large_string")]
+                    paths = ds["path"] if "path" in ds.column_names else [rel] * len(ds)
+                    for column in columns:
+                        for i, text in enumerate(ds[column]):
+                            found += [(t, f"{rel} row {i} column {column} line {line}")
+                                      for t, line, _ in scanner.scan(text or "", paths[i] or rel, allow)]
+                    summary["rows"] += len(ds)
+                elif _is_text(path):
+                    summary["text_files"] += 1
+                    found += [(t, f"{rel} line {line}") for t, line, _ in scanner.scan(path.read_text(errors="replace"), rel, allow)]
+                else:
+                    summary["binary_not_scanned"].append(rel)
+    if found:
+        listed = "; ".join(f"{t} in {where}" for t, where in found[:20]) + (f"; and {len(found) - 20} more" if len(found) > 20 else "")
+        raise PublishError(f"{len(found)} secret finding(s) in what publish would upload: {listed}. Nothing was sent. "
+                           "Remove the secret at its source (the repository, then rebuild; or the file in the run), "
+                           "then run the gate and publish again")
+    return summary
+
+
+def check_token_absent(folders: list[Path], root: Path, token: str) -> None:
+    """The token in use, searched as bytes in every staged file (binary ones too): a leak no detector may name."""
+    leaks = [p.relative_to(root).as_posix() for folder in folders for p in sorted(folder.rglob("*"))
+             if p.is_file() and token.encode() in p.read_bytes()]
+    if leaks:
+        raise PublishError(f"the Hugging Face token in use appears in what publish would upload: {', '.join(leaks)}. "
+                           "Nothing was sent. Remove it at its source, revoke it at https://huggingface.co/settings/tokens, "
+                           "then run the gate and publish again")
+
+
+# --- 4. plan ------------------------------------------------------------------------------------------
+
+def make_targets(run: RunDir, gate: dict, model_repo: str, dataset_repo: str, model_dir: Path, dataset_dir: Path,
+                 public: bool) -> list[Target]:
+    """Dataset first: the model card links it, so it must exist when the model appears."""
+    n_checks = len(gate.get("checks", []))
+    message = f"repotune publish {run.root.name}: model {str(gate.get('model_hash'))[:12]}, dataset {str(gate.get('dataset_hash'))[:12]}"
+    description = (f"Governance gate passed ({n_checks} checks, {gate.get('created', 'date unknown')}).\n"
+                   f"Model weights sha256: {gate.get('model_hash')}\nDataset content hash: {gate.get('dataset_hash')}\n")
+    return [Target(dataset_repo, "dataset", dataset_dir, not public, message, description),
+            Target(model_repo, "model", model_dir, not public, message, description)]
+
+
+def make_plan(run: RunDir, gate: dict, targets: list[Target], scan: dict, create_pr: bool, dry_run: bool) -> dict:
+    from huggingface_hub import constants
+
+    repos = []
+    for t in targets:
+        files = [{"path": rel, "size": path.stat().st_size} for rel, path in t.files().items()]
+        repos.append({"repo_id": t.repo_id, "repo_type": t.repo_type, "private": t.private,
+                      "folder": t.folder.relative_to(run.root).as_posix(), "url": _hub_url(t.repo_id, t.repo_type),
+                      "commit_message": t.commit_message, "create_pr": create_pr,
+                      "n_files": len(files), "total_bytes": sum(f["size"] for f in files), "files": files})
+    operations = [f"create_repo {t.repo_id} (repo_type={t.repo_type}, private={t.private}, exist_ok=True)" for t in targets]
+    operations += [f"create_commit {t.repo_id} ({t.repo_type}): the files of {t.folder.relative_to(run.root).as_posix()} that "
+                   "differ from the remote, in one commit" + (" opened as a pull request" if create_pr else "") +
+                   "; no commit when the remote already holds them all" for t in targets]
+    return {"run": str(run.root), "dry_run": dry_run, "endpoint": constants.ENDPOINT,
+            "gate": {k: gate.get(k) for k in ("passed", "created", "dataset_hash", "model_hash")},
+            "secret_scan": scan, "operations": operations, "repos": repos}
+
+
+# --- 5.-7. token, repos, push ----------------------------------------------------------------------------
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP clients' transport errors: huggingface_hub's own (httpx2 here), and requests for older stacks."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "RequestException")):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
+def _quiet_http_log() -> None:
+    # huggingface_hub's HTTP client logs every request at INFO; the CLI's INFO is for repotune's own messages
+    for name in ("httpx2", "httpx"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
+
+
+def _redact(text: str, token: str | None) -> str:
+    return text.replace(token, "<HF_TOKEN>") if token else text
+
+
+@contextlib.contextmanager
+def hub_errors(action: str, token: str | None = None, repo_id: str | None = None) -> Iterator[None]:
+    """Turn huggingface_hub's errors into a PublishError that says what failed and what to do, never the token."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    again = "huggingface_hub already retried what it retries; run the same command again (it skips what is already there)"
+    try:
+        yield
+    except PublishError:
+        raise
+    except OfflineModeIsEnabled as err:
+        raise PublishError(f"{action}: huggingface_hub is in offline mode (HF_HUB_OFFLINE=1): unset it to reach the Hub") from err
+    except RepositoryNotFoundError as err:
+        raise PublishError(_redact(f"{action}: {repo_id or 'the repository'} was not found, or it is private and the token "
+                                   f"cannot see it: check the id; for a private repo, {TOKEN_HELP}", token)) from err
+    except HfHubHTTPError as err:
+        status = getattr(err.response, "status_code", None)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
+        if status == 401:
+            message = f"{action}: the Hub rejected the token (401 Unauthorized): {TOKEN_HELP}"
+        elif status == 403:
+            message = (f"{action}: the token may not write to {repo_id or 'this repository'} (403 Forbidden): use a token with "
+                       "the write role, or a fine-grained token with write access to that namespace")
+        elif status in (409, 412):
+            message = f"{action}: the remote changed while publishing ({first}); run publish again"
+        else:
+            message = f"{action} failed: {first}. {again}"
+        raise PublishError(_redact(message, token)) from err
+    except _network_errors() as err:
+        raise PublishError(_redact(f"{action}: could not reach the Hub at {constants.ENDPOINT} ({type(err).__name__}: {str(err).rstrip('.')}). "
+                                   f"Check the network, proxy and HF_ENDPOINT; {again}", token)) from err
+    except (RuntimeError, ValueError) as err:  # an LFS upload wraps its cause in RuntimeError; bad card metadata is a ValueError
+        cause = f" ({type(err.__cause__).__name__}: {err.__cause__})" if err.__cause__ else ""
+        raise PublishError(_redact(f"{action} failed: {str(err).rstrip('.')}{cause}. {again}", token)) from err
+
+
+def resolve_token() -> str:
+    """HF_TOKEN, then the stored login, then the Colab secret (huggingface_hub's own order)."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        raise PublishError(f"no Hugging Face token found: {TOKEN_HELP}")
+    return token
+
+
+def check_token(api, token: str) -> str:
+    """The user name the token belongs to; PublishError if the Hub rejects it or it is read-only."""
+    with hub_errors("checking the token", token):
+        who = api.whoami(token=token)
+    role = who.get("auth", {}).get("accessToken", {}).get("role")
+    if role == "read":
+        raise PublishError(f"the token of {who.get('name')} is read-only: {TOKEN_HELP}")
+    return who.get("name", "?")
+
+
+def _same(local: Path, remote) -> bool:
+    """Whether a remote file (RepoFile) holds the local bytes: LFS by sha256, regular files by git blob id."""
+    from huggingface_hub.utils import sha
+
+    if remote is None:
+        return False
+    if remote.lfs is not None:
+        return remote.lfs.sha256 == sha256_file(local)
+    return remote.blob_id == sha.git_hash(local.read_bytes())
+
+
+def ensure_repo(api, t: Target, token: str) -> object:
+    """Create the repo (private unless --public); refuse to push a private run into an existing public repo."""
+    with hub_errors(f"creating {t.repo_type} repo {t.repo_id}", token, t.repo_id):
+        api.create_repo(t.repo_id, repo_type=t.repo_type, private=t.private, exist_ok=True, token=token)
+        info = api.repo_info(t.repo_id, repo_type=t.repo_type, token=token)
+    if t.private and info.private is False:
+        raise PublishError(f"{t.repo_id} already exists and is public, and this publish is private: pass --public to "
+                           "publish into it, or make the repo private in its settings on the Hub first")
+    if not t.private and info.private:
+        log.warning("%s already exists and is private: it stays private (--public only applies to new repos); "
+                    "change its visibility in its settings on the Hub", t.repo_id)
+    return info
+
+
+def push(api, t: Target, info, token: str, create_pr: bool) -> dict:
+    """One commit with the staged files that differ from the remote; none when nothing differs."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub.hf_api import RepoFile
+
+    local = t.files()
+    owned = {rel.split("/")[0] for rel in local if "/" in rel}  # folders publish writes: stale files in them go
+    with hub_errors(f"reading the files of {t.repo_id}", token, t.repo_id):
+        remote = {} if info.sha is None else {
+            f.path: f for f in api.list_repo_tree(t.repo_id, repo_type=t.repo_type, revision=info.sha, recursive=True, token=token)
+            if isinstance(f, RepoFile)}
+    changed = [rel for rel, path in local.items() if not _same(path, remote.get(rel))]
+    stale = sorted(p for p in remote if p not in local and p.split("/")[0] in owned)
+    result = {"repo_id": t.repo_id, "repo_type": t.repo_type, "private": t.private, "url": _hub_url(t.repo_id, t.repo_type),
+              "changed": bool(changed or stale), "files_changed": changed, "files_deleted": stale,
+              "sha": info.sha, "commit_url": None, "pr_url": None}
+    if not changed and not stale:
+        log.info("%s already holds these %d files at %s: no commit", t.repo_id, len(local), info.sha)
+        return result
+    operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local[rel])) for rel in changed]
+    operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
+    with hub_errors(f"pushing {len(changed)} file(s) to {t.repo_id}", token, t.repo_id):
+        commit = api.create_commit(t.repo_id, operations, commit_message=t.commit_message,
+                                   commit_description=t.commit_description, repo_type=t.repo_type, token=token,
+                                   create_pr=create_pr, parent_commit=info.sha)
+    # huggingface_hub drops files the remote already holds (by its own oid check) and makes no commit when
+    # none is left, returning the head it found: then nothing changed after all
+    return {**result, "changed": commit.oid != info.sha, "sha": commit.oid, "commit_url": commit.commit_url, "pr_url": commit.pr_url}
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+def _check_repo_id(repo_id: str, flag: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise PublishError(f"{flag} {repo_id!r} is not a valid repository id: {err}") from err
+    if repo_id.count("/") != 1:
+        raise PublishError(f"{flag} {repo_id!r}: give it as ORG/NAME (your user name or an organisation, then the repo name)")
+
+
+def publish(run_dir: str | Path, model_repo: str, dataset_repo: str, public: bool = False, dry_run: bool = False,
+            create_pr: bool = False) -> dict:
+    """Gate, stage, scan, plan; then (unless ``dry_run``) push dataset and model. Returns the plan or the result."""
+    run = RunDir(run_dir)
+    _check_repo_id(model_repo, "--model-repo")
+    _check_repo_id(dataset_repo, "--dataset-repo")
+    gate = check_gate(run)  # 1.
+    model_dir, dataset_dir = stage(run, gate, model_repo, dataset_repo)  # 2.
+    scan = scan_staged([dataset_dir, model_dir], run)  # 3.
+    # a dry run looks for no token, so that it sends nothing at all (get_token may exchange an OIDC token)
+    token = None if dry_run else resolve_token()
+    if token:
+        check_token_absent([dataset_dir, model_dir], run.root, token)
+    targets = make_targets(run, gate, model_repo, dataset_repo, model_dir, dataset_dir, public)
+    plan = make_plan(run, gate, targets, scan, create_pr, dry_run)  # 4.
+    write_json(run.publish / "plan.json", plan)
+    if dry_run:
+        return {"dry_run": True, "plan": str(run.publish / "plan.json"), **plan}
+
+    from huggingface_hub import HfApi
+
+    _quiet_http_log()
+    api = HfApi(library_name="repotune")
+    user = check_token(api, token)  # 5.
+    infos = [ensure_repo(api, t, token) for t in targets]  # 6. both repos checked before either is written
+    pushed = [push(api, t, info, token, create_pr) for t, info in zip(targets, infos)]  # 7.
+    result = {"dry_run": False, "user": user, "create_pr": create_pr, "dataset": pushed[0], "model": pushed[1],
+              "gate": plan["gate"]}
+    write_json(run.publish / "result.json", result)  # 8.
+    return result
+
+
+def usage_text(result: dict) -> str:
+    """How to pull and use what was pushed, pinned to the commits just made (or found unchanged)."""
+    m, d = result["model"], result["dataset"]
+    lines = []
+    for r in (d, m):
+        state = "pushed" if r["changed"] else "unchanged"
+        where = r["pr_url"] or r["commit_url"] or r["url"]
+        lines.append(f"{state} {r['repo_type']} {r['repo_id']} at {r['sha']} ({'private' if r['private'] else 'public'}): {where}")
+    lines += ["", "Use them (pinned to these commits):", "",
+              "    from sentence_transformers import SentenceTransformer",
+              f"    model = SentenceTransformer(\"{m['repo_id']}\", revision=\"{m['sha']}\")",
+              "    from datasets import load_dataset",
+              f"    pairs = load_dataset(\"{d['repo_id']}\", \"pairs\", revision=\"{d['sha']}\")", "",
+              f"Offline: repotune pull {m['repo_id']} --out models/{m['repo_id'].split('/')[-1]} --revision {m['sha']}"]
+    if result.get("create_pr"):
+        lines.append("These commits are pull requests: merge them on the Hub to publish on main.")
+    return "\n".join(lines)
+
+
+# --- pull ---------------------------------------------------------------------------------------------
+
+def pull(repo_id: str, out: str | Path, revision: str | None = None, dataset: bool = False) -> dict:
+    """Download a model (or dataset) repo at ``revision`` into ``out`` for offline use."""
+    from huggingface_hub import HfApi, snapshot_download
+
+    repo_type = "dataset" if dataset else "model"
+    _check_repo_id(repo_id, "repo")
+    _quiet_http_log()
+    api = HfApi(library_name="repotune")
+    with hub_errors(f"finding {repo_type} {repo_id} at {revision or 'main'}", repo_id=repo_id):
+        sha = api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
+        path = snapshot_download(repo_id, repo_type=repo_type, revision=sha, local_dir=str(out))
+    return {"repo_id": repo_id, "repo_type": repo_type, "sha": sha, "path": path}
+
+
+# --- search -------------------------------------------------------------------------------------------
+
+def _chunks_of_folder(folder: Path, model) -> list[dict]:
+    """A plain folder's chunks, made on the fly by the build's own collect, clean and chunk stages."""
+    from .chunk import Chunker, TokenCounter, chunk_files
+    from .clean import clean
+    from .collect import collect
+    from .config import ChunkConfig, CleanConfig, CollectConfig
+    from .stage import StageStats
+
+    files = clean(collect(folder, CollectConfig(), StageStats("collect")), CleanConfig(), StageStats("clean"), CollectConfig())
+    chunker = Chunker(TokenCounter(model.tokenizer), model.max_seq_length, StageStats("chunk"))
+    return [c.to_row() for c in chunk_files(files, chunker, ChunkConfig().min_chars)]
+
+
+def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[list[dict], str]:
+    """Rows (text, path, start_line, end_line, ...) and where they came from: a run's chunk corpus, a pulled
+    dataset, a saved corpus, or (a plain folder) chunks made on the fly."""
+    from datasets import Dataset, load_from_disk
+
+    if corpus is None:
+        if (model_dir.parent / "dataset" / "corpus").is_dir():  # runs/NAME/model: its own run's corpus
+            corpus = model_dir.parent
+        else:
+            raise PublishError(f"{model_dir} is not inside a run: give --corpus runs/NAME (a run's chunk corpus), "
+                               "a pulled dataset folder, or any folder of code and docs")
+    path = Path(corpus)
+    for candidate in (path / "dataset" / "corpus", path):  # a run's corpus, or a corpus saved with save_to_disk
+        if (candidate / "state.json").is_file():
+            return list(load_from_disk(str(candidate))), f"chunk corpus {candidate}"
+    shards = sorted((path / "corpus").glob("data-*.arrow"))  # a dataset made by publish, pulled back
+    if shards:
+        return [row for shard in shards for row in Dataset.from_file(str(shard))], f"chunk corpus {path / 'corpus'}"
+    if path.is_dir():
+        rows = _chunks_of_folder(path, model)
+        if not rows:
+            raise PublishError(f"no text chunks in {path}: point --corpus at a folder of code and docs")
+        return rows, f"{len(rows)} chunks made from {path}"
+    raise PublishError(f"--corpus {path} does not exist: give runs/NAME, a pulled dataset folder, or a folder of code and docs")
+
+
+def search(model_dir: str | Path, query: str, corpus: str | Path | None = None, k: int = 5) -> dict:
+    """The ``k`` chunks closest to ``query``, by the model in ``model_dir`` (cosine similarity)."""
+    from sentence_transformers import SentenceTransformer, util
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "modules.json").is_file():
+        raise PublishError(f"{model_dir} is not a saved SentenceTransformer: give runs/NAME/model, or pull one first with "
+                           "`repotune pull ORG/NAME --out DIR`")
+    model = SentenceTransformer(str(model_dir))
+    rows, source = search_corpus(corpus, model_dir, model)
+    docs = model.encode_document([r["text"] for r in rows], batch_size=32, convert_to_tensor=True)
+    hits = util.semantic_search(model.encode_query([query], convert_to_tensor=True), docs, top_k=k)[0]
+    keep = ("path", "start_line", "end_line", "symbol", "kind", "text")
+    return {"query": query, "source": source,
+            "hits": [{"score": round(float(h["score"]), 4), **{key: rows[h["corpus_id"]].get(key) for key in keep}} for h in hits]}
+
+
+def search_text(result: dict, width: int = 100) -> str:
+    lines = [f"{len(result['hits'])} best for {result['query']!r} in {result['source']}:"]
+    for i, hit in enumerate(result["hits"], start=1):
+        symbol = f"  {hit['symbol']}" if hit.get("symbol") else ""
+        lines.append(f"{i:>3}. {hit['score']:.4f}  {hit['path']}:{hit['start_line']}-{hit['end_line']}{symbol}")
+        first = next((line.strip() for line in (hit["text"] or "").splitlines() if line.strip()), "")
+        lines.append(f"       {first[:width]}")
+    return "\n".join(lines)
+
+
+__all__ = ["PublishError", "publish", "pull", "search", "usage_text", "search_text", "check_gate", "stage", "scan_staged"]

@@ -1,0 +1,119 @@
+"""report: metrics.json made readable: report.md, plots, and the model card's results."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .rundir import RunDir
+
+log = logging.getLogger("repotune")
+COLUMNS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
+
+
+def _table(rows: dict[str, dict], first: str = "model") -> list[str]:
+    out = [f"| {first} | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, m in rows.items():
+        out.append(f"| {name} | " + " | ".join(f"{m[c]:.4f}" for c in COLUMNS) + " |")
+    return out
+
+
+def _delta(a: float, b: float) -> str:
+    return f"{b - a:+.4f}"
+
+
+def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
+    h = metrics["holdout"]
+    lines = [f"# repotune report: {manifest['source']['name']}", "",
+             f"Base model `{manifest.get('train', {}).get('base_model', '?')}`, {manifest.get('train', {}).get('steps', '?')} training steps "
+             f"on {manifest['counts']['train_pairs']} pairs; holdout of {metrics['holdout_size']['queries']} queries over "
+             f"{metrics['holdout_size']['corpus']} documents.", "",
+             "## Holdout retrieval", "", *_table(h), "",
+             f"Tuned vs base: nDCG@10 {_delta(h['base']['ndcg@10'], h['tuned']['ndcg@10'])}, "
+             f"vs BM25 {_delta(h['bm25']['ndcg@10'], h['tuned']['ndcg@10'])}.", "",
+             "![retrieval](plots/retrieval.png)", ""]
+    for key, title in (("holdout_by_type", "By pair type"), ("holdout_by_kind", "By kind (code / docs)")):
+        lines += [f"### {title}", "", "| group | queries | base nDCG@10 | tuned nDCG@10 | BM25 nDCG@10 |", "|---|---|---|---|---|"]
+        for g, m in metrics[key].items():
+            lines.append(f"| {g} | {m['n_queries']} | {m['base']['ndcg@10']:.4f} | {m['tuned']['ndcg@10']:.4f} | {m['bm25']['ndcg@10']:.4f} |")
+        lines.append("")
+    t = metrics["train_sample"]
+    lines += ["## Overfitting", "", "| model | train-sample nDCG@10 | holdout nDCG@10 | gap |", "|---|---|---|---|",
+              f"| base | {t['base']['ndcg@10']:.4f} | {h['base']['ndcg@10']:.4f} | {metrics['base_gap']:+.4f} |",
+              f"| tuned | {t['tuned']['ndcg@10']:.4f} | {h['tuned']['ndcg@10']:.4f} | {metrics['overfit_gap']:+.4f} |", "",
+              "The gap the tuning added is the tuned gap minus the base gap: "
+              f"{metrics['overfit_gap'] - metrics['base_gap']:+.4f}.", ""]
+    s, d = metrics["sts"], metrics["domain_sts"]
+    lines += ["## STS (Spearman, cosine)", "", "| data | pairs | base | tuned | delta |", "|---|---|---|---|---|",
+              f"| {s['source']} | {s['n']} | {s['base_spearman']:.4f} | {s['tuned_spearman']:.4f} | {_delta(s['base_spearman'], s['tuned_spearman'])} |"]
+    if "base_spearman" in d:
+        lines.append(f"| domain (holdout structure) | {d['n']} | {d['base_spearman']:.4f} | {d['tuned_spearman']:.4f} | {_delta(d['base_spearman'], d['tuned_spearman'])} |")
+    lines += ["", f"Final training loss: {metrics.get('final_train_loss')}", "", "![loss](plots/loss.png)", ""]
+    if "mteb" in metrics:
+        lines += ["## MTEB (holdout as a retrieval task)", "", "| model | main score (nDCG@10) |", "|---|---|"]
+        lines += [f"| {n} | {m.get('main_score', float('nan')):.4f} |" for n, m in metrics["mteb"].items() if n in ("base", "tuned")]
+        if "public" in metrics["mteb"]:
+            lines += ["", f"Public tasks: {metrics['mteb']['public']}"]
+        lines.append("")
+    lines += ["## Examples: top 3 before and after tuning", ""]
+    for ex in metrics["examples"]:
+        lines += [f"**Query** ({ex['pair_type']}): {ex['query'][:200]!r}", "", "| rank | base | tuned |", "|---|---|---|"]
+        for i, (b, t_) in enumerate(zip(ex["base"], ex["tuned"]), start=1):
+            fmt = lambda hit: f"{'**✓**' if hit['relevant'] else ''} `{hit['path']}:{hit['start_line']}-{hit['end_line']}` ({hit['score']:.3f})"
+            lines.append(f"| {i} | {fmt(b)} | {fmt(t_)} |")
+        lines.append("")
+    run.report.write_text("\n".join(lines))
+    plot_retrieval(metrics, run.plots / "retrieval.png")
+    enrich_model_card(run, metrics)
+
+
+def plot_retrieval(metrics: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(metrics["holdout"])
+    x = np.arange(len(COLUMNS))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for i, name in enumerate(names):
+        ax.bar(x + (i - (len(names) - 1) / 2) * 0.25, [metrics["holdout"][name][c] for c in COLUMNS], 0.25, label=name)
+    ax.set_xticks(x, COLUMNS)
+    ax.set_ylim(0, 1)
+    ax.set_title("holdout retrieval")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def enrich_model_card(run: RunDir, metrics: dict, extra_sections: list[str] = ()) -> None:
+    """Add holdout and STS results (base vs tuned) to the card sentence-transformers wrote, as
+    model-index results and a table, so the numbers travel with the model."""
+    from huggingface_hub import EvalResult, ModelCard
+
+    path = run.model / "README.md"
+    if not path.is_file():
+        return
+    card = ModelCard.load(path)
+    h, s = metrics["holdout"], metrics["sts"]
+    dataset = "repotune holdout"
+    results = [EvalResult(task_type="sentence-similarity", dataset_type="repotune-holdout", dataset_name=dataset,
+                          metric_type=m.replace("@", "_at_"), metric_value=round(h["tuned"][m], 4), metric_name=f"holdout {m}")
+               for m in COLUMNS]
+    results.append(EvalResult(task_type="semantic-similarity", dataset_type="sentence-transformers/stsb", dataset_name="STS-B test",
+                              dataset_split="test", metric_type="spearman_cosine", metric_value=round(s["tuned_spearman"], 4)))
+    card.data.eval_results = results
+    card.data.model_name = card.data.model_name or "repotune model"
+    marker = "## repotune evaluation"
+    text = card.text.split(marker)[0].rstrip()
+    section = [marker, "", "Retrieval on the holdout (whole files never seen in training), base vs tuned vs BM25:", "",
+               *_table(h), "", "| STS | base | tuned |", "|---|---|---|",
+               f"| {s['source']} Spearman | {s['base_spearman']:.4f} | {s['tuned_spearman']:.4f} |", "",
+               f"Overfitting gap (train-sample minus holdout nDCG@10): {metrics['overfit_gap']:+.4f} (base: {metrics['base_gap']:+.4f}).",
+               *extra_sections]
+    card.text = text + "\n\n" + "\n".join(section) + "\n"
+    card.save(path)

@@ -1,0 +1,284 @@
+"""train: fine-tune the base model on the run's pairs, as the sentence-transformers examples do.
+
+1. model  2. data  3. loss  4. arguments (+ time budget)  5. trainer  6. train (or resume)
+7. save (to a temporary folder, then rename)  8. loss curve and manifest.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+from transformers import TrainerCallback
+
+from .config import Recipe, TrainConfig, parse_duration, recipe_from_dict
+from .dataset import load_pairs
+from .models import ModelError, display_name, hub_id, resolve_model
+from .rundir import RunDir, RunError, write_json
+
+log = logging.getLogger("repotune")
+
+
+class TrainError(RuntimeError):
+    """Training cannot start or continue; the message says what to change."""
+
+
+def load_run_recipe(run: RunDir) -> Recipe:
+    import yaml
+
+    if not run.config.is_file():
+        raise RunError(f"{run.config} is missing: run `repotune build REPO --out {run.root}` first")
+    return recipe_from_dict(yaml.safe_load(run.config.read_text()))
+
+
+# --- length-aware batching --------------------------------------------------------------------------
+
+class LengthGroupedNoDuplicatesBatchSampler(NoDuplicatesBatchSampler):
+    """No duplicate texts in a batch (in-batch negatives stay true negatives), and texts of similar
+    length together: shuffle, cut into mega-batches of 16 batches, sort each by length, then shuffle
+    the batches. Less padding, so fewer wasted FLOPs per pair."""
+
+    MEGA = 16
+
+    def _iter_one_pass(self, get_sample_values, has_overlap):
+        if not hasattr(self, "_lengths"):
+            columns = [c for c in self.dataset.column_names if c in ("anchor", "positive")]
+            self._lengths = np.sum([[len(t) for t in self.dataset[c]] for c in columns], axis=0)
+        order = torch.randperm(len(self.dataset), generator=self.generator).numpy()
+        mega = self.batch_size * self.MEGA
+        for start in range(0, len(order), mega):
+            block = sorted(order[start : start + mega].tolist(), key=lambda i: self._lengths[i])
+            batches, pending = [], []
+            batch, values = [], set()
+            for index in block:
+                for candidate in [*pending, index]:
+                    sample = get_sample_values(candidate)
+                    if has_overlap(sample, values):
+                        if candidate not in pending:
+                            pending.append(candidate)  # a duplicate waits for the next batch
+                        continue
+                    if candidate in pending:
+                        pending.remove(candidate)
+                    batch.append(candidate)
+                    values |= set(sample)
+                    if len(batch) == self.batch_size:
+                        batches.append(batch)
+                        batch, values = [], set()
+            if batch and not self.drop_last:
+                batches.append(batch)
+            for i in torch.randperm(len(batches), generator=self.generator).tolist():
+                yield batches[i]
+
+
+# --- time budget -------------------------------------------------------------------------------------
+
+class TimeBudget(TrainerCallback):
+    """Measure the first steps, then cap the step count so training ends inside the budget.
+
+    The cap is written to ``checkpoints/budget.json`` so a resumed run stops at the same step (and
+    reaches the same weights) whatever the speed of the machine it resumes on.
+    """
+
+    def __init__(self, budget_s: float | None, path: Path, warmup_steps: int = 3):
+        self.budget_s = budget_s
+        self.path = path
+        self.warmup_steps = warmup_steps
+        self.cap = json.loads(path.read_text())["max_steps"] if path.is_file() else None
+        self.t0 = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.t0, self.step0 = time.perf_counter(), state.global_step
+
+    def on_step_end(self, args, state, control, **kw):
+        done = state.global_step - self.step0
+        if self.cap is None and self.budget_s and done == self.warmup_steps:
+            per_step = (time.perf_counter() - self.t0) / done
+            cap = state.global_step + int((self.budget_s - (time.perf_counter() - self.t0)) / per_step)
+            if cap < state.max_steps:
+                self.cap = max(cap, state.global_step)
+                log.info("time budget %ss: %.2f s/step measured, stopping at step %d of %d", int(self.budget_s), per_step, self.cap, state.max_steps)
+            else:
+                self.cap = state.max_steps
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"max_steps": self.cap, "seconds_per_step": per_step}))
+        if self.cap is not None and state.global_step >= self.cap and state.global_step < state.max_steps:
+            control.should_training_stop = True
+            control.should_save = True
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+def _precision(config: TrainConfig) -> dict:
+    if config.precision == "fp32" or (config.precision == "auto" and not torch.cuda.is_available()):
+        return {}
+    if config.precision == "bf16" or (config.precision == "auto" and torch.cuda.is_bf16_supported()):
+        return {"bf16": True}
+    return {"fp16": True}
+
+
+def latest_checkpoint(run: RunDir) -> str | None:
+    found = sorted(run.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(found[-1]) if found else None
+
+
+def _check_resume(run: RunDir, config: TrainConfig, resume: bool) -> None:
+    """A resumed run must use the recipe it started with; a fresh run starts from clean checkpoints."""
+    stamp = run.checkpoints / "train_recipe.json"
+    current = {k: v for k, v in vars(config).items() if k != "time_budget"}
+    if resume and stamp.is_file():
+        started = json.loads(stamp.read_text())
+        changed = {k: (started.get(k), v) for k, v in current.items() if started.get(k) != v}
+        if changed:
+            detail = ", ".join(f"train.{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise TrainError(f"cannot resume {run.root}: the recipe changed since training started ({detail}). "
+                             f"Resume with the original recipe, or train afresh without --resume.")
+    if not resume:
+        shutil.rmtree(run.checkpoints, ignore_errors=True)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(current, indent=2))
+
+
+def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = False) -> dict:
+    """Fine-tune on ``run_dir``'s train pairs; save ``run_dir/model``; return the manifest."""
+    from sentence_transformers import (SentenceTransformer, SentenceTransformerModelCardData,
+                                       SentenceTransformerTrainer, SentenceTransformerTrainingArguments)
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import (CachedMultipleNegativesRankingLoss,
+                                                                   MultipleNegativesRankingLoss)
+
+    run = RunDir(run_dir)
+    recipe = recipe or load_run_recipe(run)
+    config = recipe.train
+    manifest = run.read_manifest()
+    started = time.perf_counter()
+
+    # 1. model: the base, with the card data sentence-transformers fills in while training
+    base = resolve_model(config.base_model)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    card_data = SentenceTransformerModelCardData(
+        language=["en", "code"],
+        license=manifest.get("license", "other"),
+        model_name=f"{display_name(config.base_model)} tuned by repotune on {manifest['source']['name']}",
+        train_datasets=[{"name": f"repotune pairs: {manifest['source']['name']}"}],
+        eval_datasets=[{"name": f"repotune pairs: {manifest['source']['name']} (holdout)"}],
+        local_files_only=offline or os.path.isdir(base),  # a local base has nothing to look up on the Hub
+    )
+    try:
+        model = SentenceTransformer(base, model_card_data=card_data, local_files_only=offline or os.path.isdir(base))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot load base model {config.base_model!r}: {err}. Set train.base_model to a "
+                         "sentence-transformers folder, a Hub id, or packaged:all-MiniLM-L6-v2") from err
+    model.max_seq_length = config.max_seq_length
+    if card_data.local_files_only and hub_id(config.base_model):
+        card_data.base_model = hub_id(config.base_model)  # what sentence-transformers would look up online
+
+    # 2. data: anchor, positive first, as the in-batch loss expects
+    pairs = load_pairs(run)
+    train_ds = pairs["train"].select_columns(["anchor", "positive"])
+    eval_ds = pairs["holdout"].select_columns(["anchor", "positive"]) if len(pairs["holdout"]) >= 2 else None
+    if len(train_ds) < config.batch_size:
+        raise TrainError(f"{len(train_ds)} training pairs cannot fill one batch of {config.batch_size}: "
+                         f"lower train.batch_size (e.g. --set train.batch_size={max(2, len(train_ds) // 2)}) or mine more pairs")
+
+    # 3. loss: in-batch negatives; the cached variant keeps memory flat for large batches
+    if config.cached_loss:
+        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
+    else:
+        loss = MultipleNegativesRankingLoss(model)
+
+    # 4. arguments
+    _check_resume(run, config, resume)
+    budget = TimeBudget(parse_duration(config.time_budget) if config.time_budget else None, run.checkpoints / "budget.json")
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(run.checkpoints),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        batch_sampler=LengthGroupedNoDuplicatesBatchSampler if config.length_aware else BatchSamplers.NO_DUPLICATES,
+        eval_strategy="steps" if eval_ds is not None else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=1,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_drop_last=False,
+        **_precision(config),
+    )
+
+    # 5. trainer
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                                         loss=loss, callbacks=[budget])
+
+    # 6. train, or resume from the newest checkpoint (Colab cut-offs, kill -9)
+    checkpoint = latest_checkpoint(run) if resume else None
+    if resume and checkpoint is None:
+        log.warning("no checkpoint in %s: training from the start", run.checkpoints)
+    try:
+        output = trainer.train(resume_from_checkpoint=checkpoint)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise TrainError(f"disk full while writing checkpoints to {run.checkpoints}: free space, or lower "
+                             f"train.save_total_limit / raise train.save_steps") from err
+        raise
+
+    # 7. save: to a temporary folder, then rename, so a crash never leaves a model that looks complete
+    tmp = run.root / ".model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    shutil.rmtree(run.model, ignore_errors=True)
+    tmp.rename(run.model)
+
+    # 8. loss curve and manifest; throughput counts the trainer's own runtime (no load or save)
+    runtime = float(output.metrics.get("train_runtime", 0.0)) or float("nan")
+    steps_run = trainer.state.global_step - (int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    final_loss = float(np.mean([h["loss"] for h in history[-10:]])) if history else float("nan")
+    write_json(run.root / "train_log.json", trainer.state.log_history)
+    plot_loss(trainer.state.log_history, run.plots / "loss.png")
+    return run.update_manifest(
+        train={"base_model": config.base_model, "steps": trainer.state.global_step, "max_steps_planned": trainer.state.max_steps,
+               "budget_cap": budget.cap, "final_train_loss": final_loss, "train_pairs": len(train_ds),
+               "precision": next(iter(_precision(config)), "fp32"), "device": str(model.device),
+               "seconds": round(time.perf_counter() - started, 1), "train_runtime": round(runtime, 2),
+               "pairs_per_second": round(steps_run * config.batch_size / runtime, 2)},
+        model_hash=run.model_hash(),
+    )
+
+
+def plot_loss(log_history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if train:
+        ax.plot(*zip(*train), label="train loss", lw=1)
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="holdout loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("MultipleNegativesRankingLoss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

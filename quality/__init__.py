@@ -1,0 +1,1 @@
+"""The governance gate: one check per file; see policy.yaml and conftest.py."""

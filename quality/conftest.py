@@ -1,0 +1,114 @@
+"""The governance gate's fixtures: a run directory (``--run-dir``, default runs/latest), its
+artifacts, the policy, and ``check``, which records value and limit for governance.json.
+
+A missing artifact fails its check with the command that produces it; nothing is skipped.
+At the end of a session that ran governance checks, governance.json is written into the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.gate import MARKERS
+from pipeline.rundir import RunDir, write_json
+
+# --run-dir and --policy are registered by pipeline/pytest_plugin.py (an installed pytest plugin).
+
+
+@pytest.fixture(scope="session")
+def run(request) -> RunDir:
+    run = RunDir(request.config.getoption("--run-dir"))
+    if not run.root.is_dir():
+        pytest.fail(f"run directory {run.root} does not exist: run `make train` or `repotune run REPO --out {run.root}` first, "
+                    "or pass --run-dir", pytrace=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def policy(request) -> dict:
+    return yaml.safe_load(Path(request.config.getoption("--policy")).read_text())
+
+
+def _need(path: Path, command: str):
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `{command}` first", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def manifest(run) -> dict:
+    return json.loads(_need(run.manifest, f"repotune build REPO --out {run.root}").read_text())
+
+
+@pytest.fixture(scope="session")
+def metrics(run) -> dict:
+    return json.loads(_need(run.metrics, f"repotune evaluate {run.root}").read_text())
+
+
+@pytest.fixture(scope="session")
+def pairs(run):
+    from datasets import load_from_disk
+
+    return load_from_disk(str(_need(run.pairs, f"repotune build REPO --out {run.root}")))
+
+
+@pytest.fixture(scope="session")
+def corpus(run):
+    from datasets import load_from_disk
+
+    return load_from_disk(str(_need(run.corpus, f"repotune build REPO --out {run.root}")))
+
+
+@pytest.fixture
+def check(record_property):
+    """check(value, limit, ok, message): record value and limit for governance.json, then assert."""
+
+    def _check(value, limit, ok: bool, message: str) -> None:
+        record_property("value", value)
+        record_property("limit", limit)
+        assert ok, f"{message} (value {value}, limit {limit})"
+
+    return _check
+
+
+# --- governance.json ----------------------------------------------------------------------------------
+
+_rows: dict[str, dict] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if "governance" not in report.keywords:
+            return
+        props = dict(report.user_properties)
+        message = ""
+        if not report.passed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)
+        _rows[report.nodeid] = {
+            "check": report.nodeid.split("::")[-1], "marker": next((m for m in MARKERS if m in report.keywords), "governance"),
+            "value": props.get("value"), "limit": props.get("limit"), "passed": bool(report.passed), "message": message[:2000],
+        }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    run = RunDir(session.config.getoption("--run-dir"))
+    if not _rows or not run.root.is_dir():
+        return
+    checks = list(_rows.values())
+    markers_run = sorted({c["marker"] for c in checks})
+    complete = set(MARKERS) <= set(markers_run)
+    manifest = json.loads(run.manifest.read_text()) if run.manifest.is_file() else {}
+    write_json(run.governance, {
+        "run": str(run.root), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "passed": complete and int(exitstatus) == 0 and all(c["passed"] for c in checks),
+        "complete": complete, "markers_run": markers_run, "pytest_exit_code": int(exitstatus),
+        "dataset_hash": manifest.get("dataset_hash"), "model_hash": run.model_hash(),
+        "policy": session.config.getoption("--policy"),
+        "checks": checks,
+    })

@@ -1,0 +1,75 @@
+"""Gate: zero secret findings (detect-secrets plus repotune's detectors) in every text of the
+dataset and in every file of the run that publish could upload (cards, reports, checkpoints)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.secrets import SecretScanner
+
+pytestmark = [pytest.mark.governance, pytest.mark.secrets]
+TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py"}
+
+
+_ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
+
+
+def _identifiers(node) -> set[str]:
+    """Values of content-addressed identifier keys (dataset_hash, dataset_revision, commit, ...) in
+    JSON the pipeline wrote: hex digests that detect-secrets calls high-entropy, and that are not secrets."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and _ID_KEY.search(key) and re.fullmatch(r"[0-9a-f]{7,64}", value):
+                found.add(value)
+            else:
+                found |= _identifiers(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _identifiers(item)
+    return found
+
+
+def _report(findings: list[tuple[str, str, int]]) -> str:
+    return "; ".join(f"{t} in {p}:{line}" for t, p, line in findings[:20])  # type and place, never the value
+
+
+@pytest.fixture(scope="module")
+def scanner():
+    with SecretScanner() as s:
+        yield s
+
+
+def test_no_secret_in_dataset(pairs, corpus, scanner, policy, check):
+    found = []
+    for split in pairs:
+        for i, row in enumerate(pairs[split]):
+            for column in ("anchor", "positive"):
+                found += [(t, f"pairs/{split}[{i}].{column}", line) for t, line, _ in scanner.scan(row[column], row["path"])]
+    for row in corpus:
+        found += [(t, f"corpus:{row['id']}", line) for t, line, _ in scanner.scan(row["text"], row["path"])]
+    limit = policy["secrets"]["max_findings"]
+    check(len(found), f"<= {limit}", len(found) <= limit,
+          f"secrets in the dataset: {_report(found)}. Rebuild with `secrets.policy: drop`, or remove the secret from the repository")
+
+
+def test_no_secret_in_uploadable_files(run, manifest, scanner, policy, check):
+    # the run's own identifiers are hex strings detect-secrets calls high-entropy: allow exactly those
+    allow = _identifiers(manifest) | {run.model_hash() or ""}
+    for path in run.root.rglob("*.json"):
+        try:
+            allow |= _identifiers(json.loads(path.read_text()))
+        except (ValueError, UnicodeDecodeError):
+            pass
+    found = []
+    # every text file, the dataset card included; the dataset's rows were scanned above
+    data_dirs = (run.pairs, run.corpus)
+    files = [p for p in sorted(run.root.rglob("*")) if p.is_file() and p.suffix in TEXT_SUFFIXES and not any(d in p.parents for d in data_dirs)]
+    for path in files:
+        rel = path.relative_to(run.root).as_posix()
+        found += [(t, rel, line) for t, line, _ in scanner.scan(path.read_text(errors="replace"), rel, allow)]
+    limit = policy["secrets"]["max_findings"]
+    check(len(found), f"<= {limit}", len(found) <= limit,
+          f"secrets in files publish could upload ({len(files)} scanned): {_report(found)}. Delete the run and rebuild after removing the secret")

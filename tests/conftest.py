@@ -1,0 +1,55 @@
+"""Shared fixtures: offline settings, one tiny model per session, fixture repositories in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Nothing here may reach the Hugging Face Hub: set before any HF library is imported by a test.
+for _key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+    os.environ.setdefault(_key, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from support import FIXTURE_FILES, PACKAGED, build_tiny_model, git_init, write_files  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny")))
+
+
+@pytest.fixture
+def fixture_repo(tmp_path) -> Path:
+    """A git repository (one commit) with code and docs in every shape the miners know."""
+    root = write_files(tmp_path / "repo", FIXTURE_FILES)
+    git_init(root)
+    return root
+
+
+def pytest_ignore_collect(collection_path, config):
+    """`pytest -m governance` gates a run: the unit tests are not even imported then."""
+    markexpr = config.getoption("markexpr") or ""
+    if "governance" in markexpr and "not governance" not in markexpr:
+        return True
+    return None
+
+
+@pytest.fixture(scope="session")
+def built_run(tmp_path_factory, tiny_model) -> Path:
+    """The fixture repository built once with the smoke recipe and the tiny model (no training).
+    Tests copy it before changing anything."""
+    from pipeline.build import build
+    from pipeline.config import load_recipe
+
+    root = tmp_path_factory.mktemp("built")
+    repo = write_files(root / "repo", FIXTURE_FILES)
+    git_init(repo)
+    build(repo, root / "run", load_recipe("smoke", [f"train.base_model={tiny_model}", "train.batch_size=8", "evaluate.mteb=false"]))
+    return root / "run"
+
+
+# Hypothesis profiles (dev, ci, fuzz by HYPOTHESIS_PROFILE) are registered by pipeline/pytest_plugin.py,
+# so the unit tests and the gate's property checks share them.

@@ -1,0 +1,170 @@
+"""`repotune build`: the run directory it writes, and the one-line errors it gives on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from support import FIXTURE_FILES, git_init, write_files
+
+from pipeline.cli import main
+from pipeline.config import load_recipe
+
+STAGES = ("collect", "clean", "secrets", "chunk", "pairs", "split")
+
+
+def cli_build(repo: Path, out: Path, tiny_model: str, *extra: str) -> int:
+    return main(["build", str(repo), "--out", str(out), "--recipe", "smoke", "--set", f"train.base_model={tiny_model}", *extra])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model) -> Path:
+    root = write_files(tmp_path_factory.mktemp("build") / "repo", {**FIXTURE_FILES, "LICENSE": "MIT License\n\nPermission is hereby granted, free of charge..."})
+    git_init(root)
+    out = tmp_path_factory.mktemp("runs") / "fixture"
+    assert cli_build(root, out, tiny_model) == 0
+    return out
+
+
+def test_build_prints_a_summary(tmp_path, fixture_repo, tiny_model, capsys):
+    assert cli_build(fixture_repo, tmp_path / "r", tiny_model) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"built {tmp_path / 'r'}:") and "chunks" in out and "holdout pairs" in out
+
+
+def test_manifest(run):
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["source"]["name"] == "repo" and len(manifest["source"]["commit"]) == 40
+    assert manifest["seed"] == 42 and manifest["license"] == "mit"
+    assert manifest["recipe"]["name"] == "smoke"
+    counts = manifest["counts"]
+    assert counts["chunks"] > 0 and counts["pairs"] >= counts["train_pairs"] + counts["holdout_pairs"] > 0
+    assert counts["secret_findings"] == 0
+    assert set(manifest["timings"]["build"]) >= set(STAGES) | {"dataset"}
+    assert {"python", "datasets", "detect-secrets"} <= set(manifest["versions"])
+    assert len(manifest["dataset_hash"]) == 64
+
+
+def test_config_is_the_resolved_recipe(run, tiny_model):
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config == load_recipe("smoke", [f"train.base_model={tiny_model}"]).to_dict()
+
+
+def test_stats_per_stage(run):
+    for stage in STAGES:
+        stats = json.loads((run / "stats" / f"{stage}.json").read_text())
+        assert all(isinstance(v, int) for v in stats.values())
+    collect = json.loads((run / "stats" / "collect.json").read_text())
+    clean = json.loads((run / "stats" / "clean.json").read_text())
+    assert clean["kept"] + sum(v for k, v in clean.items() if k.startswith("dropped_")) == collect["kept"]
+    assert clean["dropped_near_duplicate"] >= 1  # the fixture's modules are templated: one is a near copy
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert json.loads((run / "stats" / "chunk.json").read_text())["kept"] == manifest["counts"]["chunks"]
+
+
+def test_secrets_report(run):
+    assert json.loads((run / "secrets_report.json").read_text()) == {"policy": "redact", "findings": []}
+
+
+def test_dataset_pairs_and_corpus(run):
+    from datasets import load_from_disk
+
+    pairs = load_from_disk(str(run / "dataset" / "pairs"))
+    assert set(pairs) == {"train", "holdout"}
+    assert pairs["train"].column_names[:2] == ["anchor", "positive"]  # what the in-batch losses expect
+    corpus = load_from_disk(str(run / "dataset" / "corpus"))
+    assert {"id", "text", "path", "kind", "language", "start_line", "end_line"} <= set(corpus.column_names)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert len(corpus) == manifest["counts"]["chunks"]
+    assert len(pairs["train"]) == manifest["counts"]["train_pairs"] and len(pairs["holdout"]) == manifest["counts"]["holdout_pairs"]
+    row = next(r for r in corpus if r["path"] == "pkg/parser.py" and r["symbol"] == "load_parser")
+    assert row["kind"] == "code" and row["language"] == "python" and 1 <= row["start_line"] <= row["end_line"]
+    lines = FIXTURE_FILES["pkg/parser.py"].split("\n")
+    assert row["text"] == "\n".join(lines[row["start_line"] - 1 : row["end_line"]])  # spans are the file's own lines
+    assert set(corpus["split"]) == {"train", "holdout"}
+    limit = yaml.safe_load((run / "config.yaml").read_text())["train"]["max_seq_length"]
+    assert max(corpus["n_tokens"]) <= limit  # no chunk is truncated when the model embeds it
+
+
+def test_dataset_card(run):
+    card = (run / "dataset" / "README.md").read_text()
+    assert card.startswith("---\n")
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["license"] == "mit" and "sentence-similarity" in header["task_categories"]
+    assert {c["config_name"] for c in header["configs"]} == {"pairs", "corpus"}
+    manifest = json.loads((run / "manifest.json").read_text())
+    counts = manifest["counts"]
+    assert f"| pairs | train | {counts['train_pairs']} |" in card
+    assert f"| pairs | holdout | {counts['holdout_pairs']} |" in card
+    assert f"| corpus | train | {counts['chunks']} |" in card
+    assert "| clean | near_duplicate |" in card  # drop reasons reach the card
+    assert manifest["source"]["commit"] in card
+
+
+def test_rebuilding_into_the_same_folder_replaces_the_dataset(run, tiny_model, tmp_path):
+    root = write_files(tmp_path / "repo", FIXTURE_FILES)
+    git_init(root)
+    assert cli_build(root, run, tiny_model) == 0
+    assert not (run / ".dataset.tmp").exists()
+    assert (run / "dataset" / "pairs" / "dataset_dict.json").is_file()
+
+
+# --- bad inputs: exit code 2 and one clear line on stderr, never a traceback --------------------------
+
+def assert_one_line_error(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.replace("\r", "\n").split("\n") if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("repotune build: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_missing_path(tmp_path, tiny_model, capsys):
+    assert cli_build(tmp_path / "nope", tmp_path / "out", tiny_model) == 2
+    assert_one_line_error(capsys, "does not exist", str(tmp_path / "nope"))
+    assert not (tmp_path / "out").exists()  # nothing written for a bad path
+
+
+def test_file_path(tmp_path, tiny_model, capsys):
+    path = tmp_path / "setup.py"
+    path.write_text("x = 1\n")
+    assert cli_build(path, tmp_path / "out", tiny_model) == 2
+    assert_one_line_error(capsys, "is a file, not a directory")
+
+
+def test_empty_repository(tmp_path, tiny_model, capsys):
+    root = tmp_path / "empty"
+    root.mkdir()
+    git_init(root, commit=False)
+    assert cli_build(root, tmp_path / "out", tiny_model) == 2
+    assert_one_line_error(capsys, "0 chunks", "collect kept 0", "`collect.include`")
+
+
+def test_everything_filtered(tmp_path, tiny_model, capsys):
+    root = write_files(tmp_path / "filtered", {
+        "blob.py": b"\x00\x01\x02binary",
+        "package-lock.json": '{"lockfileVersion": 3}\n',
+        "vendor/lib.py": "def f():\n    return 1\n",
+        "huge.md": "# big\n\n" + "text " * 500,
+        ".env": "A=1\n",
+    })
+    assert cli_build(root, tmp_path / "out", tiny_model, "--set", "collect.max_file_bytes=1000") == 2
+    line = assert_one_line_error(capsys, "0 chunks", "binary=1", "lock_file=1", "vendored=1", "too_large=1",
+                                 "sensitive_file=1", "`collect.max_file_bytes`", "`clean.*`")
+    assert "0 chunks after cleaning" in line
+
+
+def test_bad_recipe_value(tmp_path, fixture_repo, tiny_model, capsys):
+    assert cli_build(fixture_repo, tmp_path / "out", tiny_model, "--set", "train.max_step=2") == 2
+    assert_one_line_error(capsys, "train.max_step", "valid keys under train")
+
+
+def test_missing_base_model(tmp_path, fixture_repo, capsys):
+    assert main(["build", str(fixture_repo), "--out", str(tmp_path / "o"), "--recipe", "smoke",
+                 "--set", f"train.base_model={tmp_path / 'no-model'}"]) == 2
+    assert_one_line_error(capsys, "does not exist", "train.base_model")

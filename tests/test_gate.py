@@ -1,0 +1,184 @@
+"""The governance gate: markers <-> PR checklist <-> policy, and each check failing on a run
+crafted to violate it while a good smoke run passes them all."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pipeline.gate import MARKERS, is_current, run_gate
+from pipeline.rundir import RunDir
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / ".github" / "pull_request_template.md"
+POLICY = ROOT / "quality" / "policy.yaml"
+
+
+# --- mapping: registered markers <-> checklist lines <-> suites <-> policy ----------------------------
+
+def registered_markers() -> set[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    names = {m.split(":", 1)[0].strip() for m in config["markers"]}
+    return names - {"governance", "slow"}
+
+
+def checklist_markers(text: str) -> list[str]:
+    """The marker named on each checkbox line of the template's 'Governance gate' section."""
+    section = text.split("## Governance gate", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^- \[ \] `([a-z_]+)`:", section, flags=re.M)
+
+
+def mapping_problems(markers: set[str], checklist: list[str]) -> list[str]:
+    problems = [f"marker `{m}` has no checklist line" for m in sorted(markers - set(checklist))]
+    problems += [f"checklist line `{m}` names no registered marker" for m in sorted(set(checklist) - markers)]
+    problems += [f"checklist names `{m}` twice" for m in sorted({m for m in checklist if checklist.count(m) > 1})]
+    return problems
+
+
+def test_checklist_maps_one_to_one_onto_markers():
+    assert mapping_problems(registered_markers(), checklist_markers(TEMPLATE.read_text())) == []
+    assert registered_markers() == set(MARKERS)
+
+
+def test_mapping_check_fails_when_a_line_is_removed():
+    lines = TEMPLATE.read_text().split("\n")
+    without = "\n".join(line for line in lines if not line.startswith("- [ ] `balance`"))
+    assert mapping_problems(registered_markers(), checklist_markers(without)) == ["marker `balance` has no checklist line"]
+
+
+def test_every_marker_has_one_suite_file():
+    files = {p.stem.removeprefix("test_") for p in (ROOT / "quality").glob("test_*.py")}
+    assert files == set(MARKERS)
+    for marker in MARKERS:
+        assert f"pytest.mark.{marker}" in (ROOT / "quality" / f"test_{marker}.py").read_text()
+
+
+def test_every_threshold_has_a_check_and_every_check_a_threshold():
+    import yaml
+
+    policy = yaml.safe_load(POLICY.read_text())
+    defined = {f"{section}.{key}" for section, keys in policy.items() for key in keys}
+    used = set()
+    for path in (ROOT / "quality").glob("test_*.py"):
+        used |= {f"{s}.{k}" for s, k in re.findall(r'policy\["(\w+)"\]\["(\w+)"\]', path.read_text())}
+    assert defined - used == set(), "thresholds no check reads"
+    assert used - defined == set(), "checks reading a threshold the policy lacks"
+    assert set(policy) == set(MARKERS)
+
+
+# --- the gate on real runs ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> RunDir:
+    """A real smoke run (packaged MiniLM, 20 steps) on this repository: what CI gates."""
+    from pipeline.build import build
+    from pipeline.config import load_recipe
+    from pipeline.evaluate import evaluate
+    from pipeline.train import train
+
+    out = tmp_path_factory.mktemp("gate") / "smoke"
+    recipe = load_recipe("smoke")
+    build(ROOT, out, recipe)
+    train(out, recipe)
+    evaluate(out)
+    return RunDir(out)
+
+
+def _copy(run: RunDir, tmp_path: Path) -> RunDir:
+    shutil.copytree(run.root, tmp_path / "run")
+    return RunDir(tmp_path / "run")
+
+
+def _failed(result: dict) -> set[str]:
+    return {c["marker"] for c in result["checks"] if not c["passed"]}
+
+
+def test_good_smoke_run_passes_every_check(smoke_run):
+    result = run_gate(smoke_run.root)
+    failed = [(c["check"], c["value"], c["limit"], c["message"]) for c in result["checks"] if not c["passed"]]
+    assert failed == []
+    assert result["passed"] and result["complete"]
+    assert {c["marker"] for c in result["checks"]} == set(MARKERS)
+    assert all(c["value"] is not None and c["limit"] is not None for c in result["checks"])
+    assert is_current(smoke_run, result) == (True, "")
+
+
+def _rewrite_dataset(run: RunDir, keep) -> None:
+    from datasets import DatasetDict, load_from_disk
+
+    pairs = load_from_disk(str(run.pairs))
+    tmp = run.root / "pairs.new"  # a dataset cannot overwrite the files it is read from
+    DatasetDict({split: ds.filter(keep) for split, ds in pairs.items()}).save_to_disk(str(tmp))
+    del pairs
+    shutil.rmtree(run.pairs)
+    tmp.rename(run.pairs)
+
+
+def _edit_metrics(run: RunDir, edit) -> None:
+    metrics = json.loads(run.metrics.read_text())
+    edit(metrics)
+    run.metrics.write_text(json.dumps(metrics))
+
+
+def test_planted_secret_fails_secrets(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    with open(run.report, "a") as f:
+        f.write("\naws_access_key_id = AKIAIOSFODNN7REALKEY\n")
+    result = run_gate(run.root, extra_args=["-m", "governance and secrets"])
+    assert _failed(result) == {"secrets"}
+    assert "AKIAIOSFODNN7REALKEY" not in run.governance.read_text()  # the report names type and place, never the value
+
+
+def test_code_only_dataset_fails_balance(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    _rewrite_dataset(run, lambda row: row["kind"] == "code")
+    result = run_gate(run.root, extra_args=["-m", "governance and balance"])
+    assert _failed(result) == {"balance"}
+    assert {c["check"] for c in result["checks"] if not c["passed"]} == {"test_code_share_of_pairs"}
+
+
+def test_too_small_dataset_fails_dataset_size(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    counter = iter(range(10**9))
+    _rewrite_dataset(run, lambda row: next(counter) < 5)
+    result = run_gate(run.root, extra_args=["-m", "governance and dataset_size"])
+    assert {c["check"] for c in result["checks"] if not c["passed"]} == {"test_train_pairs", "test_holdout_pairs"}
+
+
+def test_overfit_gap_fails_overfitting(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    _edit_metrics(run, lambda m: m.update(overfit_gap=0.9))
+    result = run_gate(run.root, extra_args=["-m", "governance and overfitting"])
+    assert {c["check"] for c in result["checks"] if not c["passed"]} >= {"test_overfit_gap"}
+    row = next(c for c in result["checks"] if c["check"] == "test_overfit_gap")
+    assert row["value"] == 0.9 and "train fewer epochs" in row["message"]
+
+
+def test_sts_collapse_fails_sts(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    _edit_metrics(run, lambda m: m["sts"].update(tuned_spearman=0.3))
+    result = run_gate(run.root, extra_args=["-m", "governance and sts"])
+    assert {c["check"] for c in result["checks"] if not c["passed"]} == {"test_tuned_sts_floor", "test_sts_drop_against_base"}
+
+
+def test_missing_metrics_fails_with_the_command_to_run(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    run.metrics.unlink()
+    result = run_gate(run.root, extra_args=["-m", "governance and sts"])
+    assert not result["passed"]
+    assert all("repotune evaluate" in c["message"] for c in result["checks"])
+
+
+def test_stale_gate_result_is_recognised(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    result = json.loads(smoke_run.governance.read_text()) if smoke_run.governance.is_file() else run_gate(run.root)
+    manifest = json.loads(run.manifest.read_text())
+    manifest["dataset_hash"] = "0" * 64
+    run.manifest.write_text(json.dumps(manifest))
+    current, reason = is_current(run, result)
+    assert not current and "dataset changed" in reason

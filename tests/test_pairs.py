@@ -1,0 +1,222 @@
+"""pairs: each miner on the fixture repository, and the rules that drop (and count) bad pairs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from support import FIXTURE_FILES
+
+from pipeline.chunk import Chunker, TokenCounter, chunk_files
+from pipeline.clean import clean
+from pipeline.collect import classify, collect
+from pipeline.config import CleanConfig, CollectConfig, PairsConfig, SecretsConfig
+from pipeline.models import load_tokenizer
+from pipeline.pairs import MINERS, balance, mine_pairs
+from pipeline.records import Chunk, Pair, SourceFile
+from pipeline.secrets import redact_secrets
+from pipeline.stage import StageStats
+
+
+@lru_cache(maxsize=1)
+def counter() -> TokenCounter:
+    return TokenCounter(load_tokenizer("packaged:all-MiniLM-L6-v2"))
+
+
+def repo_chunks(root: Path, max_tokens: int = 128) -> list[Chunk]:
+    """collect -> clean -> secrets -> chunk, as build runs them."""
+    files = collect(root, CollectConfig(), StageStats("collect"))
+    files = clean(files, CleanConfig(), StageStats("clean"))
+    files = redact_secrets(files, SecretsConfig(), StageStats("secrets"), [])
+    return list(chunk_files(files, Chunker(counter(), max_tokens), min_chars=20))
+
+
+def literal_chunks(files: dict[str, str], max_tokens: int = 128) -> list[Chunk]:
+    sources = [SourceFile(path, *classify(path), text=text) for path, text in files.items()]
+    return list(chunk_files(sources, Chunker(counter(), max_tokens), min_chars=20))
+
+
+def mine(chunks: list[Chunk], **config) -> tuple[list[Pair], StageStats]:
+    stats = StageStats("pairs")
+    return mine_pairs(chunks, PairsConfig(**config), stats), stats
+
+
+@pytest.fixture(scope="module")
+def fixture_pairs(tmp_path_factory) -> tuple[list[Pair], StageStats, list[Chunk]]:
+    from support import git_init, write_files
+
+    root = write_files(tmp_path_factory.mktemp("pairs") / "repo", FIXTURE_FILES)
+    git_init(root)
+    chunks = repo_chunks(root)
+    pairs, stats = mine(chunks)
+    return pairs, stats, chunks
+
+
+def of_type(pairs: list[Pair], pair_type: str) -> list[Pair]:
+    return [p for p in pairs if p.pair_type == pair_type]
+
+
+# --- each miner on the fixture repository ---------------------------------------------------------
+
+def test_every_pair_type_is_mined(fixture_pairs):
+    pairs, stats, _ = fixture_pairs
+    assert set(Counter(p.pair_type for p in pairs)) == set(MINERS)
+    assert stats["kept"] == len(pairs)
+    assert sum(stats[f"type_{t}"] for t in MINERS) == len(pairs)
+    assert stats["kind_code"] + stats["kind_docs"] == len(pairs)
+
+
+def test_docstring_code_positive_has_no_docstring(fixture_pairs):
+    pairs, _, _ = fixture_pairs
+    load = next(p for p in of_type(pairs, "docstring_code") if p.path == "pkg/parser.py" and "load_parser" in p.positive)
+    assert load.anchor == "Load the parser configuration from a file on disk."  # the first paragraph only
+    assert load.positive.startswith("def load_parser(path, retries=3):")
+    assert "Load the parser configuration" not in load.positive and '"""' not in load.positive
+    assert "return open(path).read()" in load.positive
+    assert (load.anchor_kind, load.positive_kind, load.kind) == ("code", "code", "code")
+    for p in of_type(pairs, "docstring_code"):
+        assert p.anchor not in p.positive
+
+
+def test_heading_section(fixture_pairs):
+    pairs, _, _ = fixture_pairs
+    section = next(p for p in of_type(pairs, "heading_section") if p.anchor == "The parser guide > Loading parser settings")
+    assert section.positive == "Call `load_parser()` with a path to read the settings; it retries when the file is busy."
+    assert section.path == "docs/parser.md" and section.kind == "docs"
+
+
+@pytest.mark.parametrize("max_tokens", [64, 128])
+def test_mention_definition_links_a_doc_mention_to_the_definition(fixture_repo, max_tokens):
+    # at 64 tokens load_parser spans two chunks; it is still one definition
+    pairs, _ = mine(repo_chunks(fixture_repo, max_tokens), types=["mention_definition"])
+    mention = next(p for p in pairs if "`load_parser()`" in p.anchor)
+    assert mention.anchor.startswith("Call `load_parser()` with a path")
+    assert mention.positive.startswith("def load_parser(path, retries=3):")
+    assert (mention.anchor_kind, mention.positive_kind) == ("docs", "code")
+    assert mention.path == "pkg/parser.py" and mention.anchor_chunk_id.startswith("docs/parser.md:")
+    # add_item() is defined in every module: ambiguous, so never linked
+    assert not any("add_item()" in p.anchor and "add_item" in p.positive.split("(")[0] for p in pairs)
+
+
+def test_comment_block(fixture_pairs):
+    pairs, _, _ = fixture_pairs
+    comment = of_type(pairs, "comment_block")
+    assert len(comment) == 1  # the same comment and block in every module: duplicates dropped
+    assert comment[0].anchor == "validate the item before it is stored anywhere"
+    assert comment[0].positive.lstrip().startswith("if check and item is None:")
+    assert "validate" not in comment[0].positive
+
+
+def test_module_summary(fixture_pairs):
+    pairs, _, _ = fixture_pairs
+    summary = next(p for p in of_type(pairs, "module_summary") if p.path == "pkg/parser.py")
+    assert summary.anchor == "The parser module: helpers that handle parser work for the package."
+    assert summary.positive == "module pkg.parser: def load_parser(path, retries=3); class ParserManager"
+
+
+def test_pairs_are_deterministic(fixture_pairs):
+    pairs, _, chunks = fixture_pairs
+    again, _ = mine(chunks)
+    assert again == pairs
+
+
+# --- the rules that drop pairs -------------------------------------------------------------------
+
+def test_verbatim_pairs_are_dropped_and_counted():
+    chunks = literal_chunks({
+        "pkg/echo.py": '''def echo_value(value):
+    """Echo the given value."""
+    # Echo the given value.
+    print(value)
+    log(value)
+    return value
+''',
+        "docs/usage.md": "# Usage\n\nUsage is simple: call the tool with a folder to index it.\n",
+    })
+    pairs, stats = mine(chunks, types=["docstring_code", "heading_section"])
+    assert pairs == []
+    assert stats["dropped_verbatim"] == 2  # docstring inside the body; heading word inside the section
+
+
+def test_duplicate_pairs_are_dropped_and_counted():
+    block = "# normalise the path before it is used\npath = os.path.abspath(path)\npath = path.rstrip('/')\n"
+    chunks = literal_chunks({f"pkg/m{i}.py": f"import os\n\n\ndef f{i}(path):\n    {block.replace(chr(10), chr(10) + '    ')}\n    return path\n" for i in range(3)})
+    pairs, stats = mine(chunks, types=["comment_block"])
+    assert len(pairs) == 1 and stats["dropped_duplicate"] == 2
+    assert stats["kept"] == 1
+
+
+def test_test_functions_are_skipped():
+    body = '''def {name}(self):
+    """Check that the parser reads the settings file from disk."""
+    data = load_settings("x")
+    assert data is not None
+    assert data["a"] == 1
+'''
+    chunks = literal_chunks({
+        "pkg/mod.py": body.format(name="test_reads_settings") + "\n\n" + body.format(name="reads_settings"),
+        "tests/check_parser.py": body.format(name="check_reads_settings"),
+        "pkg/test_parser.py": body.format(name="parser_reads"),
+        "pkg/suite.py": "class TestParser:\n" + "\n".join("    " + line for line in body.format(name="helper").split("\n")),
+    })
+    pairs, _ = mine(chunks, types=["docstring_code"])
+    assert [(p.path, p.positive.split("(")[0].strip()) for p in pairs] == [("pkg/mod.py", "def reads_settings")]
+
+
+def test_short_docstrings_and_bodies_are_skipped():
+    chunks = literal_chunks({"pkg/a.py": '''def short_doc(x):
+    """Return x."""
+    y = x
+    z = y
+    return z
+
+
+def short_body(x):
+    """Return the value given, unchanged in every way."""
+    return x
+'''})
+    pairs, _ = mine(chunks, types=["docstring_code"])
+    assert pairs == []
+    assert mine(chunks, types=["docstring_code"], min_docstring_tokens=2, min_body_lines=1)[0]
+
+
+def test_only_enabled_types_are_mined(fixture_pairs):
+    _, _, chunks = fixture_pairs
+    pairs, stats = mine(chunks, types=["module_summary"])
+    assert {p.pair_type for p in pairs} == {"module_summary"}
+    assert stats["type_docstring_code"] == 0
+
+
+# --- balance -------------------------------------------------------------------------------------
+
+def _pairs(n_code: int, n_docs: int) -> list[Pair]:
+    return [Pair(f"a{i}", f"p{i}", "t", f"f{i}", k, k, f"a{i}", f"p{i}", kind=k)
+            for i, k in enumerate(["code"] * n_code + ["docs"] * n_docs)]
+
+
+@pytest.mark.parametrize("n_code, n_docs, share", [(40, 10, 0.5), (10, 40, 0.5), (60, 20, 0.6), (10, 50, 0.25)])
+def test_balance_reaches_the_requested_share(n_code, n_docs, share):
+    stats = StageStats("pairs")
+    stats["kept"] = n_code + n_docs
+    out = balance(_pairs(n_code, n_docs), share, stats)
+    code = sum(p.kind == "code" for p in out)
+    assert code / len(out) == pytest.approx(share, abs=0.02)
+    assert stats["dropped_balance"] == n_code + n_docs - len(out) > 0
+    assert stats["kept"] == len(out)
+    assert min(code, len(out) - code) == min(n_code, n_docs)  # only the majority is down-sampled
+    assert balance(_pairs(n_code, n_docs), share, StageStats("pairs")) == out  # seeded
+
+
+def test_balance_leaves_a_single_kind_or_a_balanced_set_alone():
+    assert balance(_pairs(10, 0), 0.5, StageStats("pairs")) == _pairs(10, 0)
+    assert balance(_pairs(5, 5), 0.5, StageStats("pairs")) == _pairs(5, 5)
+
+
+def test_balance_through_mine_pairs(fixture_pairs):
+    _, _, chunks = fixture_pairs
+    pairs, stats = mine(chunks, balance_code_share=0.3)
+    code = sum(p.kind == "code" for p in pairs)
+    assert code / len(pairs) == pytest.approx(0.3, abs=0.03)
+    assert stats["dropped_balance"] > 0 and stats["kind_code"] == code and stats["kept"] == len(pairs)

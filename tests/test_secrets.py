@@ -1,0 +1,414 @@
+"""secrets: no planted secret reaches any file of a run; the report says where, never what."""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from pathlib import Path
+
+import pytest
+from support import FIXTURE_FILES, git_init, write_files
+
+from pipeline.build import build
+from pipeline.config import SecretsConfig, load_recipe
+from pipeline.records import SourceFile
+from pipeline.secrets import Finding, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
+from pipeline.stage import StageStats
+
+_rng = random.Random(20240607)
+
+
+def _token(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    return "".join(_rng.choice(alphabet) for _ in range(n))
+
+
+# One value of every kind, in the real formats (random, so no detector allowlist can match them).
+AWS = "AKIA" + _token(16, string.ascii_uppercase + string.digits)
+HF = "hf_" + _token(34)
+OPENAI = "sk-proj-" + _token(64)
+ANTHROPIC = "sk-ant-api03-" + _token(80) + "AA"
+GITHUB = "github_pat_" + _token(22) + "_" + _token(59)
+NPM = "npm_" + _token(36)
+URL_PASSWORD = _token(18)
+PY_PASSWORD = "Tr0ub4dor&3-" + _token(10)
+SHELL_PASSWORD = _token(14) + "9"
+ENV_TOKEN = _token(20) + "7"
+ENV_STRIPE = "rk_live_" + _token(24)
+CFG_API_KEY = _token(16) + "3"
+YAML_PASSWORD = _token(15) + "1"
+YAML_API_KEY = _token(22)
+TOML_SECRET = _token(26)
+DOCS_PASSWORD = _token(16) + "5"
+DOTENV_ONLY = _token(24) + "8"  # lives only in .env, which is never read
+KEY_BODY = ["MII" + _token(61, string.ascii_letters + string.digits + "+/") for _ in range(6)]
+PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(KEY_BODY) + "\n-----END RSA PRIVATE KEY-----"
+DOCS_KEY_BODY = ["MC4" + _token(45, string.ascii_letters + string.digits + "+/") for _ in range(3)]
+DOCS_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(DOCS_KEY_BODY) + "\n-----END OPENSSH PRIVATE KEY-----"
+
+PLANTED = {
+    "aws": AWS, "hf": HF, "openai": OPENAI, "anthropic": ANTHROPIC, "github": GITHUB, "npm": NPM,
+    "url_password": URL_PASSWORD, "py_password": PY_PASSWORD, "shell_password": SHELL_PASSWORD,
+    "env_token": ENV_TOKEN, "env_stripe": ENV_STRIPE, "cfg_api_key": CFG_API_KEY, "yaml_password": YAML_PASSWORD,
+    "yaml_api_key": YAML_API_KEY, "toml_secret": TOML_SECRET, "docs_password": DOCS_PASSWORD, "dotenv_only": DOTENV_ONLY,
+    **{f"key_line_{i}": line for i, line in enumerate(KEY_BODY)},
+    **{f"docs_key_line_{i}": line for i, line in enumerate(DOCS_KEY_BODY)},
+}
+
+SETTINGS_PY = f'''"""Settings for the deployment: where the services live and how to reach them."""
+
+import os
+
+AWS_ACCESS_KEY_ID = "{AWS}"
+HF_TOKEN = "{HF}"
+ANTHROPIC_API_KEY = "{ANTHROPIC}"
+GITHUB = "{GITHUB}"
+NPM_PUBLISH = "{NPM}"
+DATABASE_URL = "postgres://appuser:{URL_PASSWORD}@db.example.internal:5432/app"
+db_password = "{PY_PASSWORD}"
+
+
+def make_client(factory):
+    """Build the API client that every service of the deployment shares."""
+    client = factory(api_key="{OPENAI}", timeout=30)
+    token = tokenizer(client)
+    return client, token
+
+
+def describe(password: str, retries: int = 3) -> str:
+    """Say how a connection is made, without revealing the password itself."""
+    return f"connecting with {{len(password)}} characters, {{retries}} retries"
+
+
+DEPLOY_KEY = """{PRIVATE_KEY}"""
+'''
+
+DEPLOY_SH = f"""#!/bin/sh
+# Deploy the application to the staging servers.
+export DB_PASSWORD={SHELL_PASSWORD}
+SENTRY_AUTH_TOKEN={ENV_TOKEN}
+STRIPE_SECRET_KEY={ENV_STRIPE}
+rsync -a build/ staging:/srv/app
+echo "deployed"
+"""
+
+APP_CFG = f"""# .env-style settings read by the worker
+WORKER_NAME=indexer
+API_KEY={CFG_API_KEY}
+QUEUE_URL=amqp://guest@localhost//
+"""
+
+APP_YAML = f"""service:
+  name: indexer
+  replicas: 3
+database:
+  host: db.example.internal
+  password: {YAML_PASSWORD}
+  api_key: "{YAML_API_KEY}"
+"""
+
+APP_TOML = f"""[server]
+host = "0.0.0.0"
+port = 8080
+secret_key = "{TOML_SECRET}"
+"""
+
+DEPLOY_MD = f"""# Deploying the service
+
+Log in to the hub first with `huggingface-cli login --token {HF}` before pushing anything.
+
+## Database access
+
+Connect with `psql postgres://admin:{DOCS_PASSWORD}@db.example.internal/app` from the bastion host.
+
+## The deploy key
+
+Keep the deploy key in the vault; the old one was:
+
+```
+{DOCS_KEY}
+```
+
+Rotate it every quarter and record the date in the run book.
+"""
+
+NOTEBOOK = json.dumps({
+    "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": [f"# Exploring the index\n\nThe npm token {NPM} was used to publish the widget package for the demo."]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 1,
+         "source": [f'login(token="{HF}")\n', "index = build_index(documents, batch_size=32)\n", "print(index.summary())"],
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": [f"logged in with {GITHUB}\n"]}]},
+    ],
+    "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+})
+
+SECRET_FILES = {
+    "pkg/settings.py": SETTINGS_PY,
+    "deploy.sh": DEPLOY_SH,
+    "config/app.cfg": APP_CFG,
+    "config/app.yaml": APP_YAML,
+    "config/app.toml": APP_TOML,
+    "docs/deploy.md": DEPLOY_MD,
+    "notebooks/explore.ipynb": NOTEBOOK,
+    ".env": f"DB_PASSWORD={DOTENV_ONLY}\n",
+    "keys/id_rsa": PRIVATE_KEY + "\n",
+    "certs/server.pem": DOCS_KEY + "\n",
+}
+FILES_WITH_SECRETS = {"pkg/settings.py", "deploy.sh", "config/app.cfg", "config/app.yaml", "config/app.toml", "docs/deploy.md",
+                      "notebooks/explore.ipynb#markdown", "notebooks/explore.ipynb#python"}
+
+
+@pytest.fixture(scope="module")
+def secret_repo(tmp_path_factory) -> Path:
+    root = write_files(tmp_path_factory.mktemp("secrets") / "repo", {**FIXTURE_FILES, **SECRET_FILES})
+    git_init(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def redacted_run(secret_repo, tiny_model, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "redact"
+    build(secret_repo, out, load_recipe("smoke", [f"train.base_model={tiny_model}"]))
+    return out
+
+
+def leaked_values(run: Path) -> dict[str, list[str]]:
+    """Planted name -> files under ``run`` (every file, as bytes) that hold its value."""
+    leaks: dict[str, list[str]] = {}
+    files = [p for p in run.rglob("*") if p.is_file()]
+    assert len(files) > 10  # the run really wrote its dataset
+    for path in files:
+        data = path.read_bytes()
+        for name, value in PLANTED.items():
+            if value.encode() in data:
+                leaks.setdefault(name, []).append(str(path.relative_to(run)))
+    return leaks
+
+
+def test_no_planted_secret_reaches_any_file_of_the_run(redacted_run):
+    assert (redacted_run / "dataset" / "corpus").is_dir() and (redacted_run / "dataset" / "README.md").is_file()
+    assert list((redacted_run / "dataset").rglob("*.arrow"))
+    assert leaked_values(redacted_run) == {}
+
+
+def test_redacted_files_stay_in_the_corpus_with_typed_placeholders(redacted_run):
+    from datasets import load_from_disk
+
+    corpus = load_from_disk(str(redacted_run / "dataset" / "corpus"))
+    text_by_path: dict[str, str] = {}
+    for row in corpus:
+        text_by_path[row["path"]] = text_by_path.get(row["path"], "") + "\n" + row["text"]
+    assert {"pkg/settings.py", "deploy.sh", "config/app.yaml", "docs/deploy.md"} <= set(text_by_path)
+    settings = text_by_path["pkg/settings.py"]
+    for placeholder in ("<SECRET:aws_access_key>", "<SECRET:hugging_face_token>", "<SECRET:openai_key>",
+                        "<SECRET:anthropic_key>", "<SECRET:github_fine_grained_token>", "<SECRET:npm_token>", "<SECRET:private_key>"):
+        assert placeholder in settings + text_by_path.get("notebooks/explore.ipynb#markdown", "")
+    # ordinary code that merely names a token or a password is left alone
+    assert "token = tokenizer(client)" in settings
+    assert "def describe(password: str, retries: int = 3) -> str:" in settings
+    assert "<SECRET:private_key>" in text_by_path["docs/deploy.md"]
+    assert "BEGIN" not in "".join(text_by_path.values())  # no key header survives either
+
+
+def test_sensitive_files_never_enter_the_run(redacted_run):
+    stats = json.loads((redacted_run / "stats" / "collect.json").read_text())
+    assert stats["dropped_sensitive_file"] == 3  # .env, keys/id_rsa, certs/server.pem
+    manifest_and_stats = "".join(p.read_text() for p in (redacted_run / "stats").glob("*.json"))
+    assert "id_rsa" not in (redacted_run / "secrets_report.json").read_text() and "dropped_sensitive_file" in manifest_and_stats
+
+
+def test_secrets_report_lists_type_path_line_and_no_value(redacted_run, secret_repo):
+    raw = (redacted_run / "secrets_report.json").read_text()
+    report = json.loads(raw)
+    assert report["policy"] == "redact"
+    findings = report["findings"]
+    assert all(set(f) == {"type", "path", "line"} for f in findings)
+    assert {f["path"] for f in findings} == FILES_WITH_SECRETS
+    for value in PLANTED.values():
+        assert value not in raw
+    # each finding points at the line of the file on disk that holds the value
+    lines = SETTINGS_PY.split("\n")
+    where = {(f["type"], f["line"]) for f in findings if f["path"] == "pkg/settings.py"}
+    assert ("aws_access_key", lines.index(f'AWS_ACCESS_KEY_ID = "{AWS}"') + 1) in where
+    assert ("hugging_face_token", lines.index(f'HF_TOKEN = "{HF}"') + 1) in where
+    assert ("private_key", next(i for i, line in enumerate(lines, 1) if "BEGIN RSA" in line)) in where
+    openai_line = next(i for i, line in enumerate(lines, 1) if OPENAI in line)
+    assert ("openai_key", openai_line) in where  # inside a call: detect-secrets alone would skip it
+    types = {f["type"] for f in findings}
+    assert {"aws_access_key", "hugging_face_token", "openai_key", "anthropic_key", "github_fine_grained_token",
+            "npm_token", "private_key"} <= types
+    stats = json.loads((redacted_run / "stats" / "secrets.json").read_text())
+    assert stats["files_with_secrets"] == len(FILES_WITH_SECRETS)
+    assert sum(v for k, v in stats.items() if k.startswith("finding_")) == len(findings)
+
+
+def test_dataset_card_has_the_scan_summary_and_no_value(redacted_run):
+    card = (redacted_run / "dataset" / "README.md").read_text()
+    assert "## Secret scan" in card
+    assert "| aws_access_key |" in card and "| private_key |" in card
+
+
+def test_drop_policy_drops_the_files_instead(secret_repo, tiny_model, tmp_path):
+    out = tmp_path / "drop"
+    build(secret_repo, out, load_recipe("smoke", [f"train.base_model={tiny_model}", "secrets.policy=drop"]))
+    assert leaked_values(out) == {}
+    from datasets import load_from_disk
+
+    paths = set(load_from_disk(str(out / "dataset" / "corpus"))["path"])
+    assert not paths & FILES_WITH_SECRETS
+    assert "pkg/parser.py" in paths  # clean files stay
+    stats = json.loads((out / "stats" / "secrets.json").read_text())
+    assert stats["dropped_contains_secret"] == len(FILES_WITH_SECRETS)
+    report = json.loads((out / "secrets_report.json").read_text())
+    assert report["policy"] == "drop" and {f["path"] for f in report["findings"]} == FILES_WITH_SECRETS
+    assert "<SECRET:" not in "".join(load_from_disk(str(out / "dataset" / "corpus"))["text"])
+    assert "Files with findings were dropped" in (out / "dataset" / "README.md").read_text()
+
+
+# --- SecretScanner.redact --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scanner():
+    with SecretScanner() as s:
+        yield s
+
+
+@pytest.mark.parametrize(
+    "line, slug",
+    [
+        (f'key = "{AWS}"', "aws_access_key"),
+        (f'HF = "{HF}"', "hugging_face_token"),
+        (f"client = OpenAI(api_key='{OPENAI}')", "openai_key"),
+        (f"anthropic = Anthropic(api_key={ANTHROPIC!r})", "anthropic_key"),
+        (f"GH={GITHUB}", "github_fine_grained_token"),
+        (f"publish with {NPM} today", "npm_token"),
+        (f"url = 'postgres://user:{URL_PASSWORD}@host:5432/db'", "basic_auth_credentials"),
+        (f"export DB_PASSWORD={SHELL_PASSWORD}", "secret_assignment"),
+        (f'db_password = "{PY_PASSWORD}"', "secret_keyword"),
+    ],
+)
+def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
+    text = f"# header line\n{line}\nprint('done')"
+    redacted, findings = scanner.redact(text, "pkg/x.py")
+    assert f"<SECRET:{slug}>" in redacted
+    assert findings and findings[0] == Finding(slug, "pkg/x.py", 2)
+    assert redacted.split("\n")[0] == "# header line" and redacted.split("\n")[2] == "print('done')"
+    for value in PLANTED.values():
+        assert value not in redacted
+
+
+@pytest.mark.parametrize("path, text", [
+    ("config/app.yaml", APP_YAML), ("config/app.toml", APP_TOML), ("config/app.cfg", APP_CFG), ("deploy.sh", DEPLOY_SH),
+])
+def test_redact_config_syntaxes(scanner, path, text):
+    redacted, findings = scanner.redact(text, path)
+    assert findings
+    assert redacted.count("\n") == text.count("\n")
+    for value in PLANTED.values():
+        assert value not in redacted
+    assert "name: indexer" in redacted or "port = 8080" in redacted or "WORKER_NAME=indexer" in redacted or "rsync" in redacted
+
+
+def test_redact_a_private_key_block_line_by_line(scanner):
+    text = f"before = 1\nKEY = '''{PRIVATE_KEY}'''\nafter = 2"
+    redacted, findings = scanner.redact(text, "k.py")
+    lines = redacted.split("\n")
+    assert len(lines) == len(text.split("\n"))  # line numbers stay true
+    assert lines[0] == "before = 1" and lines[-1] == "after = 2"
+    for body_line in KEY_BODY:
+        assert body_line not in redacted
+    assert all("<SECRET:private_key>" in line for line in lines[1:-1])
+    assert [(f.type, f.line) for f in findings] == [("private_key", 2)]  # one finding, not one per detector
+
+
+def test_redact_an_indented_key_block_in_yaml(scanner):
+    text = "tls:\n  key: |\n" + "\n".join("    " + line for line in DOCS_KEY.split("\n")) + "\n  port: 443"
+    redacted, _ = scanner.redact(text, "deploy/values.yaml")
+    assert redacted.count("\n") == text.count("\n")
+    for body_line in DOCS_KEY_BODY:
+        assert body_line not in redacted
+    assert redacted.endswith("  port: 443")
+
+
+def test_redacted_text_scans_clean(scanner):
+    """A placeholder must never read as a new secret (`password: <SECRET:x>` looks like an assignment)."""
+    for path, text in (("config/app.yaml", APP_YAML), ("pkg/settings.py", SETTINGS_PY), ("docs/deploy.md", DEPLOY_MD)):
+        redacted, findings = scanner.redact(text, path)
+        assert findings
+        assert scanner.redact(redacted, path) == (redacted, [])
+
+
+def test_every_occurrence_is_redacted_and_reported(scanner):
+    text = f'A = "{HF}"\nB = 2\nC = "{HF}"'
+    redacted, findings = scanner.redact(text, "x.py")
+    assert HF not in redacted
+    assert sorted(f.line for f in findings) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "token = tokenizer(x)",
+        "password: str",
+        "def login(password: str, token: str | None = None) -> bool:",
+        "self.token = self.tokenizer.encode(text)",
+        "api_key = os.environ['API_KEY']",
+        "secret = get_secret_key()",
+        "TOKEN_LIMIT = 512",
+        "pooling_mode_tokens: true",
+        "password = getpass.getpass()",
+        'DB_PASSWORD="${DB_PASSWORD}"',
+        "export API_TOKEN=$API_TOKEN",
+        "secret_key: <your secret key here>",
+        "See the password reset page for details.",
+    ],
+)
+def test_ordinary_code_is_not_flagged(scanner, line):
+    assert scanner.redact(line, "pkg/app.py") == (line, [])
+    assert scanner.redact(f"Example:\n\n    {line}\n", "docs/guide.md")[1] == []
+
+
+def test_secret_slug():
+    assert secret_slug("AWS Access Key") == "aws_access_key"
+    assert secret_slug("Public IP (ipv4)") == "public_ip_ipv4"
+
+
+@pytest.mark.parametrize("path", [".env", "deploy/.env.local", "prod.env", "id_rsa", "keys/id_ed25519", "tls/x.pem", "a.key",
+                                  "credentials.json", "gcp-credentials.json", "service-account-prod.json", "main.tfstate", ".netrc"])
+def test_sensitive_file_names(path):
+    assert sensitive_file_reason(path) == "sensitive_file"
+
+
+@pytest.mark.parametrize("path", ["env.py", "docs/environment.md", "keys.py", "credentials_guide.md", "pem_utils.py"])
+def test_ordinary_file_names_are_not_sensitive(path):
+    assert sensitive_file_reason(path) is None
+
+
+# --- the stage --------------------------------------------------------------------------------------
+
+def test_stage_counts_and_policies():
+    files = [
+        SourceFile("a.py", "code", "python", text=f'HF = "{HF}"\nx = 1'),
+        SourceFile("b.py", "code", "python", text="y = 2"),
+        SourceFile("deploy/.env", "other", "text", text="A=1"),  # never expected here, dropped all the same
+    ]
+    for policy, kept_paths in (("redact", ["a.py", "b.py"]), ("drop", ["b.py"])):
+        stats, report = StageStats("secrets"), []
+        out = list(redact_secrets(files, SecretsConfig(policy=policy), stats, report))
+        assert [f.path for f in out] == kept_paths
+        assert report == [Finding("hugging_face_token", "a.py", 1)]
+        assert stats["files_with_secrets"] == 1 and stats["finding_hugging_face_token"] == 1
+        assert stats["dropped_sensitive_file"] == 1
+        assert stats["dropped_contains_secret"] == (1 if policy == "drop" else 0)
+        if policy == "redact":
+            assert out[0].text == 'HF = "<SECRET:hugging_face_token>"\nx = 1'
+
+
+def test_a_file_that_cannot_be_redacted_is_dropped_not_crashed(monkeypatch):
+    # a detector that keeps finding a value it cannot locate: redaction never converges
+    monkeypatch.setattr(SecretScanner, "scan", lambda self, text, path: [("stubborn", 1, "not-in-the-text")])
+    stats, report = StageStats("secrets"), []
+    files = [SourceFile("a.py", "code", "python", text="x = 1"), SourceFile("b.py", "code", "python", text="y = 2")]
+    assert list(redact_secrets(files, SecretsConfig(), stats, report)) == []
+    assert stats["dropped_secret_not_redactable"] == 2
+    assert report and all(f.type == "stubborn" for f in report)

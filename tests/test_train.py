@@ -1,0 +1,111 @@
+"""train: a few steps with the tiny model; resume; time budget; model card; bad input; offline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+
+import pytest
+
+from pipeline.config import RecipeError, recipe_from_dict
+from pipeline.models import ModelError
+from pipeline.rundir import RunDir, sha256_file
+from pipeline.train import TimeBudget, TrainError, load_run_recipe, train
+
+
+@pytest.fixture
+def run(built_run, tmp_path) -> RunDir:
+    shutil.copytree(built_run, tmp_path / "run")
+    return RunDir(tmp_path / "run")
+
+
+def _recipe(run: RunDir, *overrides: str):
+    return recipe_from_dict(load_run_recipe(run).to_dict(), ["train.max_steps=6", "train.save_steps=2", "train.eval_steps=3", *overrides])
+
+
+def test_smoke_training_saves_model_card_plot_and_manifest(run, tiny_model):
+    manifest = train(run.root, _recipe(run))
+    t = manifest["train"]
+    assert t["steps"] == 6 and t["device"] == "cpu" and t["precision"] == "fp32"
+    assert t["final_train_loss"] > 0 and t["pairs_per_second"] > 0
+    assert (run.model / "modules.json").is_file() and (run.model / "model.safetensors").is_file()
+    assert manifest["model_hash"] == sha256_file(run.model / "model.safetensors")
+    assert not (run.root / ".model.tmp").exists()
+    card = (run.model / "README.md").read_text()
+    assert "tuned by repotune" in card and "MultipleNegativesRankingLoss" in card
+    assert "tiny" in card  # names its base model (the tiny model's folder)
+    assert (run.plots / "loss.png").stat().st_size > 1000
+    assert len(list(run.checkpoints.glob("checkpoint-*"))) == 1  # save_total_limit: 1
+
+
+def test_resume_after_a_crash_reaches_the_same_weights(run, tmp_path, monkeypatch):
+    # the reference: six steps without interruption
+    reference = RunDir(tmp_path / "reference")
+    shutil.copytree(run.root, reference.root)
+    train(reference.root, _recipe(reference))
+
+    # the same run, killed after step 3 (a checkpoint exists at step 2), then resumed
+    original = TimeBudget.on_step_end
+
+    def crash(self, args, state, control, **kw):
+        if state.global_step == 3:
+            raise RuntimeError("simulated Colab cut-off")
+        return original(self, args, state, control, **kw)
+
+    monkeypatch.setattr(TimeBudget, "on_step_end", crash)
+    with pytest.raises(RuntimeError, match="cut-off"):
+        train(run.root, _recipe(run))
+    assert not run.model.exists()  # no half-written model that looks complete
+    assert (run.checkpoints / "checkpoint-2").is_dir()
+    monkeypatch.setattr(TimeBudget, "on_step_end", original)
+    manifest = train(run.root, _recipe(run), resume=True)
+    assert manifest["train"]["steps"] == 6
+    assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
+
+
+def test_resume_with_a_changed_recipe_is_refused(run):
+    train(run.root, _recipe(run))
+    with pytest.raises(TrainError, match=r"train.learning_rate"):
+        train(run.root, _recipe(run, "train.learning_rate=1e-3"), resume=True)
+
+
+def test_time_budget_caps_the_steps_and_saves_the_cap(run):
+    manifest = train(run.root, _recipe(run, "train.max_steps=5000", "train.time_budget=3s", "train.save_steps=100000"))
+    t = manifest["train"]
+    cap = json.loads((run.checkpoints / "budget.json").read_text())["max_steps"]
+    assert t["budget_cap"] == cap == t["steps"]
+    assert 3 <= cap < 5000
+
+
+def test_too_few_pairs_for_a_batch_says_what_to_change(run):
+    with pytest.raises(TrainError, match=r"--set train.batch_size="):
+        train(run.root, _recipe(run, "train.batch_size=4096"))
+
+
+def test_missing_base_model_is_a_clear_error(run, tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        train(run.root, _recipe(run, f"train.base_model={tmp_path}/nowhere/model"))
+
+
+def test_not_a_model_folder_is_a_clear_error(run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="not a sentence-transformers model"):
+        train(run.root, _recipe(run, f"train.base_model={tmp_path / 'empty'}"))
+
+
+def test_training_and_card_make_no_network_call(run, monkeypatch):
+    lookups = []
+
+    def refuse(host, *args, **kwargs):
+        lookups.append(host)
+        raise socket.gaierror("offline test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    train(run.root, _recipe(run, "train.max_steps=2"))
+    assert lookups == []
+
+
+def test_bad_precision_is_a_recipe_error(run):
+    with pytest.raises(RecipeError, match="precision"):
+        _recipe(run, "train.precision=fp8")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import sysconfig
 import tempfile
 from pathlib import Path

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from pathlib import Path
 
 from .config import RecipeError, load_recipe, recipe_from_dict
 
 log = logging.getLogger("repotune")
 
 
-def _recipe_for(args) -> "Recipe":  # noqa: F821
+def _recipe_for(args):
     return load_recipe(args.recipe, args.set or [])
 
 
@@ -53,7 +51,6 @@ def cmd_evaluate(args) -> int:
 
 def cmd_run(args) -> int:
     from .build import build
-    from .evaluate import evaluate
     from .train import train
 
     recipe = _recipe_for(args)

@@ -20,8 +20,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
 from .config import EvaluateConfig, Recipe
 from .dataset import load_corpus, load_pairs
 from .models import resolve_model

@@ -26,7 +26,6 @@ import contextlib
 import importlib
 import json
 import logging
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -212,37 +211,6 @@ def _is_text(path: Path) -> bool:
     return True
 
 
-_ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
-
-
-def identifiers(node) -> set[str]:
-    """Hex values of identifier keys (dataset_hash, dataset_revision, commit, ...) in JSON the pipeline or its
-    libraries wrote (manifest, mteb results): detect-secrets calls them high-entropy; they are not secrets.
-    The same rule as the gate's (quality/test_secrets.py), so publish and the gate agree on what is a secret."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str) and _ID_KEY.search(key) and re.fullmatch(r"[0-9a-f]{7,64}", value):
-                found.add(value)
-            else:
-                found |= identifiers(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= identifiers(item)
-    return found
-
-
-def _allowed(run: RunDir, folders: list[Path]) -> set[str]:
-    allow = identifiers(run.read_manifest()) | {run.model_hash() or ""}
-    for folder in folders:
-        for path in folder.rglob("*.json*"):
-            lines = path.read_text(errors="replace").splitlines() if path.suffix == ".jsonl" else [path.read_text(errors="replace")]
-            for line in lines:
-                with contextlib.suppress(ValueError):
-                    allow |= identifiers(json.loads(line))
-    return allow - {""}
-
-
 def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """Scan every staged text file and every string in every dataset row; raise on any finding.
 
@@ -251,9 +219,9 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """
     from datasets import Dataset
 
-    from .secrets import SecretScanner
+    from .secrets import SecretScanner, known_identifiers
 
-    root, allow = run.root, _allowed(run, folders)
+    root, allow = run.root, known_identifiers(run.read_manifest(), run.model_hash(), folders)
     found: list[tuple[str, str]] = []  # (type, where)
     summary = {"text_files": 0, "arrow_files": 0, "rows": 0, "binary_not_scanned": []}
     with SecretScanner() as scanner:

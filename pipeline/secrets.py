@@ -64,6 +64,42 @@ _PLACEHOLDER = re.compile(r"<SECRET:[a-z0-9_]+>")
 _GENERIC_TYPES = {"base64_high_entropy_string", "hex_high_entropy_string", "secret_keyword", "secret_assignment"}
 
 
+_ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
+
+
+def identifiers(node) -> set[str]:
+    """Hex values of identifier keys (dataset_hash, dataset_revision, commit, ...) in JSON that the
+    pipeline or its libraries wrote (manifest, mteb results): content addresses that detect-secrets
+    calls high-entropy strings, and that are not secrets."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and _ID_KEY.search(key) and re.fullmatch(r"[0-9a-f]{7,64}", value):
+                found.add(value)
+            else:
+                found |= identifiers(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= identifiers(item)
+    return found
+
+
+def known_identifiers(manifest: dict, model_hash: str | None, folders) -> set[str]:
+    """The exact values a scan of a run (the gate) or of its upload folders (publish) may allow:
+    the manifest's identifiers, the model hash, and the identifiers in every JSON / JSONL file below
+    ``folders``. One rule for both, so publish and the gate agree on what is a secret."""
+    import json
+
+    allow = identifiers(manifest) | {model_hash or ""}
+    for folder in folders:
+        for path in folder.rglob("*.json*"):
+            text = path.read_text(errors="replace")
+            for line in text.splitlines() if path.suffix == ".jsonl" else [text]:
+                with contextlib.suppress(ValueError):
+                    allow |= identifiers(json.loads(line))
+    return allow - {""}
+
+
 def sensitive_file_reason(path: str) -> str | None:
     name = PurePosixPath(path).name.lower()
     if any(fnmatch.fnmatch(name, pattern) for pattern in SENSITIVE_FILE_PATTERNS):

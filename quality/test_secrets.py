@@ -1,35 +1,12 @@
 """Gate: zero secret findings (detect-secrets plus repotune's detectors) in every text of the
 dataset and in every file of the run that publish could upload (cards, reports, checkpoints)."""
 
-import json
-import re
-from pathlib import Path
-
 import pytest
 
-from pipeline.secrets import SecretScanner
+from pipeline.secrets import SecretScanner, known_identifiers
 
 pytestmark = [pytest.mark.governance, pytest.mark.secrets]
 TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py"}
-
-
-_ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
-
-
-def _identifiers(node) -> set[str]:
-    """Values of content-addressed identifier keys (dataset_hash, dataset_revision, commit, ...) in
-    JSON the pipeline wrote: hex digests that detect-secrets calls high-entropy, and that are not secrets."""
-    found = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str) and _ID_KEY.search(key) and re.fullmatch(r"[0-9a-f]{7,64}", value):
-                found.add(value)
-            else:
-                found |= _identifiers(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _identifiers(item)
-    return found
 
 
 def _report(findings: list[tuple[str, str, int]]) -> str:
@@ -57,12 +34,7 @@ def test_no_secret_in_dataset(pairs, corpus, scanner, policy, check):
 
 def test_no_secret_in_uploadable_files(run, manifest, scanner, policy, check):
     # the run's own identifiers are hex strings detect-secrets calls high-entropy: allow exactly those
-    allow = _identifiers(manifest) | {run.model_hash() or ""}
-    for path in run.root.rglob("*.json"):
-        try:
-            allow |= _identifiers(json.loads(path.read_text()))
-        except (ValueError, UnicodeDecodeError):
-            pass
+    allow = known_identifiers(manifest, run.model_hash(), [run.root])
     found = []
     # every text file, the dataset card included; the dataset's rows were scanned above
     data_dirs = (run.pairs, run.corpus)

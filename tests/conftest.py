@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ for _key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "H
     os.environ.setdefault(_key, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from support import FIXTURE_FILES, PACKAGED, build_tiny_model, git_init, write_files  # noqa: E402,F401
+from support import FIXTURE_FILES, build_tiny_model, git_init, write_files  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -120,6 +120,8 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
 
     start = time.perf_counter()
     pairs = mine_pairs(chunks, recipe.pairs, stats["pairs"])
+    for chunk in chunks:  # the structure pair mining needed (docstrings, bodies) is not kept: memory
+        chunk.meta.clear()
     timings["pairs"] = round(time.perf_counter() - start, 3)
     if not pairs:
         raise BuildError(_explain_empty(stats, f"0 pairs from {len(chunks)} chunks", ", and `pairs.types`"))

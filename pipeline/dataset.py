@@ -48,33 +48,36 @@ def detect_license(repo: Path) -> str:
     return "other"
 
 
-def content_hash(*row_lists: list[dict]) -> str:
-    """sha256 over the rows themselves: the same inputs and seed give the same hash on any machine."""
-    digest = hashlib.sha256()
-    for rows in row_lists:
-        digest.update(b"\x00split\x00")
-        for row in rows:
-            digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
-    return digest.hexdigest()
+def _columns(rows, features: Features, digest) -> Dataset:
+    """A Dataset built column by column (no list of row dicts held: the corpus can be 100k chunks),
+    each row fed to ``digest`` on the way."""
+    digest.update(b"\x00split\x00")
+    columns: dict[str, list] = {name: [] for name in features}
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+        for name, values in columns.items():
+            values.append(row[name])
+    return Dataset.from_dict(columns, features=features)
 
 
 def write_dataset(run: RunDir, train: list[Pair], holdout: list[Pair], chunks: list[Chunk], held_files: set[str]) -> str:
-    """Save pairs and corpus under ``run.dataset`` (via a temporary folder, then rename); return the hash."""
-    train_rows = [p.to_row() for p in train]
-    holdout_rows = [p.to_row() for p in holdout]
-    corpus_rows = [{**c.to_row(), "split": "holdout" if file_of(c.path) in held_files else "train"} for c in chunks]
+    """Save pairs and corpus under ``run.dataset`` (via a temporary folder, then rename); return the
+    content hash: sha256 over the rows themselves, so the same inputs and seed give the same hash on
+    any machine (the files carry random fingerprints)."""
+    digest = hashlib.sha256()
     pairs = DatasetDict({
-        "train": Dataset.from_list(train_rows, features=PAIR_FEATURES),
-        "holdout": Dataset.from_list(holdout_rows, features=PAIR_FEATURES),
+        "train": _columns((p.to_row() for p in train), PAIR_FEATURES, digest),
+        "holdout": _columns((p.to_row() for p in holdout), PAIR_FEATURES, digest),
     })
-    corpus = Dataset.from_list(corpus_rows, features=CHUNK_FEATURES)
+    corpus = _columns(({**c.to_row(), "split": "holdout" if file_of(c.path) in held_files else "train"} for c in chunks),
+                      CHUNK_FEATURES, digest)
     tmp = run.root / ".dataset.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     pairs.save_to_disk(str(tmp / "pairs"))
     corpus.save_to_disk(str(tmp / "corpus"))
     shutil.rmtree(run.dataset, ignore_errors=True)
     tmp.rename(run.dataset)
-    return content_hash(train_rows, holdout_rows, corpus_rows)
+    return digest.hexdigest()
 
 
 def load_pairs(run: RunDir) -> DatasetDict:

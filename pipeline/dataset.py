@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -138,7 +137,3 @@ def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: li
     )
     card.save(run.dataset / "README.md")
     return card
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "repo"

@@ -34,7 +34,8 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from pipeline.config import recipe_from_dict
-    from pipeline.train import _precision, load_run_recipe, train
+    from pipeline.rundir import RunDir
+    from pipeline.train import _precision, train
 
     assert torch.cuda.is_available(), "no CUDA device"
     tmp = Path(tempfile.mkdtemp())
@@ -42,7 +43,7 @@ def main() -> None:
     SentenceTransformer(args.model, local_files_only=True).float().save(str(fp32))
     results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "steps": args.steps,
                "batch": args.batch, "seq_len": args.seq_len, "overrides": args.set, "bf16_supported": torch.cuda.is_bf16_supported(), "runs": {}}
-    base = load_run_recipe(__import__("pipeline.rundir", fromlist=["RunDir"]).RunDir(args.run)).to_dict()
+    base = RunDir(args.run).read_recipe().to_dict()
     for precision in args.precisions.split(","):
         run = tmp / f"run-{precision}"
         shutil.copytree(args.run, run, ignore=shutil.ignore_patterns("checkpoints", "model"))

@@ -27,10 +27,10 @@ def cmd_build(args) -> int:
 
 def cmd_train(args) -> int:
     from .rundir import RunDir
-    from .train import load_run_recipe, train
+    from .train import train
 
     run = RunDir(args.run)
-    recipe = recipe_from_dict(load_run_recipe(run).to_dict(), args.set or [])
+    recipe = recipe_from_dict(run.read_recipe().to_dict(), args.set or [])
     run.config.write_text(recipe.to_yaml())
     manifest = train(args.run, recipe, resume=args.resume)
     t = manifest["train"]

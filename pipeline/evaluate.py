@@ -228,10 +228,8 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     """Evaluate base, tuned and BM25 on the run; write metrics.json, report.md, plots; return metrics."""
     from sentence_transformers import SentenceTransformer
 
-    from .train import load_run_recipe
-
     run = RunDir(run_dir)
-    recipe = recipe or load_run_recipe(run)
+    recipe = recipe or run.read_recipe()
     config: EvaluateConfig = recipe.evaluate
     if not (run.model / "modules.json").is_file():
         raise RunError(f"no trained model in {run.model}: run `repotune train {run.root}` first")

@@ -40,8 +40,6 @@ TOKEN_HELP = ("set a Hugging Face token with write access: run `hf auth login` (
               "HF_TOKEN environment variable; in Colab, add a secret named HF_TOKEN and allow the notebook to read it. "
               "Tokens are made at https://huggingface.co/settings/tokens")
 # Scanned as text whatever their content; any other file is scanned when it decodes as UTF-8 without NUL bytes.
-TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py", ".cfg", ".toml"}
-MAX_TEXT_BYTES = 20_000_000  # bytes: a larger non-text-suffix file is treated as binary (weights, archives)
 GOVERNANCE_MARKER = "## repotune governance"
 DATASET_USAGE_MARKER = "## Use it from the Hub"
 
@@ -196,21 +194,6 @@ def stage(run: RunDir, gate: dict, model_repo: str, dataset_repo: str) -> tuple[
 
 # --- 3. scan ------------------------------------------------------------------------------------------
 
-def _is_text(path: Path) -> bool:
-    if path.suffix in TEXT_SUFFIXES:
-        return True
-    if path.stat().st_size > MAX_TEXT_BYTES:
-        return False
-    data = path.read_bytes()
-    if b"\0" in data[:8192]:
-        return False
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """Scan every staged text file and every string in every dataset row; raise on any finding.
 
@@ -219,7 +202,7 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """
     from datasets import Dataset
 
-    from .secrets import SecretScanner, known_identifiers
+    from .secrets import SecretScanner, is_text_file, known_identifiers
 
     root, allow = run.root, known_identifiers(run.read_manifest(), run.model_hash(), folders)
     found: list[tuple[str, str]] = []  # (type, where)
@@ -238,7 +221,7 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
                             found += [(t, f"{rel} row {i} column {column} line {line}")
                                       for t, line, _ in scanner.scan(text or "", paths[i] or rel, allow)]
                     summary["rows"] += len(ds)
-                elif _is_text(path):
+                elif is_text_file(path):
                     summary["text_files"] += 1
                     found += [(t, f"{rel} line {line}") for t, line, _ in scanner.scan(path.read_text(errors="replace"), rel, allow)]
                 else:

@@ -74,6 +74,16 @@ class RunDir:
         write_json(self.manifest, manifest)
         return manifest
 
+    def read_recipe(self):
+        """The resolved recipe (a ``config.Recipe``) the run was built with: its config.yaml."""
+        import yaml
+
+        from .config import recipe_from_dict
+
+        if not self.config.is_file():
+            raise RunError(f"{self.config} is missing: run `repotune build REPO --out {self.root}` first")
+        return recipe_from_dict(yaml.safe_load(self.config.read_text()))
+
     def model_hash(self) -> str | None:
         weights = sorted(self.model.glob("*.safetensors")) if self.model.is_dir() else []
         return sha256_file(weights[0]) if weights else None

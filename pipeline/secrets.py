@@ -100,6 +100,27 @@ def known_identifiers(manifest: dict, model_hash: str | None, folders) -> set[st
     return allow - {""}
 
 
+TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py", ".cfg", ".toml"}
+MAX_TEXT_BYTES = 20_000_000  # bytes: a larger file without a text suffix is taken as binary (weights, archives)
+
+
+def is_text_file(path) -> bool:
+    """Whether a file of a run is text to scan: a text suffix, or small, NUL-free and valid UTF-8.
+    The gate and publish scan the same files by this one rule."""
+    if path.suffix in TEXT_SUFFIXES:
+        return True
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        return False
+    data = path.read_bytes()
+    if b"\0" in data[:8192]:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def sensitive_file_reason(path: str) -> str | None:
     name = PurePosixPath(path).name.lower()
     if any(fnmatch.fnmatch(name, pattern) for pattern in SENSITIVE_FILE_PATTERNS):

@@ -19,24 +19,16 @@ import torch
 from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 from transformers import TrainerCallback
 
-from .config import Recipe, TrainConfig, parse_duration, recipe_from_dict
+from .config import Recipe, TrainConfig, parse_duration
 from .dataset import load_pairs
 from .models import ModelError, display_name, hub_id, resolve_model
-from .rundir import RunDir, RunError, write_json
+from .rundir import RunDir, write_json
 
 log = logging.getLogger("repotune")
 
 
 class TrainError(RuntimeError):
     """Training cannot start or continue; the message says what to change."""
-
-
-def load_run_recipe(run: RunDir) -> Recipe:
-    import yaml
-
-    if not run.config.is_file():
-        raise RunError(f"{run.config} is missing: run `repotune build REPO --out {run.root}` first")
-    return recipe_from_dict(yaml.safe_load(run.config.read_text()))
 
 
 # --- length-aware batching --------------------------------------------------------------------------
@@ -155,7 +147,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
                                                                    MultipleNegativesRankingLoss)
 
     run = RunDir(run_dir)
-    recipe = recipe or load_run_recipe(run)
+    recipe = recipe or run.read_recipe()
     config = recipe.train
     manifest = run.read_manifest()
     started = time.perf_counter()

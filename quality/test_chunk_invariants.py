@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.chunk import Chunker, TokenCounter
-from pipeline.config import recipe_from_dict
 from pipeline.invariants import check_chunks
 from pipeline.models import load_tokenizer
 from pipeline.records import SourceFile, chunk_id
+from pipeline.rundir import RunError
 
 pytestmark = [pytest.mark.governance, pytest.mark.chunk_invariants]
 
@@ -29,11 +29,10 @@ _PY = st.lists(st.sampled_from([
 
 @pytest.fixture(scope="module")
 def run_recipe(run):
-    import yaml
-
-    if not run.config.is_file():
-        pytest.fail(f"{run.config} is missing: run `repotune build REPO --out {run.root}` first", pytrace=False)
-    return recipe_from_dict(yaml.safe_load(run.config.read_text()))
+    try:
+        return run.read_recipe()
+    except RunError as err:
+        pytest.fail(str(err), pytrace=False)
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,9 @@ dataset and in every file of the run that publish could upload (cards, reports, 
 
 import pytest
 
-from pipeline.secrets import SecretScanner, known_identifiers
+from pipeline.secrets import SecretScanner, is_text_file, known_identifiers
 
 pytestmark = [pytest.mark.governance, pytest.mark.secrets]
-TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py"}
 
 
 def _report(findings: list[tuple[str, str, int]]) -> str:
@@ -38,7 +37,7 @@ def test_no_secret_in_uploadable_files(run, manifest, scanner, policy, check):
     found = []
     # every text file, the dataset card included; the dataset's rows were scanned above
     data_dirs = (run.pairs, run.corpus)
-    files = [p for p in sorted(run.root.rglob("*")) if p.is_file() and p.suffix in TEXT_SUFFIXES and not any(d in p.parents for d in data_dirs)]
+    files = [p for p in sorted(run.root.rglob("*")) if p.is_file() and not any(d in p.parents for d in data_dirs) and is_text_file(p)]
     for path in files:
         rel = path.relative_to(run.root).as_posix()
         found += [(t, rel, line) for t, line, _ in scanner.scan(path.read_text(errors="replace"), rel, allow)]

@@ -12,7 +12,7 @@ from pipeline.config import recipe_from_dict
 from pipeline.evaluate import (EvalError, RetrievalSet, code_tokens, domain_sts_pairs, evaluate, ir_metrics, load_sts,
                                rank_bm25, retrieval_set)
 from pipeline.rundir import RunDir, RunError
-from pipeline.train import load_run_recipe, train
+from pipeline.train import train
 
 
 def _known() -> RetrievalSet:
@@ -88,7 +88,7 @@ def test_domain_sts_grades_by_structure():
 def trained_run(built_run, tmp_path_factory) -> RunDir:
     run = RunDir(tmp_path_factory.mktemp("evaluate") / "run")
     shutil.copytree(built_run, run.root)
-    recipe = recipe_from_dict(load_run_recipe(run).to_dict(), ["train.max_steps=4", "evaluate.mteb=true"])
+    recipe = recipe_from_dict(run.read_recipe().to_dict(), ["train.max_steps=4", "evaluate.mteb=true"])
     run.config.write_text(recipe.to_yaml())
     train(run.root, recipe)
     return run
@@ -123,6 +123,6 @@ def test_evaluate_without_a_model_says_to_train(built_run):
 def test_too_small_holdout_says_how_to_enlarge_it(trained_run, tmp_path):
     run = RunDir(tmp_path / "run")
     shutil.copytree(trained_run.root, run.root)
-    recipe = recipe_from_dict(load_run_recipe(run).to_dict(), ["evaluate.min_queries=100000"])
+    recipe = recipe_from_dict(run.read_recipe().to_dict(), ["evaluate.min_queries=100000"])
     with pytest.raises(EvalError, match="split.holdout_fraction"):
         evaluate(run.root, recipe)

@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import RecipeError, recipe_from_dict
 from pipeline.models import ModelError
 from pipeline.rundir import RunDir, sha256_file
-from pipeline.train import TimeBudget, TrainError, load_run_recipe, train
+from pipeline.train import TimeBudget, TrainError, train
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def run(built_run, tmp_path) -> RunDir:
 
 
 def _recipe(run: RunDir, *overrides: str):
-    return recipe_from_dict(load_run_recipe(run).to_dict(), ["train.max_steps=6", "train.save_steps=2", "train.eval_steps=3", *overrides])
+    return recipe_from_dict(run.read_recipe().to_dict(), ["train.max_steps=6", "train.save_steps=2", "train.eval_steps=3", *overrides])
 
 
 def test_smoke_training_saves_model_card_plot_and_manifest(run, tiny_model):

@@ -119,7 +119,7 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         raise BuildError(_explain_empty(stats, "0 chunks"))
 
     start = time.perf_counter()
-    pairs = mine_pairs(chunks, recipe.pairs, stats["pairs"])
+    pairs = mine_pairs(chunks, recipe.pairs, stats["pairs"], seed=recipe.split.seed)  # the run's one seed
     for chunk in chunks:  # the structure pair mining needed (docstrings, bodies) is not kept: memory
         chunk.meta.clear()
     timings["pairs"] = round(time.perf_counter() - start, 3)
@@ -147,6 +147,14 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     )
     write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, [f.__dict__ for f in findings])
     timings["dataset"] = round(time.perf_counter() - start, 3)
+    for empty, other, fix in (("train", "holdout", "lower `split.holdout_fraction`"),
+                              ("holdout", "train", "raise `split.holdout_fraction`")):
+        if not manifest["counts"][f"{empty}_pairs"]:  # the dataset is on disk to inspect, but cannot train or be judged
+            raise BuildError(
+                f"0 {empty} pairs ({len(pairs)} pairs from {len(chunks)} chunks in {stats['chunk']['files']} files: "
+                f"{manifest['counts'][f'{other}_pairs']} {other}, {stats['split'].get('dropped_straddles_split', 0)} straddling the split, "
+                f"{stats['split'].get('dropped_holdout_near_duplicate_of_train', 0)} near-duplicates dropped): the repository is too "
+                f"small to hold out whole files (each kind needs 2 or more files with pairs); {fix}, or add documented code and docs (`collect.include`)")
     return run.update_manifest(timings={"build": timings, "build_total": round(time.perf_counter() - started, 3)})
 
 

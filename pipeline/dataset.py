@@ -8,6 +8,7 @@ fingerprints) identifies the dataset in the manifest and in the gate's result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -15,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Value, load_from_disk
+from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .records import Chunk, Pair
@@ -72,11 +74,26 @@ def write_dataset(run: RunDir, train: list[Pair], holdout: list[Pair], chunks: l
                       CHUNK_FEATURES, digest)
     tmp = run.root / ".dataset.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    pairs.save_to_disk(str(tmp / "pairs"))
-    corpus.save_to_disk(str(tmp / "corpus"))
+    with _quiet_datasets():
+        # an empty split saved with the default shard count has no Arrow file, and load_from_disk then
+        # fails: give it one (empty) shard so any split size reads back
+        pairs.save_to_disk(str(tmp / "pairs"), num_shards={name: 1 for name, split in pairs.items() if len(split) == 0})
+        corpus.save_to_disk(str(tmp / "corpus"))
     shutil.rmtree(run.dataset, ignore_errors=True)
     tmp.rename(run.dataset)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _quiet_datasets():
+    """No "Saving the dataset" bars: repotune's own progress is what the terminal shows."""
+    was_enabled = is_progress_bar_enabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            enable_progress_bars()
 
 
 def load_pairs(run: RunDir) -> DatasetDict:

@@ -123,7 +123,7 @@ def module_summary(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[C
 MINERS = {f.__name__: f for f in (docstring_code, heading_section, mention_definition, comment_block, module_summary)}
 
 
-def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats) -> list[Pair]:
+def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats, seed: int = 0) -> list[Pair]:
     """Stage: every enabled miner over the chunks; verbatim and duplicate pairs are dropped (counted)."""
     unknown = sorted(set(config.types) - set(MINERS))
     if unknown:
@@ -147,13 +147,13 @@ def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats) -> l
                 pairs.append(Pair(anchor, positive, pair_type, p_chunk.path, a_chunk.kind, p_chunk.kind,
                                   a_chunk.id, p_chunk.id, kind=p_chunk.kind))
     if config.balance_code_share is not None:
-        pairs = balance(pairs, config.balance_code_share, stats)
+        pairs = balance(pairs, config.balance_code_share, stats, seed)
     for kind in ("code", "docs"):
         stats[f"kind_{kind}"] = sum(p.kind == kind for p in pairs)
     return pairs
 
 
-def balance(pairs: list[Pair], code_share: float, stats: StageStats, seed: int = 0) -> list[Pair]:
+def balance(pairs: list[Pair], code_share: float, stats: StageStats, seed: int) -> list[Pair]:
     """Down-sample the majority kind (code or docs) so that code is ``code_share`` of the pairs."""
     code = [i for i, p in enumerate(pairs) if p.kind == "code"]
     docs = [i for i, p in enumerate(pairs) if p.kind != "code"]

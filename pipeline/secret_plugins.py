@@ -75,3 +75,53 @@ class SecretAssignmentDetector(RegexBasedDetector):
             r"(?i)(?<![A-Za-z0-9])" + _NAME + _ASSIGN + r"(?![\"'<$])((?=[^\s]*\d)[^\s\"'<>(){}\[\],;#]{8,})\s*(?:#.*)?$"
         ),
     ]
+
+
+# A value that names where a credential comes from rather than being one: `$TOKEN`, `${TOKEN}`,
+# `<token>`, `{token}`, `%TOKEN%`, or an all-capitals placeholder such as `YOUR_API_TOKEN` / `XXXX`.
+_NOT_A_VALUE = re.compile(r"^(?:[$<{%]|\*+$|\.{3}|[A-Z][A-Z0-9_]*$|x+$)")
+
+
+class _CredentialDetector(RegexBasedDetector):
+    """A regex detector whose matches are dropped when they are placeholders, not values."""
+
+    denylist: list = []
+
+    def analyze_string(self, string: str):
+        for value in super().analyze_string(string):
+            value = value.strip().rstrip(",")
+            if len(value) >= 4 and not _NOT_A_VALUE.match(value):
+                yield value
+
+
+class HttpAuthorizationDetector(_CredentialDetector):
+    """The credential of an `Authorization:` or `Proxy-Authorization:` header, whatever the scheme
+    (Basic, Bearer, Token, ApiKey, AWS4-HMAC-SHA256, ...), in raw HTTP, curl `-H`, code dicts and
+    JSON; for Digest, the whole parameter list (its `response` is a password hash)."""
+
+    secret_type = "HTTP Authorization Credentials"
+    _HEADER = r"(?i)(?<![\w\-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    denylist = [
+        # a parameter list (Digest, AWS4-HMAC-SHA256 Credential=..., Signature=...): all of it
+        re.compile(_HEADER + r"[A-Za-z][\w.\-]*\s+((?:[\w\-]+=(?:\"[^\"\n]*\"|[^\s,\"']+)[\s,]*)+)"),
+        # a token68 credential (RFC 7235): Basic, Bearer, Token, ApiKey, ...
+        re.compile(_HEADER + r"(?!digest\b)[A-Za-z][\w.\-]*\s+([A-Za-z0-9._~+/\-]+=*)(?![\w.~+/\-=])(?!(?<==)\")"),
+    ]
+
+
+# the user:password argument of a flag: optional quotes / list punctuation between flag and value
+_USER_PASS = r"[\s\"',=]*[^\s:\"',]*:([^\s\"',]+)"
+
+
+class CommandLineCredentialsDetector(_CredentialDetector):
+    """Passwords given on a command line: `curl -u user:pw` / `--user` / `--proxy-user`,
+    `wget --password=pw` / `--http-password` / `--ftp-password` / `--proxy-password`,
+    httpie `-a user:pw` / `--auth`, and any tool's `--password pw`."""
+
+    secret_type = "Command-Line Credentials"
+    denylist = [
+        re.compile(r"\bcurl\b[^\n]*?(?<![\w\-])(?:-[uU]|--(?:proxy-)?user\b)" + _USER_PASS),
+        re.compile(r"(?<![\w\-])--(?:proxy-)?user(?:=|\s+)[\"']?[^\s:\"']*:([^\s\"',]+)"),
+        re.compile(r"(?<![\w\-])--(?:http-|ftp-|proxy-)?passw(?:or)?d(?:=|\s+)[\"']?([^\s\"',]+)"),
+        re.compile(r"\b(?:https?|httpie)\b[^\n]*?(?<![\w\-])(?:-a|--auth\b)" + _USER_PASS),
+    ]

@@ -46,7 +46,9 @@ _PRIVATE_KEY_BLOCK = re.compile(
 # with credentials, a private-key header, an IPv4 address, or a secret-ish name assigned a literal.
 _CANDIDATE_LINE = re.compile(
     r"(?<![\w+/=\-])(?=[\w+/=\-]{16})[A-Za-z+/=_\-]*\d|://[^\s]*@|-----BEGIN|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|"
-    r"(?i:key|secret|token|passw|pwd|auth|credential|bearer)[^=:]{0,40}[=:>]\s*[\"'\w]"
+    r"(?i:key|secret|token|passw|pwd|auth|credential|bearer)[^=:]{0,40}[=:>]\s*[\"'\w]|"
+    # credentials on a command line: curl -u / --user, httpie -a / --auth, --password and kin
+    r"(?<![\w\-])-(?:[uUa]|-[\w\-]*(?:user|passw|auth))"
 )
 
 
@@ -145,7 +147,7 @@ def _plugins_config() -> dict:
     custom = [
         {"name": name, "path": f"file://{secret_plugins.__file__}"}
         for name, obj in vars(secret_plugins).items()
-        if isinstance(obj, type) and obj.__module__ == secret_plugins.__name__
+        if isinstance(obj, type) and obj.__module__ == secret_plugins.__name__ and not name.startswith("_")
     ]
     return {"plugins_used": plugins + custom}
 

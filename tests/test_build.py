@@ -168,3 +168,97 @@ def test_missing_base_model(tmp_path, fixture_repo, capsys):
     assert main(["build", str(fixture_repo), "--out", str(tmp_path / "o"), "--recipe", "smoke",
                  "--set", f"train.base_model={tmp_path / 'no-model'}"]) == 2
     assert_one_line_error(capsys, "does not exist", "train.base_model")
+
+
+TINY_REPO = {
+    "calc.py": 'def add(a, b):\n    """Add two numbers and return their sum."""\n    return a + b\n',
+    "README.md": "# Tiny\n\nThis repository adds numbers with `add`.\n",
+    "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    "empty.txt": "",
+    "latin1.txt": "Caf\xe9 cr\xe8me, na\xefve r\xe9sum\xe9 of the project.\n".encode("latin-1"),
+}
+
+
+def test_tiny_repository_ends_with_a_valid_dataset_and_one_clear_line(tmp_path, tiny_model, capsys):
+    """One two-line documented function and one Markdown file give a pair in train and none in
+    holdout: the dataset on disk reads back, and the error names the counts and the recipe key."""
+    from pipeline.dataset import load_pairs
+    from pipeline.rundir import RunDir
+
+    root = write_files(tmp_path / "tiny", TINY_REPO)
+    git_init(root)
+    assert cli_build(root, tmp_path / "out", tiny_model) == 2
+    line = assert_one_line_error(capsys, " pairs (1 pairs from 3 chunks in 3 files", "`split.holdout_fraction`")
+    pairs = load_pairs(RunDir(tmp_path / "out"))  # an empty split is saved in a form that loads
+    empty, other = ("train", "holdout") if len(pairs["train"]) == 0 else ("holdout", "train")
+    assert len(pairs[empty]) == 0 and f"0 {empty} pairs" in line and f"{len(pairs[other])} {other}" in line
+
+
+def test_an_empty_split_reads_back(tmp_path):
+    from pipeline.dataset import load_pairs, write_dataset
+    from pipeline.records import Pair
+    from pipeline.rundir import RunDir
+
+    pair = Pair("add two numbers", "def add(a, b): return a + b", "docstring_code", "calc.py", "code", "code", "a", "b", kind="code")
+    run = RunDir(tmp_path / "r")
+    run.root.mkdir()
+    for train, holdout in (([pair], []), ([], [pair]), ([], [])):
+        write_dataset(run, train, holdout, [], set())
+        loaded = load_pairs(run)
+        assert (len(loaded["train"]), len(loaded["holdout"])) == (len(train), len(holdout))
+
+
+# --- small random repositories: a clean exit or one clear line, never a traceback, never a secret ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SECRET = "hf_" + "Zq9" * 11 + "x"  # a real-format Hugging Face token, planted in some files
+_TEXTS = {
+    "function": lambda n: "".join(f'def f{i}(x):\n    """Return x plus {i}, a documented step."""\n    y = x + {i}\n    return y\n\n\n'
+                                  for i in range(n)),
+    "markdown": lambda n: "".join(f"## Section {i}\n\nThis section explains step {i} of the process in a sentence.\n\n" for i in range(n)),
+    "prose": lambda n: "Words of a plain note. " * (n * 7),
+    "secret": lambda n: f"curl -H 'Authorization: Bearer {_SECRET}' https://api.example.org\nTOKEN={_SECRET}\n" * max(n, 1),
+    "empty": lambda n: "",
+    "unicode": lambda n: "Ünïcödé ✓ 漢字 😀 " * (n * 5),
+}
+_SUFFIXES = [".py", ".md", ".rst", ".txt", ".js", ".sh", ".yaml", ".json", ".ipynb", ".bin", ""]
+_ENCODINGS = ["utf-8", "utf-8-sig", "latin-1", "utf-16", "cp1252"]
+
+
+@st.composite
+def small_repos(draw) -> dict[str, bytes]:
+    files = {}
+    for i in range(draw(st.integers(1, 5))):
+        suffix = draw(st.sampled_from(_SUFFIXES))
+        text = _TEXTS[draw(st.sampled_from(sorted(_TEXTS)))](draw(st.integers(0, 6)))
+        raw = draw(st.binary(max_size=64)) if suffix == ".bin" else text.encode(draw(st.sampled_from(_ENCODINGS)), "replace")
+        files[f"{draw(st.sampled_from(['', 'src/', 'docs/']))}f{i}{suffix}"] = raw
+    return files
+
+
+@settings(max_examples=min(settings.default.max_examples, 25), suppress_health_check=[HealthCheck.too_slow])
+@given(files=small_repos())
+def test_small_random_repositories_never_crash_nor_leak(files, tiny_model, tmp_path_factory):
+    import contextlib
+    import io
+
+    root = write_files(tmp_path_factory.mktemp("random") / "repo", files)
+    out = root.parent / "out"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli_build(root, out, tiny_model)  # an exception would fail the test: no traceback allowed
+    lines = [line for line in err.getvalue().replace("\r", "\n").split("\n") if line.strip()]
+    if code == 0:
+        from pipeline.dataset import load_corpus, load_pairs
+        from pipeline.rundir import RunDir
+
+        pairs = load_pairs(RunDir(out))
+        assert len(pairs["train"]) and len(pairs["holdout"]) and len(load_corpus(RunDir(out)))
+    else:
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("repotune build: error: "), err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    if out.exists():
+        for path in out.rglob("*"):
+            assert not path.is_file() or _SECRET.encode() not in path.read_bytes(), path

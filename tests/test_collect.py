@@ -229,10 +229,26 @@ def test_file_path_raises_a_clear_repo_error(tmp_path):
         collect(path, CollectConfig(), StageStats("collect"))
 
 
-def test_subdirectory_of_the_outer_git_repo_is_walked(tmp_path):
-    """A folder inside a repository (not its root) is collected by a plain walk, still without .git."""
-    root = write_files(tmp_path / "repo", {"sub/a.py": "x = 1\n", "b.py": "y = 1\n"})
+def test_subdirectory_of_a_git_checkout_honours_its_gitignore(tmp_path):
+    """A folder inside a checkout (not its root) is listed by git: the checkout's .gitignore holds,
+    paths are relative to the folder, and the commit is the checkout's HEAD."""
+    root = write_files(tmp_path / "repo", {
+        ".gitignore": "*.log.md\nbuild/\n", "sub/a.py": "x = 1\n", "sub/notes.log.md": "# log\n",
+        "sub/build/gen.py": "z = 1\n", "b.py": "y = 1\n"})
     git_init(root)
-    files, _ = run_collect(root / "sub")
-    assert set(files) == {"a.py"}
-    assert subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True).stdout == ""
+    (root / "sub" / "new.py").write_text("w = 2\n")  # untracked, not ignored: listed
+    files, stats = run_collect(root / "sub")
+    assert set(files) == {"a.py", "new.py"}
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert {f.commit for f in files.values()} == {head}
+    assert subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True).stdout == "?? sub/new.py\n"
+
+
+def test_an_ignored_folder_named_on_purpose_is_walked(tmp_path):
+    """A folder the checkout ignores (site-packages in a virtual environment) is what the user asked
+    for: it is walked, not listed as empty."""
+    root = write_files(tmp_path / "repo", {".gitignore": ".venv/\n", "b.py": "y = 1\n",
+                                           ".venv/lib/pkg/a.py": "x = 1\n", ".venv/lib/pkg/docs/a.md": "# A\n"})
+    git_init(root)
+    files, _ = run_collect(root / ".venv" / "lib" / "pkg")
+    assert set(files) == {"a.py", "docs/a.md"}

@@ -200,18 +200,19 @@ def _pairs(n_code: int, n_docs: int) -> list[Pair]:
 def test_balance_reaches_the_requested_share(n_code, n_docs, share):
     stats = StageStats("pairs")
     stats["kept"] = n_code + n_docs
-    out = balance(_pairs(n_code, n_docs), share, stats)
+    out = balance(_pairs(n_code, n_docs), share, stats, seed=7)
     code = sum(p.kind == "code" for p in out)
     assert code / len(out) == pytest.approx(share, abs=0.02)
     assert stats["dropped_balance"] == n_code + n_docs - len(out) > 0
     assert stats["kept"] == len(out)
     assert min(code, len(out) - code) == min(n_code, n_docs)  # only the majority is down-sampled
-    assert balance(_pairs(n_code, n_docs), share, StageStats("pairs")) == out  # seeded
+    assert balance(_pairs(n_code, n_docs), share, StageStats("pairs"), seed=7) == out  # seeded
+    assert balance(_pairs(n_code, n_docs), share, StageStats("pairs"), seed=8) != out  # by the seed it is given
 
 
 def test_balance_leaves_a_single_kind_or_a_balanced_set_alone():
-    assert balance(_pairs(10, 0), 0.5, StageStats("pairs")) == _pairs(10, 0)
-    assert balance(_pairs(5, 5), 0.5, StageStats("pairs")) == _pairs(5, 5)
+    assert balance(_pairs(10, 0), 0.5, StageStats("pairs"), seed=0) == _pairs(10, 0)
+    assert balance(_pairs(5, 5), 0.5, StageStats("pairs"), seed=0) == _pairs(5, 5)
 
 
 def test_balance_through_mine_pairs(fixture_pairs):
@@ -220,3 +221,17 @@ def test_balance_through_mine_pairs(fixture_pairs):
     code = sum(p.kind == "code" for p in pairs)
     assert code / len(pairs) == pytest.approx(0.3, abs=0.03)
     assert stats["dropped_balance"] > 0 and stats["kind_code"] == code and stats["kept"] == len(pairs)
+
+
+def test_the_recipe_seed_reaches_balance(fixture_pairs, monkeypatch, fixture_repo, tiny_model, tmp_path):
+    """build passes `split.seed` (the run's one seed) to the balancing draw."""
+    import pipeline.pairs as pairs_module
+    from pipeline.build import build
+    from pipeline.config import load_recipe
+
+    seen = []
+    real = pairs_module.balance
+    monkeypatch.setattr(pairs_module, "balance", lambda *a, **k: seen.append(a[3] if len(a) > 3 else k["seed"]) or real(*a, **k))
+    build(fixture_repo, tmp_path / "r", load_recipe("smoke", [f"train.base_model={tiny_model}", "split.seed=1234",
+                                                              "pairs.balance_code_share=0.5"]))
+    assert seen == [1234]

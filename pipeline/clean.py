@@ -91,7 +91,7 @@ def make_shape_rules(config: CleanConfig):
         return None
 
     def low_alnum(source: SourceFile) -> str | None:
-        alnum = sum(c.isalnum() for c in source.text)
+        alnum = sum(map(str.isalnum, source.text))  # the same count as a generator, at C speed
         return "low_alnum_share" if alnum / len(source.text) < config.min_alnum_share else None
 
     return [long_lines, low_alnum]

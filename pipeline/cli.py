@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
-from .config import RecipeError, load_recipe, recipe_from_dict
+from .config import load_recipe, recipe_from_dict
 
 log = logging.getLogger("repotune")
 
@@ -31,33 +33,48 @@ def cmd_train(args) -> int:
 
     run = RunDir(args.run)
     recipe = recipe_from_dict(run.read_recipe().to_dict(), args.set or [])
-    run.config.write_text(recipe.to_yaml())
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one writer
+        run.config.write_text(recipe.to_yaml())
     manifest = train(args.run, recipe, resume=args.resume)
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
+        return 0
     t = manifest["train"]
     print(f"trained {args.run}/model: {t['steps']} steps, final train loss {t['final_train_loss']:.4f}, {t['seconds']} s")
     return 0
 
 
+def _show(metrics: dict, run: str, quiet: bool) -> None:
+    from .console import final_line, summary
+
+    print(final_line(metrics, run) if quiet else "\n".join(summary(metrics, run)))
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
-    m = evaluate(args.run)
-    h = m["holdout"]
-    print(f"holdout nDCG@10: base {h['base']['ndcg@10']:.4f}, tuned {h['tuned']['ndcg@10']:.4f}, BM25 {h['bm25']['ndcg@10']:.4f}; "
-          f"STS-B Spearman: base {m['sts']['base_spearman']:.4f}, tuned {m['sts']['tuned_spearman']:.4f}; "
-          f"overfit gap {m['overfit_gap']:+.4f}. Report: {args.run}/report.md")
+    _show(evaluate(args.run), args.run, args.quiet)
     return 0
 
 
 def cmd_run(args) -> int:
+    import time
+
     from .build import build
+    from .evaluate import evaluate
     from .train import train
 
     recipe = _recipe_for(args)
-    build(args.repo, args.out, recipe)
-    train(args.out, recipe)
-    cmd_evaluate(argparse.Namespace(run=args.out))
-    print(f"next: `repotune gate {args.out}` (or `pytest -m governance --run-dir {args.out}`), then `repotune publish`")
+    start = time.perf_counter()
+    c = build(args.repo, args.out, recipe)["counts"]
+    log.info("built %s: %d files, %d chunks, %d train / %d holdout pairs, %d secrets redacted (%.0f s)", args.out, c["files"],
+             c["chunks"], c["train_pairs"], c["holdout_pairs"], c["secret_findings"], time.perf_counter() - start)
+    start = time.perf_counter()
+    t = train(args.out, recipe)["train"]
+    log.info("trained %s/model: %d steps, final train loss %.4f (%.0f s)", args.out, t["steps"], t["final_train_loss"], time.perf_counter() - start)
+    start = time.perf_counter()
+    metrics = evaluate(args.out)
+    log.info("evaluated %s (%.0f s)", args.out, time.perf_counter() - start)
+    _show(metrics, args.out, args.quiet)
     return 0
 
 
@@ -87,7 +104,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_pull(args) -> int:
-    from .publish import pull
+    from .hub import pull
 
     r = pull(args.repo_id, args.out, revision=args.revision, dataset=args.dataset)
     use = (f'datasets.load_dataset("{r["path"]}", "pairs")' if args.dataset
@@ -97,9 +114,25 @@ def cmd_pull(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .publish import search, search_text
+    import json
 
-    print(search_text(search(args.model, args.query, corpus=args.corpus, k=args.k)))
+    from .search import SearchError, search, search_text
+
+    queries = [args.query] if args.query else []
+    if args.queries:
+        try:
+            queries += [line.strip() for line in Path(args.queries).read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as err:
+            raise SearchError(f"cannot read --queries {args.queries}: {err.strerror}; give a text file with one query per line") from err
+    result = search(args.model, queries, corpus=args.corpus, k=args.k, mode=args.mode)
+    print(json.dumps(result, indent=1, ensure_ascii=False) if args.json else search_text(result))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    serve(args.run, host=args.host, port=args.port)
     return 0
 
 
@@ -110,7 +143,9 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="repotune", description="Tune a sentence-embedding model on a repository, behind a governance gate.")
-    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (every dropped file and its reason)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (every dropped file and its reason), "
+                                                                  "and other libraries' logs, progress bars and warnings")
+    ap.add_argument("-q", "--quiet", action="store_true", help="errors and the final line only")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="build, train and evaluate: REPO -> runs/NAME")
@@ -158,28 +193,38 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="top chunks for a query, by a model on disk")
     p.add_argument("model", help="a saved SentenceTransformer: runs/NAME/model or a folder made by `repotune pull`")
-    p.add_argument("query")
+    p.add_argument("query", nargs="?", help="one query (or --queries FILE)")
+    p.add_argument("--queries", metavar="FILE", help="many queries, one per line, answered at once")
+    p.add_argument("--mode", choices=("dense", "bm25", "hybrid"), default="hybrid",
+                   help="dense model, BM25, or both fused (default: hybrid, the best on the question sets)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--corpus", help="runs/NAME (its chunk corpus), a pulled dataset, or any folder (chunked on the fly); "
                                     "default: the model's own run")
     p.add_argument("-k", type=int, default=5, help="how many results")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", help="a local page: base vs tuned vs hybrid side by side, and the run's report")
+    p.add_argument("run", help="a run directory with a trained model")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(func=cmd_serve)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from .build import BuildError
-    from .collect import RepoError
-    from .models import ModelError
-    from .rundir import RunError
-    from .evaluate import EvalError
-    from .train import TrainError
-    from .publish import PublishError
+    if not args.verbose:
+        # other libraries' own tqdm bars (sentence-transformers' model-card widget examples, ...): tqdm reads
+        # this when it is first imported, which is below; repotune's own bars say `disable` explicitly
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    from .console import configure
+
+    configure(verbose=args.verbose, quiet=args.quiet)
+    from .errors import RepotuneError
 
     try:
         return args.func(args)
-    except (RecipeError, RepoError, BuildError, RunError, ModelError, TrainError, EvalError, PublishError) as err:
+    except RepotuneError as err:
         print(f"repotune {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

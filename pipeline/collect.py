@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from .errors import RepotuneError
 from .config import CollectConfig
 from .records import SourceFile
 from .secrets import sensitive_file_reason
@@ -38,7 +39,7 @@ _BY_SUFFIX = {
 _BY_NAME = {"makefile": ("code", "make"), "dockerfile": ("code", "dockerfile"), "readme": ("docs", "text")}
 
 
-class RepoError(ValueError):
+class RepoError(RepotuneError, ValueError):
     """The repository cannot be read; the message says why and what to do."""
 
 

@@ -17,10 +17,12 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from .errors import RepotuneError
+
 RECIPES_DIR = Path(__file__).parent / "recipes"
 
 
-class RecipeError(ValueError):
+class RecipeError(RepotuneError, ValueError):
     """A recipe or an override is wrong; the message says what to change."""
 
 
@@ -59,24 +61,44 @@ class SecretsConfig:
 class ChunkConfig:
     max_tokens: int | None = None  # None: the base model's max_seq_length
     min_chars: int = 20  # shorter pieces are merged into a neighbour or dropped (counted)
+    # embed each chunk under a "path symbol" header line (search.embed_text), alike in training,
+    # evaluation, search and the MTEB task
+    context: bool = False
 
 
 # the miners in pairs.py (pairs.MINERS), listed here so that a typo fails when the recipe is read
-PAIR_TYPES = ("docstring_code", "heading_section", "mention_definition", "comment_block", "module_summary")
+PAIR_TYPES = ("docstring_code", "heading_section", "mention_definition", "comment_block", "module_summary",
+              "identifier_query", "test_behaviour")
+DEFAULT_PAIR_TYPES = PAIR_TYPES[:5]  # the query-like miners are opt-in until measured better (README, "Results")
+BALANCE_MODES = ("downsample", "upsample")
 
 
 @dataclass
 class PairsConfig:
-    types: list[str] = field(default_factory=lambda: list(PAIR_TYPES))
+    types: list[str] = field(default_factory=lambda: list(DEFAULT_PAIR_TYPES))
     min_body_lines: int = 3  # CodeSearchNet: bodies of 3+ lines
     min_docstring_tokens: int = 3  # CodeSearchNet: docstrings of 3+ tokens (whitespace words)
-    balance_code_share: float | None = None  # down-sample the majority kind to this code share
-    hard_negatives: int = 0  # per pair, mined with sentence_transformers.util.mine_hard_negatives
+    balance_code_share: float | None = None  # code share of the pairs training sees (null: as mined)
+    # downsample: drop pairs of the majority kind at build; upsample: keep every pair, repeat the
+    # minority kind in training (the dataset keeps all pairs; the card says what training saw)
+    balance: str = "downsample"
+    # per pair, a hard negative mined by sentence_transformers.util.mine_hard_negatives with the base
+    # model (0: in-batch negatives only); never from the positive's own file
+    hard_negatives: int = 0
+    # a seq2seq question writer (doc2query style: a Hub id such as doc2query/msmarco-t5-base-v1, or a
+    # local folder) that writes `generator_queries` questions per chunk (pair type generated_query).
+    # Off by default; meant for a GPU (Colab). Its quality was not measured here (no network).
+    generator: str | None = None
+    generator_queries: int = 3
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.types) - set(PAIR_TYPES))
         if unknown:
             raise RecipeError(f"unknown pair type(s) {', '.join(unknown)} in pairs.types; valid: {', '.join(PAIR_TYPES)}")
+        if self.balance not in BALANCE_MODES:
+            raise RecipeError(f"pairs.balance must be one of {', '.join(BALANCE_MODES)}, got {self.balance!r}")
+        if self.hard_negatives not in (0, 1):
+            raise RecipeError("pairs.hard_negatives must be 0 (in-batch negatives only) or 1 (one mined negative per pair)")
         if self.balance_code_share is not None and not 0 < self.balance_code_share < 1:
             raise RecipeError("pairs.balance_code_share must be between 0 and 1 (e.g. 0.5) or null")
 
@@ -109,8 +131,13 @@ class TrainConfig:
     length_aware: bool = True  # group similar lengths into a batch: less padding
     precision: str = "auto"  # "auto": bf16 where supported, else fp16 on GPU, fp32 on CPU
     seed: int = 42
+    # model selection: hold this share of the training files out as a dev split (never the holdout),
+    # score it every save_steps, keep the best checkpoint. 0: off, the last step's weights are the model
+    dev_fraction: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.dev_fraction < 0.5:
+            raise RecipeError("train.dev_fraction must be at least 0 (off) and below 0.5, e.g. 0.1")
         if self.batch_size < 2:
             raise RecipeError("train.batch_size must be at least 2: in-batch negatives need company")
         if self.precision not in ("auto", "fp32", "fp16", "bf16"):
@@ -130,6 +157,14 @@ class EvaluateConfig:
     mteb_public_tasks: list[str] = field(default_factory=list)  # e.g. ["NanoSciFactRetrieval"]
     examples: int = 5  # qualitative holdout queries in the report
     batch_size: int = 64
+    # a question set (JSONL: {"query", "relevant": [{"path", "symbol" | "contains"}]}), scored over the
+    # whole chunk corpus; a path relative to the working directory or to the repository. null: none
+    questions: str | None = None
+    hybrid_alpha: float = 0.8  # dense weight in the hybrid (1 - alpha for BM25), per-query min-max scores
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.hybrid_alpha <= 1:
+            raise RecipeError("evaluate.hybrid_alpha must be between 0 (BM25 only) and 1 (dense only), e.g. 0.8")
 
 
 @dataclass

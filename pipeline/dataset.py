@@ -19,6 +19,7 @@ from datasets import Dataset, DatasetDict, Features, Value, load_from_disk
 from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from .pairs import upsample_order
 from .records import Chunk, Pair
 from .rundir import RunDir, RunError
 from .split import file_of
@@ -37,6 +38,18 @@ CHUNK_FEATURES = Features({
 _LICENSES = [("apache license", "apache-2.0"), ("mit license", "mit"), ("permission is hereby granted, free of charge", "mit"),
              ("bsd 3-clause", "bsd-3-clause"), ("redistribution and use in source and binary", "bsd"),
              ("gnu general public license", "gpl"), ("mozilla public license", "mpl-2.0")]
+
+
+def project_url() -> str:
+    """repotune's home, from the installed package's metadata (``[project.urls] Homepage`` in pyproject.toml)."""
+    from importlib import metadata
+
+    try:
+        urls = metadata.metadata("repotune").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        urls = []
+    found = dict(u.split(", ", 1) for u in urls if ", " in u)
+    return found.get("Homepage") or found.get("homepage") or "https://pypi.org/project/repotune/"
 
 
 def detect_license(repo: Path) -> str:
@@ -130,6 +143,13 @@ def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: li
                  {"config_name": "corpus", "data_files": [{"split": "train", "path": "corpus/*.arrow"}]}],
     )
     split_stats = stats.get("split", {})
+    pairs_recipe = manifest.get("recipe", {}).get("pairs", {})
+    balance_seen = None
+    if pairs_recipe.get("balance") == "upsample" and pairs_recipe.get("balance_code_share") is not None:
+        kinds = pairs["train"]["kind"]
+        seen = [kinds[i] for i in upsample_order(kinds, pairs_recipe["balance_code_share"], manifest.get("seed", 0))]
+        balance_seen = {"code": seen.count("code"), "docs": len(seen) - seen.count("code"),
+                        "code_rows": kinds.count("code"), "docs_rows": len(kinds) - kinds.count("code")}
     card = DatasetCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -142,7 +162,7 @@ def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: li
         chunks_by_kind=dict(sorted(Counter(corpus["kind"]).items())),
         chunks_by_language=dict(sorted(Counter(corpus["language"]).items())),
         pairs_by_type=dict(sorted(by_type.items())),
-        balanced=manifest.get("recipe", {}).get("pairs", {}).get("balance_code_share"),
+        balanced=pairs_recipe.get("balance_code_share"), balance_seen=balance_seen,
         balance_dropped=stats.get("pairs", {}).get("dropped_balance", 0),
         drops={stage: {k[len("dropped_"):]: v for k, v in s.items() if k.startswith("dropped_")} for stage, s in stats.items()},
         secrets_policy=manifest.get("recipe", {}).get("secrets", {}).get("policy", "redact"),
@@ -150,7 +170,7 @@ def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: li
         license=manifest.get("license", "other"),
         run_dir=run.root.as_posix(), recipe=manifest.get("recipe", {}).get("name", "?"),
         version=manifest.get("versions", {}).get("repotune", "?"),
-        usage=usage,
+        usage=usage, project_url=project_url(),
     )
     card.save(run.dataset / "README.md")
     return card

@@ -15,15 +15,20 @@ import hashlib
 import logging
 import os
 import random
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import numpy as np
+
+from .errors import RepotuneError
 from .config import EvaluateConfig, Recipe
+from .console import progress
 from .dataset import load_corpus, load_pairs
 from .models import resolve_model
 from .rundir import RunDir, RunError, write_json
+from .questions import load_questions, paired_bootstrap, score_questions
+from .search import bm25_scores, dense_scores, embed_text, fuse, row_text, top_k
 from .split import file_of
 
 log = logging.getLogger("repotune")
@@ -32,7 +37,7 @@ PACKAGED_DATA = Path(__file__).parent / "data"
 KS = {"ndcg@k": [10], "mrr@k": [10], "recall@k": [1, 5, 10]}
 
 
-class EvalError(RuntimeError):
+class EvalError(RepotuneError, RuntimeError):
     """Evaluation cannot measure this run; the message says how to fix it."""
 
 
@@ -47,8 +52,10 @@ class RetrievalSet:
     corpus_meta: dict[str, dict] = field(default_factory=dict)  # path, start_line, end_line
 
 
-def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str], n_distractors: int | None = None, seed: int = 0) -> RetrievalSet:
-    """Queries are anchors; the corpus is every positive plus the split's other chunks as distractors.
+def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str], n_distractors: int | None = None, seed: int = 0,
+                  context: bool = False) -> RetrievalSet:
+    """Queries are anchors; the corpus is every positive plus the split's other chunks as distractors,
+    each as ``search.embed_text`` makes it (with its path and symbol header when ``context``).
 
     Chunks that an anchor or positive came from are not distractors: they contain the anchor (a
     docstring inside its function) and would be right answers counted as wrong.
@@ -59,7 +66,7 @@ def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str
     for p in pairs:
         cid = f"{p['positive_chunk_id']}#{hashlib.sha1(p['positive'].encode()).hexdigest()[:8]}"
         chunk = where.get(p["positive_chunk_id"], {})
-        rs.corpus[cid] = p["positive"]
+        rs.corpus[cid] = embed_text(p["positive"], p["path"], chunk.get("symbol", ""), context)
         rs.corpus_meta[cid] = {"path": p["path"], "start_line": chunk.get("start_line", 0), "end_line": chunk.get("end_line", 0)}
         qid = by_anchor.setdefault(p["anchor"], f"q{len(by_anchor)}")
         rs.queries[qid] = p["anchor"]
@@ -69,48 +76,20 @@ def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str
     if n_distractors is not None and len(distractors) > n_distractors:
         distractors = random.Random(seed).sample(distractors, n_distractors)
     for c in distractors:
-        rs.corpus[c["id"]] = c["text"]
+        rs.corpus[c["id"]] = row_text(c, context)
         rs.corpus_meta[c["id"]] = {"path": c["path"], "start_line": c["start_line"], "end_line": c["end_line"]}
     return rs
 
 
-# --- 2. rankings ---------------------------------------------------------------------------------
+# --- 2. rankings (pipeline/search.py does the scoring) -------------------------------------------
 
-_SPLIT_IDENT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-
-
-def code_tokens(text: str) -> list[str]:
-    """BM25 tokens that know code: snake_case and CamelCase split into words, lowercased; the whole
-    identifier is kept too, so an exact name still matches."""
-    out = []
-    for word in re.findall(r"[A-Za-z0-9_]+", text):
-        parts = [p.lower() for piece in word.split("_") for p in _SPLIT_IDENT.findall(piece)]
-        out += parts
-        if len(parts) > 1:
-            out.append(word.lower())
-    return out
-
-
-def rank_bm25(rs: RetrievalSet, k: int) -> list[list[dict]]:
-    import bm25s
-
-    ids = list(rs.corpus)
-    retriever = bm25s.BM25()
-    retriever.index([code_tokens(rs.corpus[i]) or ["<empty>"] for i in ids], show_progress=False)
-    queries = [code_tokens(rs.queries[q]) or ["<empty>"] for q in rs.queries]
-    docs, scores = retriever.retrieve(queries, k=min(k, len(ids)), show_progress=False)
-    return [[{"corpus_id": ids[d], "score": float(s)} for d, s in zip(drow, srow)] for drow, srow in zip(docs, scores)]
-
-
-def rank_model(model, rs: RetrievalSet, k: int, batch_size: int) -> list[list[dict]]:
-    import torch
-
-    ids = list(rs.corpus)
-    q = model.encode(list(rs.queries.values()), batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True)
-    c = model.encode([rs.corpus[i] for i in ids], batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True)
-    top = torch.topk(q @ c.T, k=min(k, len(ids)), dim=1)
-    return [[{"corpus_id": ids[j], "score": float(s)} for s, j in zip(srow.tolist(), jrow.tolist())]
-            for srow, jrow in zip(top.values, top.indices)]
+def rankings(rs: RetrievalSet, models: dict, k: int, batch_size: int, alpha: float) -> dict[str, list[list[dict]]]:
+    """Top ``k`` of each model (dense), of BM25, and of the hybrid (the last model fused with BM25)."""
+    ids, texts, queries = list(rs.corpus), list(rs.corpus.values()), list(rs.queries.values())
+    scores = {name: dense_scores(m, texts, queries, batch_size) for name, m in models.items()}
+    scores["bm25"] = bm25_scores(texts, queries)
+    scores["hybrid"] = fuse(scores[list(models)[-1]], scores["bm25"], alpha)
+    return {name: top_k(s, ids, k) for name, s in scores.items()}
 
 
 # --- 3. metrics --------------------------------------------------------------------------------------
@@ -246,21 +225,26 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
                         "or point repotune at a repository with more docstrings and documentation")
     split_chunks = {s: [c for c in corpus if c["split"] == s] for s in ("train", "holdout")}
     used = {i for p in list(pairs["train"]) + holdout_pairs for i in (p["anchor_chunk_id"], p["positive_chunk_id"])}
-    holdout = retrieval_set(holdout_pairs, split_chunks["holdout"], used)
+    context = recipe.chunk.context
+    holdout = retrieval_set(holdout_pairs, split_chunks["holdout"], used, context=context)
     n_sample = config.train_sample or len(holdout_pairs)
     train_pairs = list(pairs["train"])
     sample = random.Random(seed).sample(train_pairs, min(n_sample, len(train_pairs)))
     n_distract = len(holdout.corpus) - len({c for r in holdout.relevant.values() for c in r})
-    train_rs = retrieval_set(sample, split_chunks["train"], used, n_distractors=n_distract, seed=seed)
+    train_rs = retrieval_set(sample, split_chunks["train"], used, n_distractors=n_distract, seed=seed, context=context)
 
-    # 2. rankings
+    # 2. rankings: base and tuned dense, BM25, and the hybrid of tuned and BM25
     base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
     tuned = SentenceTransformer(str(run.model), local_files_only=True)
     for m in (base, tuned):
         m.max_seq_length = recipe.train.max_seq_length
+    models = {"base": base, "tuned": tuned}
+    bar = progress(total=4 + bool(config.questions) + bool(config.mteb), desc="evaluate", unit="part")
     k = 10
-    ranks = {"base": rank_model(base, holdout, k, config.batch_size), "tuned": rank_model(tuned, holdout, k, config.batch_size), "bm25": rank_bm25(holdout, k)}
-    train_ranks = {"base": rank_model(base, train_rs, k, config.batch_size), "tuned": rank_model(tuned, train_rs, k, config.batch_size)}
+    ranks = rankings(holdout, models, k, config.batch_size, config.hybrid_alpha)
+    bar.update()
+    train_ranks = rankings(train_rs, models, k, config.batch_size, config.hybrid_alpha)
+    bar.update()
 
     # 3. metrics
     metrics: dict = {
@@ -268,17 +252,29 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
         "holdout_size": {"queries": len(holdout.queries), "corpus": len(holdout.corpus)},
         "holdout_by_type": breakdown(holdout, ranks, "pair_type"),
         "holdout_by_kind": breakdown(holdout, ranks, "kind"),
-        "train_sample": {name: ir_metrics(train_rs, r) for name, r in train_ranks.items()},
+        "train_sample": {name: ir_metrics(train_rs, train_ranks[name]) for name in models},
         "train_sample_size": {"queries": len(train_rs.queries), "corpus": len(train_rs.corpus)},
+        "context": context,
     }
     metrics["overfit_gap"] = metrics["train_sample"]["tuned"]["ndcg@10"] - metrics["holdout"]["tuned"]["ndcg@10"]
     metrics["base_gap"] = metrics["train_sample"]["base"]["ndcg@10"] - metrics["holdout"]["base"]["ndcg@10"]
+    metrics["added_gap"] = round(metrics["overfit_gap"] - metrics["base_gap"], 4)
+    per_query = {split: {name: per_query_ndcg(rs, r[name]) for name in models}
+                 for split, rs, r in (("holdout", holdout, ranks), ("train", train_rs, train_ranks))}
+    metrics["added_gap_ci"] = added_gap_interval(per_query["train"], per_query["holdout"], seed)
+    metrics["holdout_delta_ci"] = paired_bootstrap(per_query["holdout"]["base"], per_query["holdout"]["tuned"], seed=seed)
+
+    # 3b. the question set: the questions people type, over the run's whole chunk corpus
+    if config.questions:
+        metrics["questions"] = question_metrics(run, manifest, list(corpus), models, config, context, seed)
+        bar.update()
 
     # 4. STS: general (STS-B) and domain (structure-graded holdout chunk pairs)
     s1, s2, gold, source = load_sts(config.sts, config.sts_fallback)
     metrics["sts"] = {"source": source, "n": len(gold),
                       "base_spearman": sts_spearman(base, s1, s2, gold, "sts", config.batch_size),
                       "tuned_spearman": sts_spearman(tuned, s1, s2, gold, "sts", config.batch_size)}
+    bar.update()
     d1, d2, dgold = domain_sts_pairs(split_chunks["holdout"], config.domain_sts_pairs, seed)
     if len(set(dgold)) > 1:
         metrics["domain_sts"] = {"n": len(dgold), "base_spearman": sts_spearman(base, d1, d2, dgold, "domain", config.batch_size),
@@ -289,6 +285,7 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     # 5. MTEB: the holdout as an mteb retrieval task; results travel with the model
     if config.mteb:
         metrics["mteb"] = run_mteb_tasks(run, holdout, {"base": base, "tuned": tuned}, config)
+        bar.update()
 
     # 6. examples, 7. outputs
     metrics["examples"] = examples(holdout, ranks, config.examples, seed)
@@ -297,7 +294,45 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     from .report import write_report
 
     write_report(run, metrics, manifest)
+    bar.update()
+    bar.close()
     return metrics
+
+
+def per_query_ndcg(rs: RetrievalSet, ranked: list[list[dict]]) -> list[float]:
+    return [ir_metrics(rs, ranked, [q])["ndcg@10"] for q in rs.queries]
+
+
+def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[float]], seed: int, n: int = 2000) -> list[float]:
+    """95 % bootstrap interval of the gap tuning added: mean(tuned - base) on the train sample minus the
+    same on the holdout (per-query nDCG@10 by model), each set of queries resampled on its own."""
+    rng = np.random.default_rng(seed)
+    means = []
+    for per_query in (train, holdout):
+        diffs = np.asarray(per_query["tuned"]) - np.asarray(per_query["base"])
+        means.append(diffs[rng.integers(0, len(diffs), size=(n, len(diffs)))].mean(axis=1))
+    added = means[0] - means[1]
+    return [round(float(np.percentile(added, 2.5)), 4), round(float(np.percentile(added, 97.5)), 4)]
+
+
+def questions_path(spec: str, manifest: dict) -> Path:
+    """A question set path as given (from the working directory), or else relative to the repository."""
+    path = Path(spec).expanduser()
+    if path.is_absolute() or path.is_file():
+        return path.resolve()
+    return Path(manifest["source"]["path"]) / path
+
+
+def question_metrics(run: RunDir, manifest: dict, rows: list[dict], models: dict, config: EvaluateConfig, context: bool, seed: int) -> dict:
+    """``questions`` in metrics.json: base, tuned, BM25 and hybrid over every chunk of the run."""
+    path = questions_path(config.questions, manifest)
+    questions = load_questions(path)
+    texts = [row_text(r, context) for r in rows]
+    queries = [q.query for q in questions]
+    scores = {name: dense_scores(m, texts, queries, config.batch_size, run.root / "index") for name, m in models.items()}
+    scores["bm25"] = bm25_scores(texts, queries)
+    scores["hybrid"] = fuse(scores["tuned"], scores["bm25"], config.hybrid_alpha)
+    return score_questions(questions, rows, scores, str(path), seed=seed)
 
 
 def run_mteb_tasks(run: RunDir, holdout: RetrievalSet, models: dict, config: EvaluateConfig) -> dict:

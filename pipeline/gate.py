@@ -15,7 +15,7 @@ from pathlib import Path
 from .rundir import RunDir, RunError, read_json
 
 QUALITY_DIR = Path(__file__).resolve().parent.parent / "quality"
-MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfitting", "sts")
+MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfitting", "sts", "questions")
 
 
 def run_gate(run_dir: str | Path, policy: str | Path | None = None, extra_args: list[str] = ()) -> dict:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from .errors import RepotuneError
+
 PACKAGED = "packaged:"
 # the Hub id each packaged model is a copy of: the model card names it as base_model
 PACKAGED_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
-class ModelError(ValueError):
+class ModelError(RepotuneError, ValueError):
     """A base model cannot be found or is not a sentence-embedding model."""
 
 

@@ -7,7 +7,10 @@ Pair types (each counted in ``stats/pairs.json``):
 - ``mention_definition``: a documentation paragraph that mentions a code symbol (``name()``,
   ``module.name``) -> that symbol's definition;
 - ``comment_block``: a comment -> the block of code it introduces;
-- ``module_summary``: a module docstring -> a summary of the module's public names.
+- ``module_summary``: a module docstring -> a summary of the module's public names;
+- ``identifier_query``: a definition's name in words -> the definition (keyword-like queries);
+- ``test_behaviour``: a test's name in words -> the definition the test exercises;
+- ``generated_query``: questions a seq2seq model writes for a chunk -> the chunk (``pairs.generator``, off by default).
 
 An anchor never contains its positive verbatim, nor the reverse (else the model learns string
 matching), and pairs are deduplicated; both rules count what they drop.
@@ -23,6 +26,7 @@ from pathlib import PurePosixPath
 
 from .config import PairsConfig
 from .records import Chunk, Pair
+from .search import identifier_words
 from .stage import StageStats
 
 _COMMENT = re.compile(r"^\s*(#|//)\s?(.*)$")
@@ -64,9 +68,10 @@ def heading_section(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[
             yield c, c.meta["heading_path"], c, body
 
 
-def mention_definition(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
-    # one entry per definition: a definition over the token limit spans several chunks (pieces of one
-    # symbol), and its first piece, the one with the signature, stands for it
+def _definitions_by_name(chunks: list[Chunk]) -> dict[str, list[Chunk]]:
+    """Last name part -> the definitions of that name. One entry per definition: a definition over the
+    token limit spans several chunks (pieces of one symbol), and its first piece, the one with the
+    signature, stands for it."""
     definitions: dict[tuple[str, str], Chunk] = {}
     for c in chunks:
         if c.kind == "code" and c.chunk_type in ("function", "class") and "signature" in c.meta:
@@ -76,6 +81,11 @@ def mention_definition(chunks: list[Chunk], config: PairsConfig) -> Iterator[tup
     by_name: dict[str, list[Chunk]] = defaultdict(list)
     for c in definitions.values():
         by_name[c.symbol.rsplit(".", 1)[-1]].append(c)
+    return by_name
+
+
+def mention_definition(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    by_name = _definitions_by_name(chunks)
     for c in chunks:
         if c.kind != "docs":
             continue
@@ -120,7 +130,70 @@ def module_summary(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[C
             yield c, first_paragraph(doc), c, f"module {module}: " + "; ".join(names)
 
 
-MINERS = {f.__name__: f for f in (docstring_code, heading_section, mention_definition, comment_block, module_summary)}
+def identifier_query(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    """A definition's qualified name in words ("SecretScanner.redact" -> "secret scanner redact") -> the
+    definition: the short keyword queries people type into a search box."""
+    for targets in _definitions_by_name(chunks).values():
+        for c in targets:
+            words = identifier_words(c.symbol)
+            if len(words) >= 2 and not _is_test(c):
+                yield c, " ".join(words), c, c.text
+
+
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+def test_behaviour(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    """A test's name in words ("test_redact_replaces_each_kind" -> "redact replaces each kind") -> the
+    definition it exercises: of the repository's functions it calls, the one whose name shares most
+    words with the test's name. Test names are sentences about behaviour, in the words people use."""
+    by_name = _definitions_by_name(chunks)
+    for c in chunks:
+        name = c.symbol.rsplit(".", 1)[-1]
+        if c.kind != "code" or c.chunk_type != "function" or not name.startswith("test_"):
+            continue
+        words = identifier_words(name)[1:]  # without "test"
+        if len(words) < config.min_docstring_tokens:
+            continue
+        best, shared = None, 0
+        for called in sorted(set(_CALL.findall(c.text))):
+            targets = [t for t in by_name.get(called, []) if not _is_test(t)]
+            overlap = len(set(identifier_words(called)) & set(words))
+            if len(targets) == 1 and len(called) >= 4 and called.lower() not in _GENERIC and overlap > shared:
+                best, shared = targets[0], overlap
+        if best is not None:
+            yield c, " ".join(words), best, best.text
+
+
+def generated_query(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+    """``pairs.generator`` (a seq2seq model, doc2query / InPars style) writes questions for each chunk of
+    code and docs (tests left out) -> the chunk. Sampled with a fixed seed; batched; GPU when there is one."""
+    import os
+
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.path.isdir(config.generator)
+    tokenizer = AutoTokenizer.from_pretrained(config.generator, local_files_only=offline)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForSeq2SeqLM.from_pretrained(config.generator, local_files_only=offline).to(device).eval()
+    torch.manual_seed(0)
+    todo = [c for c in chunks if c.kind in ("code", "docs") and not _is_test(c)]
+    n = config.generator_queries
+    for start in range(0, len(todo), 16):
+        batch = todo[start : start + 16]
+        enc = tokenizer([c.text for c in batch], truncation=True, max_length=384, padding=True, return_tensors="pt",
+                        return_token_type_ids=False).to(device)
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=32, min_new_tokens=3, do_sample=True, top_p=0.95, num_return_sequences=n)
+        texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+        for i, c in enumerate(batch):
+            for query in texts[i * n : (i + 1) * n]:
+                yield c, query, c, c.text
+
+
+MINERS = {f.__name__: f for f in (docstring_code, heading_section, mention_definition, comment_block, module_summary,
+                                  identifier_query, test_behaviour, generated_query)}
 
 
 def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats, seed: int = 0) -> list[Pair]:
@@ -130,7 +203,7 @@ def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats, seed
         raise ValueError(f"unknown pair type(s) {unknown} in pairs.types; valid: {sorted(MINERS)}")
     pairs: list[Pair] = []
     seen: set[tuple[str, str]] = set()
-    for pair_type in config.types:
+    for pair_type in [*config.types, *(["generated_query"] if config.generator else [])]:
         for a_chunk, anchor, p_chunk, positive in MINERS[pair_type](chunks, config):
             anchor, positive = anchor.strip(), positive.strip()
             key = (_norm(anchor), _norm(positive))
@@ -146,11 +219,29 @@ def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats, seed
                 stats[f"type_{pair_type}"] += 1
                 pairs.append(Pair(anchor, positive, pair_type, p_chunk.path, a_chunk.kind, p_chunk.kind,
                                   a_chunk.id, p_chunk.id, kind=p_chunk.kind))
-    if config.balance_code_share is not None:
+    if config.balance_code_share is not None and config.balance == "downsample":
         pairs = balance(pairs, config.balance_code_share, stats, seed)
     for kind in ("code", "docs"):
         stats[f"kind_{kind}"] = sum(p.kind == kind for p in pairs)
     return pairs
+
+
+def upsample_order(kinds: list[str], code_share: float, seed: int) -> list[int]:
+    """Row indices for training with every pair kept and the minority kind (code or docs) repeated,
+    seeded, until code is ``code_share`` of what training sees (``pairs.balance: upsample``)."""
+    code = [i for i, k in enumerate(kinds) if k == "code"]
+    docs = [i for i, k in enumerate(kinds) if k != "code"]
+    if not code or not docs:
+        return list(range(len(kinds)))
+    if len(code) / len(kinds) > code_share:
+        minority, want = docs, round(len(code) * (1 - code_share) / code_share)
+    else:
+        minority, want = code, round(len(docs) * code_share / (1 - code_share))
+    rng = random.Random(seed)
+    extra = []
+    while len(minority) + len(extra) < want:
+        extra += rng.sample(minority, min(len(minority), want - len(minority) - len(extra)))
+    return list(range(len(kinds))) + extra
 
 
 def balance(pairs: list[Pair], code_share: float, stats: StageStats, seed: int) -> list[Pair]:

@@ -1,4 +1,4 @@
-"""publish: push a gated run's model and dataset to the Hugging Face Hub; pull them back; search with them.
+"""publish: push a gated run's model and dataset to the Hugging Face Hub (the Hub calls and pull live in hub.py).
 
 ``publish`` (DESIGN's last stage), step by step; nothing is sent before step 5:
 
@@ -16,52 +16,25 @@
            staged files with the remote tree: nothing changed, no commit
 8. result  ``publish/result.json`` with the commit shas, and how to pull and use them
 
-``pull`` downloads a pushed model or dataset at a revision for offline use; ``search`` embeds a corpus
-with a model on disk and shows the best chunks for a query.
+Steps 5-7 and ``pull`` talk to the Hub: they live in hub.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from .gate import is_current, load_result
-from .rundir import RunDir, read_json, sha256_file, write_json
+from .hub import PublishError, Target, check_repo_id, check_token, ensure_repo, hub_url, push, quiet_http_log, resolve_token
+from .rundir import RunDir, read_json, write_json
 
 log = logging.getLogger("repotune")
 
-TOKEN_HELP = ("set a Hugging Face token with write access: run `hf auth login` (or `huggingface-cli login`), or set the "
-              "HF_TOKEN environment variable; in Colab, add a secret named HF_TOKEN and allow the notebook to read it. "
-              "Tokens are made at https://huggingface.co/settings/tokens")
 # Scanned as text whatever their content; any other file is scanned when it decodes as UTF-8 without NUL bytes.
 GOVERNANCE_MARKER = "## repotune governance"
 DATASET_USAGE_MARKER = "## Use it from the Hub"
-
-
-class PublishError(RuntimeError):
-    """Publish refused or failed; the message says why and what to do. It never holds the token."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """One repository to push: what goes where, and how."""
-
-    repo_id: str
-    repo_type: str  # "model" | "dataset"
-    folder: Path
-    private: bool
-    commit_message: str
-    commit_description: str
-
-    def files(self) -> dict[str, Path]:
-        """path in repo -> file on disk, sorted (the commit's operations)."""
-        return {p.relative_to(self.folder).as_posix(): p for p in sorted(self.folder.rglob("*")) if p.is_file()}
 
 
 # --- 1. gate ------------------------------------------------------------------------------------------
@@ -91,12 +64,6 @@ def check_gate(run: RunDir) -> dict:
 
 # --- 2. stage -----------------------------------------------------------------------------------------
 
-def _hub_url(repo_id: str, repo_type: str) -> str:
-    from huggingface_hub import constants
-
-    return f"{constants.ENDPOINT}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
-
-
 def _cell(value) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = text.replace("|", "\\|").replace("\n", " ")
@@ -114,7 +81,7 @@ def governance_section(gate: dict, model_repo: str, dataset_repo: str) -> list[s
         lines.append(f"| {_cell(c.get('check'))} | {_cell(c.get('marker'))} | {_cell(c.get('value'))} | "
                      f"{_cell(c.get('limit'))} | {'yes' if c.get('passed') else 'no'} |")
     lines += ["", "### Training data", "",
-              f"Pairs and chunk corpus: [{dataset_repo}]({_hub_url(dataset_repo, 'dataset')}) "
+              f"Pairs and chunk corpus: [{dataset_repo}]({hub_url(dataset_repo, 'dataset')}) "
               f"(the dataset card carries the same content hash).", "",
               "### Use it", "",
               "```python",
@@ -137,7 +104,7 @@ def dataset_section(gate: dict, model_repo: str, dataset_repo: str) -> str:
     return "\n".join([
         DATASET_USAGE_MARKER, "",
         f"Content hash `{gate.get('dataset_hash')}`, checked by the repotune governance gate before publishing. "
-        f"The model tuned on it: [{model_repo}]({_hub_url(model_repo, 'model')}).", "",
+        f"The model tuned on it: [{model_repo}]({hub_url(model_repo, 'model')}).", "",
         "```python",
         "from datasets import load_dataset",
         "",
@@ -264,7 +231,7 @@ def make_plan(run: RunDir, gate: dict, targets: list[Target], scan: dict, create
     for t in targets:
         files = [{"path": rel, "size": path.stat().st_size} for rel, path in t.files().items()]
         repos.append({"repo_id": t.repo_id, "repo_type": t.repo_type, "private": t.private,
-                      "folder": t.folder.relative_to(run.root).as_posix(), "url": _hub_url(t.repo_id, t.repo_type),
+                      "folder": t.folder.relative_to(run.root).as_posix(), "url": hub_url(t.repo_id, t.repo_type),
                       "commit_message": t.commit_message, "create_pr": create_pr,
                       "n_files": len(files), "total_bytes": sum(f["size"] for f in files), "files": files})
     operations = [f"create_repo {t.repo_id} (repo_type={t.repo_type}, private={t.private}, exist_ok=True)" for t in targets]
@@ -276,158 +243,14 @@ def make_plan(run: RunDir, gate: dict, targets: list[Target], scan: dict, create
             "secret_scan": scan, "operations": operations, "repos": repos}
 
 
-# --- 5.-7. token, repos, push ----------------------------------------------------------------------------
-
-def _network_errors() -> tuple[type[BaseException], ...]:
-    """The HTTP clients' transport errors: huggingface_hub's own (httpx2 here), and requests for older stacks."""
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "RequestException")):
-        with contextlib.suppress(ImportError, AttributeError):
-            errors.append(getattr(importlib.import_module(module), name))
-    return tuple(errors)
-
-
-def _quiet_http_log() -> None:
-    # huggingface_hub's HTTP client logs every request at INFO; the CLI's INFO is for repotune's own messages
-    for name in ("httpx2", "httpx"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
-
-
-def _redact(text: str, token: str | None) -> str:
-    return text.replace(token, "<HF_TOKEN>") if token else text
-
-
-@contextlib.contextmanager
-def hub_errors(action: str, token: str | None = None, repo_id: str | None = None) -> Iterator[None]:
-    """Turn huggingface_hub's errors into a PublishError that says what failed and what to do, never the token."""
-    from huggingface_hub import constants
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
-
-    again = "huggingface_hub already retried what it retries; run the same command again (it skips what is already there)"
-    try:
-        yield
-    except PublishError:
-        raise
-    except OfflineModeIsEnabled as err:
-        raise PublishError(f"{action}: huggingface_hub is in offline mode (HF_HUB_OFFLINE=1): unset it to reach the Hub") from err
-    except RepositoryNotFoundError as err:
-        raise PublishError(_redact(f"{action}: {repo_id or 'the repository'} was not found, or it is private and the token "
-                                   f"cannot see it: check the id; for a private repo, {TOKEN_HELP}", token)) from err
-    except HfHubHTTPError as err:
-        status = getattr(err.response, "status_code", None)
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
-        if status == 401:
-            message = f"{action}: the Hub rejected the token (401 Unauthorized): {TOKEN_HELP}"
-        elif status == 403:
-            message = (f"{action}: the token may not write to {repo_id or 'this repository'} (403 Forbidden): use a token with "
-                       "the write role, or a fine-grained token with write access to that namespace")
-        elif status in (409, 412):
-            message = f"{action}: the remote changed while publishing ({first}); run publish again"
-        else:
-            message = f"{action} failed: {first}. {again}"
-        raise PublishError(_redact(message, token)) from err
-    except _network_errors() as err:
-        raise PublishError(_redact(f"{action}: could not reach the Hub at {constants.ENDPOINT} ({type(err).__name__}: {str(err).rstrip('.')}). "
-                                   f"Check the network, proxy and HF_ENDPOINT; {again}", token)) from err
-    except (RuntimeError, ValueError) as err:  # an LFS upload wraps its cause in RuntimeError; bad card metadata is a ValueError
-        cause = f" ({type(err.__cause__).__name__}: {err.__cause__})" if err.__cause__ else ""
-        raise PublishError(_redact(f"{action} failed: {str(err).rstrip('.')}{cause}. {again}", token)) from err
-
-
-def resolve_token() -> str:
-    """HF_TOKEN, then the stored login, then the Colab secret (huggingface_hub's own order)."""
-    from huggingface_hub import get_token
-
-    token = get_token()
-    if not token:
-        raise PublishError(f"no Hugging Face token found: {TOKEN_HELP}")
-    return token
-
-
-def check_token(api, token: str) -> str:
-    """The user name the token belongs to; PublishError if the Hub rejects it or it is read-only."""
-    with hub_errors("checking the token", token):
-        who = api.whoami(token=token)
-    role = who.get("auth", {}).get("accessToken", {}).get("role")
-    if role == "read":
-        raise PublishError(f"the token of {who.get('name')} is read-only: {TOKEN_HELP}")
-    return who.get("name", "?")
-
-
-def _same(local: Path, remote) -> bool:
-    """Whether a remote file (RepoFile) holds the local bytes: LFS by sha256, regular files by git blob id."""
-    from huggingface_hub.utils import sha
-
-    if remote is None:
-        return False
-    if remote.lfs is not None:
-        return remote.lfs.sha256 == sha256_file(local)
-    return remote.blob_id == sha.git_hash(local.read_bytes())
-
-
-def ensure_repo(api, t: Target, token: str) -> object:
-    """Create the repo (private unless --public); refuse to push a private run into an existing public repo."""
-    with hub_errors(f"creating {t.repo_type} repo {t.repo_id}", token, t.repo_id):
-        api.create_repo(t.repo_id, repo_type=t.repo_type, private=t.private, exist_ok=True, token=token)
-        info = api.repo_info(t.repo_id, repo_type=t.repo_type, token=token)
-    if t.private and info.private is False:
-        raise PublishError(f"{t.repo_id} already exists and is public, and this publish is private: pass --public to "
-                           "publish into it, or make the repo private in its settings on the Hub first")
-    if not t.private and info.private:
-        log.warning("%s already exists and is private: it stays private (--public only applies to new repos); "
-                    "change its visibility in its settings on the Hub", t.repo_id)
-    return info
-
-
-def push(api, t: Target, info, token: str, create_pr: bool) -> dict:
-    """One commit with the staged files that differ from the remote; none when nothing differs."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-    from huggingface_hub.hf_api import RepoFile
-
-    local = t.files()
-    owned = {rel.split("/")[0] for rel in local if "/" in rel}  # folders publish writes: stale files in them go
-    with hub_errors(f"reading the files of {t.repo_id}", token, t.repo_id):
-        remote = {} if info.sha is None else {
-            f.path: f for f in api.list_repo_tree(t.repo_id, repo_type=t.repo_type, revision=info.sha, recursive=True, token=token)
-            if isinstance(f, RepoFile)}
-    changed = [rel for rel, path in local.items() if not _same(path, remote.get(rel))]
-    stale = sorted(p for p in remote if p not in local and p.split("/")[0] in owned)
-    result = {"repo_id": t.repo_id, "repo_type": t.repo_type, "private": t.private, "url": _hub_url(t.repo_id, t.repo_type),
-              "changed": bool(changed or stale), "files_changed": changed, "files_deleted": stale,
-              "sha": info.sha, "commit_url": None, "pr_url": None}
-    if not changed and not stale:
-        log.info("%s already holds these %d files at %s: no commit", t.repo_id, len(local), info.sha)
-        return result
-    operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local[rel])) for rel in changed]
-    operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
-    with hub_errors(f"pushing {len(changed)} file(s) to {t.repo_id}", token, t.repo_id):
-        commit = api.create_commit(t.repo_id, operations, commit_message=t.commit_message,
-                                   commit_description=t.commit_description, repo_type=t.repo_type, token=token,
-                                   create_pr=create_pr, parent_commit=info.sha)
-    # huggingface_hub drops files the remote already holds (by its own oid check) and makes no commit when
-    # none is left, returning the head it found: then nothing changed after all
-    return {**result, "changed": commit.oid != info.sha, "sha": commit.oid, "commit_url": commit.commit_url, "pr_url": commit.pr_url}
-
-
 # --- the command --------------------------------------------------------------------------------------
-
-def _check_repo_id(repo_id: str, flag: str) -> None:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise PublishError(f"{flag} {repo_id!r} is not a valid repository id: {err}") from err
-    if repo_id.count("/") != 1:
-        raise PublishError(f"{flag} {repo_id!r}: give it as ORG/NAME (your user name or an organisation, then the repo name)")
-
 
 def publish(run_dir: str | Path, model_repo: str, dataset_repo: str, public: bool = False, dry_run: bool = False,
             create_pr: bool = False) -> dict:
     """Gate, stage, scan, plan; then (unless ``dry_run``) push dataset and model. Returns the plan or the result."""
     run = RunDir(run_dir)
-    _check_repo_id(model_repo, "--model-repo")
-    _check_repo_id(dataset_repo, "--dataset-repo")
+    check_repo_id(model_repo, "--model-repo")
+    check_repo_id(dataset_repo, "--dataset-repo")
     gate = check_gate(run)  # 1.
     model_dir, dataset_dir = stage(run, gate, model_repo, dataset_repo)  # 2.
     scan = scan_staged([dataset_dir, model_dir], run)  # 3.
@@ -443,7 +266,7 @@ def publish(run_dir: str | Path, model_repo: str, dataset_repo: str, public: boo
 
     from huggingface_hub import HfApi
 
-    _quiet_http_log()
+    quiet_http_log()
     api = HfApi(library_name="repotune")
     user = check_token(api, token)  # 5.
     infos = [ensure_repo(api, t, token) for t in targets]  # 6. both repos checked before either is written
@@ -473,88 +296,4 @@ def usage_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-# --- pull ---------------------------------------------------------------------------------------------
-
-def pull(repo_id: str, out: str | Path, revision: str | None = None, dataset: bool = False) -> dict:
-    """Download a model (or dataset) repo at ``revision`` into ``out`` for offline use."""
-    from huggingface_hub import HfApi, snapshot_download
-
-    repo_type = "dataset" if dataset else "model"
-    _check_repo_id(repo_id, "repo")
-    _quiet_http_log()
-    api = HfApi(library_name="repotune")
-    with hub_errors(f"finding {repo_type} {repo_id} at {revision or 'main'}", repo_id=repo_id):
-        sha = api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
-        path = snapshot_download(repo_id, repo_type=repo_type, revision=sha, local_dir=str(out))
-    return {"repo_id": repo_id, "repo_type": repo_type, "sha": sha, "path": path}
-
-
-# --- search -------------------------------------------------------------------------------------------
-
-def _chunks_of_folder(folder: Path, model) -> list[dict]:
-    """A plain folder's chunks, made on the fly by the build's own collect, clean and chunk stages."""
-    from .chunk import Chunker, TokenCounter, chunk_files
-    from .clean import clean
-    from .collect import collect
-    from .config import ChunkConfig, CleanConfig, CollectConfig
-    from .stage import StageStats
-
-    files = clean(collect(folder, CollectConfig(), StageStats("collect")), CleanConfig(), StageStats("clean"), CollectConfig())
-    chunker = Chunker(TokenCounter(model.tokenizer), model.max_seq_length, StageStats("chunk"))
-    return [c.to_row() for c in chunk_files(files, chunker, ChunkConfig().min_chars)]
-
-
-def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[list[dict], str]:
-    """Rows (text, path, start_line, end_line, ...) and where they came from: a run's chunk corpus, a pulled
-    dataset, a saved corpus, or (a plain folder) chunks made on the fly."""
-    from datasets import Dataset, load_from_disk
-
-    if corpus is None:
-        if (model_dir.parent / "dataset" / "corpus").is_dir():  # runs/NAME/model: its own run's corpus
-            corpus = model_dir.parent
-        else:
-            raise PublishError(f"{model_dir} is not inside a run: give --corpus runs/NAME (a run's chunk corpus), "
-                               "a pulled dataset folder, or any folder of code and docs")
-    path = Path(corpus)
-    for candidate in (path / "dataset" / "corpus", path):  # a run's corpus, or a corpus saved with save_to_disk
-        if (candidate / "state.json").is_file():
-            return list(load_from_disk(str(candidate))), f"chunk corpus {candidate}"
-    shards = sorted((path / "corpus").glob("data-*.arrow"))  # a dataset made by publish, pulled back
-    if shards:
-        return [row for shard in shards for row in Dataset.from_file(str(shard))], f"chunk corpus {path / 'corpus'}"
-    if path.is_dir():
-        rows = _chunks_of_folder(path, model)
-        if not rows:
-            raise PublishError(f"no text chunks in {path}: point --corpus at a folder of code and docs")
-        return rows, f"{len(rows)} chunks made from {path}"
-    raise PublishError(f"--corpus {path} does not exist: give runs/NAME, a pulled dataset folder, or a folder of code and docs")
-
-
-def search(model_dir: str | Path, query: str, corpus: str | Path | None = None, k: int = 5) -> dict:
-    """The ``k`` chunks closest to ``query``, by the model in ``model_dir`` (cosine similarity)."""
-    from sentence_transformers import SentenceTransformer, util
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "modules.json").is_file():
-        raise PublishError(f"{model_dir} is not a saved SentenceTransformer: give runs/NAME/model, or pull one first with "
-                           "`repotune pull ORG/NAME --out DIR`")
-    model = SentenceTransformer(str(model_dir))
-    rows, source = search_corpus(corpus, model_dir, model)
-    docs = model.encode_document([r["text"] for r in rows], batch_size=32, convert_to_tensor=True)
-    hits = util.semantic_search(model.encode_query([query], convert_to_tensor=True), docs, top_k=k)[0]
-    keep = ("path", "start_line", "end_line", "symbol", "kind", "text")
-    return {"query": query, "source": source,
-            "hits": [{"score": round(float(h["score"]), 4), **{key: rows[h["corpus_id"]].get(key) for key in keep}} for h in hits]}
-
-
-def search_text(result: dict, width: int = 100) -> str:
-    lines = [f"{len(result['hits'])} best for {result['query']!r} in {result['source']}:"]
-    for i, hit in enumerate(result["hits"], start=1):
-        symbol = f"  {hit['symbol']}" if hit.get("symbol") else ""
-        lines.append(f"{i:>3}. {hit['score']:.4f}  {hit['path']}:{hit['start_line']}-{hit['end_line']}{symbol}")
-        first = next((line.strip() for line in (hit["text"] or "").splitlines() if line.strip()), "")
-        lines.append(f"       {first[:width]}")
-    return "\n".join(lines)
-
-
-__all__ = ["PublishError", "publish", "pull", "search", "usage_text", "search_text", "check_gate", "stage", "scan_staged"]
+__all__ = ["PublishError", "publish", "usage_text", "check_gate", "stage", "scan_staged"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .dataset import project_url
 from .rundir import RunDir
 
 log = logging.getLogger("repotune")
@@ -29,8 +30,10 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
              f"on {manifest['counts']['train_pairs']} pairs; holdout of {metrics['holdout_size']['queries']} queries over "
              f"{metrics['holdout_size']['corpus']} documents.", "",
              "## Holdout retrieval", "", *_table(h), "",
-             f"Tuned vs base: nDCG@10 {_delta(h['base']['ndcg@10'], h['tuned']['ndcg@10'])}, "
-             f"vs BM25 {_delta(h['bm25']['ndcg@10'], h['tuned']['ndcg@10'])}.", "",
+             f"Tuned vs base: nDCG@10 {_delta(h['base']['ndcg@10'], h['tuned']['ndcg@10'])} "
+             f"(95 % paired bootstrap interval {metrics.get('holdout_delta_ci')}), "
+             f"vs BM25 {_delta(h['bm25']['ndcg@10'], h['tuned']['ndcg@10'])}. Chunks embedded "
+             f"{'under a path and symbol header' if metrics.get('context') else 'as they are'}.", "",
              "![retrieval](plots/retrieval.png)", ""]
     for key, title in (("holdout_by_type", "By pair type"), ("holdout_by_kind", "By kind (code / docs)")):
         lines += [f"### {title}", "", "| group | queries | base nDCG@10 | tuned nDCG@10 | BM25 nDCG@10 |", "|---|---|---|---|---|"]
@@ -41,8 +44,11 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
     lines += ["## Overfitting", "", "| model | train-sample nDCG@10 | holdout nDCG@10 | gap |", "|---|---|---|---|",
               f"| base | {t['base']['ndcg@10']:.4f} | {h['base']['ndcg@10']:.4f} | {metrics['base_gap']:+.4f} |",
               f"| tuned | {t['tuned']['ndcg@10']:.4f} | {h['tuned']['ndcg@10']:.4f} | {metrics['overfit_gap']:+.4f} |", "",
-              "The gap the tuning added is the tuned gap minus the base gap: "
-              f"{metrics['overfit_gap'] - metrics['base_gap']:+.4f}.", ""]
+              "The gap the tuning added is the tuned gap minus the base gap (what the gate judges): "
+              f"{metrics['overfit_gap'] - metrics['base_gap']:+.4f}, 95 % bootstrap interval {metrics.get('added_gap_ci')}. "
+              "The absolute gap mostly measures how much harder the held-out files are.", ""]
+    if "questions" in metrics:
+        lines += question_section(metrics["questions"])
     s, d = metrics["sts"], metrics["domain_sts"]
     lines += ["## STS (Spearman, cosine)", "", "| data | pairs | base | tuned | delta |", "|---|---|---|---|---|",
               f"| {s['source']} | {s['n']} | {s['base_spearman']:.4f} | {s['tuned_spearman']:.4f} | {_delta(s['base_spearman'], s['tuned_spearman'])} |"]
@@ -67,6 +73,31 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
     enrich_model_card(run, metrics)
 
 
+def question_section(q: dict, shown: int = 5) -> list[str]:
+    """The question set: the table, the interval, and the questions that moved most, with top hits."""
+    lines = ["## Question set", "", f"{q['n']} questions from `{q['source']}`, searched over all {q['corpus']} chunks of the run.", "",
+             *_table({name: q[name] for name in ("base", "tuned", "bm25", "hybrid") if name in q}), "",
+             f"Tuned − base nDCG@10: {q['delta']:+.4f}, 95 % paired bootstrap interval {q['delta_ci']}"
+             f"{' (inside the noise)' if q['delta_ci'][0] <= 0 <= q['delta_ci'][1] else ''}.", ""]
+    moved = sorted(q["per_question"], key=lambda p: p["ndcg@10"]["tuned"] - p["ndcg@10"]["base"])
+
+    def hit(h: dict) -> str:
+        return f"{'**✓** ' if h['relevant'] else ''}`{h['path']}:{h['start_line']}` {h['symbol']}".rstrip()
+
+    for title, items in (("Better after tuning", moved[::-1][:shown]), ("Worse after tuning", moved[:shown])):
+        items = [p for p in items if (p["ndcg@10"]["tuned"] - p["ndcg@10"]["base"]) * (1 if title.startswith("Better") else -1) > 0]
+        lines += [f"### {title}", ""]
+        if not items:
+            lines += ["none", ""]
+            continue
+        lines += ["| question | rank base → tuned | base top 3 | tuned top 3 |", "|---|---|---|---|"]
+        for p in items:
+            lines.append(f"| {p['query'][:90]} | {p['rank']['base'] or '>100'} → {p['rank']['tuned'] or '>100'} | "
+                         f"{'<br>'.join(hit(h) for h in p['top']['base'])} | {'<br>'.join(hit(h) for h in p['top']['tuned'])} |")
+        lines.append("")
+    return lines
+
+
 def plot_retrieval(metrics: dict, path: Path) -> None:
     import matplotlib
 
@@ -77,8 +108,9 @@ def plot_retrieval(metrics: dict, path: Path) -> None:
     names = list(metrics["holdout"])
     x = np.arange(len(COLUMNS))
     fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / len(names)
     for i, name in enumerate(names):
-        ax.bar(x + (i - (len(names) - 1) / 2) * 0.25, [metrics["holdout"][name][c] for c in COLUMNS], 0.25, label=name)
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, [metrics["holdout"][name][c] for c in COLUMNS], width, label=name)
     ax.set_xticks(x, COLUMNS)
     ax.set_ylim(0, 1)
     ax.set_title("holdout retrieval")
@@ -110,7 +142,8 @@ def enrich_model_card(run: RunDir, metrics: dict, extra_sections: list[str] = ()
     card.data.model_name = card.data.model_name or "repotune model"
     marker = "## repotune evaluation"
     text = card.text.split(marker)[0].rstrip()
-    section = [marker, "", "Retrieval on the holdout (whole files never seen in training), base vs tuned vs BM25:", "",
+    section = [marker, "", f"Tuned by [repotune]({project_url()}). Retrieval on the holdout (whole files never seen in "
+               "training), base vs tuned vs BM25 vs hybrid:", "",
                *_table(h), "", "| STS | base | tuned |", "|---|---|---|",
                f"| {s['source']} Spearman | {s['base_spearman']:.4f} | {s['tuned_spearman']:.4f} |", "",
                f"Overfitting gap (train-sample minus holdout nDCG@10): {metrics['overfit_gap']:+.4f} (base: {metrics['base_gap']:+.4f}).",

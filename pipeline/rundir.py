@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import RepotuneError
 
-class RunError(RuntimeError):
+
+class RunError(RepotuneError, RuntimeError):
     """A run directory lacks what a command needs; the message names the command that makes it."""
 
 

@@ -64,3 +64,11 @@ def split_pairs(pairs: list[Pair], chunks: list[Chunk], config: SplitConfig, cle
     for kind in ("code", "docs"):
         stats[f"holdout_{kind}"] = sum(p.kind == kind for p in kept)
     return train, kept, held
+
+
+def dev_files(paths: list[str], fraction: float, seed: int) -> set[str]:
+    """A seeded ``fraction`` of the files of ``paths`` (at least one when there are two or more): the
+    dev split that model selection scores, carved from training files, never from the holdout."""
+    files = sorted({file_of(p) for p in paths})
+    n = max(1, round(len(files) * fraction)) if len(files) >= 2 and fraction > 0 else 0
+    return set(random.Random(seed).sample(files, n))

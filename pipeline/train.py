@@ -18,17 +18,19 @@ import numpy as np
 import torch
 from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 from .config import Recipe, TrainConfig, parse_duration
-from .dataset import load_pairs
+from .console import step_progress
+from .dataset import load_corpus, load_pairs
 from .models import ModelError, display_name, hub_id, resolve_model
 from .rundir import RunDir, write_json
+from .pairs import upsample_order
+from .search import SETTINGS_FILE
+from .split import dev_files, file_of
+from .trainset import DEV, TrainError, dev_evaluator, with_context, with_hard_negatives
 
 log = logging.getLogger("repotune")
-
-
-class TrainError(RuntimeError):
-    """Training cannot start or continue; the message says what to change."""
 
 
 # --- length-aware batching --------------------------------------------------------------------------
@@ -94,16 +96,27 @@ class TimeBudget(TrainerCallback):
         if self.cap is None and self.budget_s and done == self.warmup_steps:
             per_step = (time.perf_counter() - self.t0) / done
             cap = state.global_step + int((self.budget_s - (time.perf_counter() - self.t0)) / per_step)
+            cap = _from_rank0(min(max(cap, state.global_step), state.max_steps))  # every process stops at one step
+            self.cap = cap
             if cap < state.max_steps:
-                self.cap = max(cap, state.global_step)
                 log.info("time budget %ss: %.2f s/step measured, stopping at step %d of %d", int(self.budget_s), per_step, self.cap, state.max_steps)
-            else:
-                self.cap = state.max_steps
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({"max_steps": self.cap, "seconds_per_step": per_step}))
+            if state.is_world_process_zero:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text(json.dumps({"max_steps": self.cap, "seconds_per_step": per_step}))
         if self.cap is not None and state.global_step >= self.cap and state.global_step < state.max_steps:
             control.should_training_stop = True
             control.should_save = True
+
+
+def _from_rank0(value):
+    """``value`` as rank 0 has it, in every process of a torchrun launch (itself in a single process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+    return value
 
 
 # --- training ---------------------------------------------------------------------------------------
@@ -116,20 +129,39 @@ def _precision(config: TrainConfig) -> dict:
     return {"fp16": True}
 
 
+def _distributed_args() -> dict:
+    """Trainer arguments for several processes: split each global batch between them (so the no-duplicates
+    sampler sees the whole batch), and on CPUs accelerate's multi-CPU mode over gloo."""
+    args = {"accelerator_config": {"split_batches": True}}
+    if not torch.cuda.is_available():
+        args |= {"use_cpu": True, "ddp_backend": "gloo"}
+    return args
+
+
+def _barrier() -> None:
+    """Wait for every process of a torchrun launch (a no-op in a single process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def latest_checkpoint(run: RunDir) -> str | None:
     found = sorted(run.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(found[-1]) if found else None
 
 
-def _check_resume(run: RunDir, config: TrainConfig, resume: bool) -> None:
+def _check_resume(run: RunDir, recipe: Recipe, resume: bool) -> None:
     """A resumed run must use the recipe it started with; a fresh run starts from clean checkpoints."""
     stamp = run.checkpoints / "train_recipe.json"
-    current = {k: v for k, v in vars(config).items() if k != "time_budget"}
+    current = {k: v for k, v in vars(recipe.train).items() if k != "time_budget"}
+    # what training sees also depends on these
+    current |= {"chunk.context": recipe.chunk.context, "pairs.balance": recipe.pairs.balance, "pairs.hard_negatives": recipe.pairs.hard_negatives}
     if resume and stamp.is_file():
         started = json.loads(stamp.read_text())
         changed = {k: (started.get(k), v) for k, v in current.items() if started.get(k) != v}
         if changed:
-            detail = ", ".join(f"train.{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            detail = ", ".join(f"{k if '.' in k else 'train.' + k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
             raise TrainError(f"cannot resume {run.root}: the recipe changed since training started ({detail}). "
                              f"Resume with the original recipe, or train afresh without --resume.")
     if not resume:
@@ -174,21 +206,43 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
 
     # 2. data: anchor, positive first, as the in-batch loss expects
     pairs = load_pairs(run)
-    train_ds = pairs["train"].select_columns(["anchor", "positive"])
+    corpus = load_corpus(run) if recipe.chunk.context or recipe.pairs.hard_negatives else None
+    if recipe.chunk.context:  # positives embedded as search will embed them: under their path and symbol
+        pairs = with_context(pairs, corpus)
+    train_ds, seen, evaluator = pairs["train"], {}, None
+    if config.dev_fraction:  # model selection on a dev split of training files (never the holdout)
+        dev = dev_files(train_ds["path"], config.dev_fraction, recipe.split.seed)
+        dev_ds = train_ds.filter(lambda row: file_of(row["path"]) in dev, keep_in_memory=True)
+        train_ds = train_ds.filter(lambda row: file_of(row["path"]) not in dev, keep_in_memory=True)
+        evaluator = dev_evaluator(dev_ds)
+        seen["dev_pairs"] = len(dev_ds)
+    if recipe.pairs.balance == "upsample" and recipe.pairs.balance_code_share is not None:
+        # every mined pair kept; the minority kind repeated until code is the share the recipe asks
+        train_ds = train_ds.select(upsample_order(train_ds["kind"], recipe.pairs.balance_code_share, recipe.split.seed), keep_in_memory=True)
+    seen["pairs_seen"] = len(train_ds)
+    seen["code_share_seen"] = round(sum(k == "code" for k in train_ds["kind"]) / max(1, len(train_ds)), 4)
+    columns = ["anchor", "positive"]
+    if recipe.pairs.hard_negatives:
+        train_ds, seen["hard_negatives_mined"] = with_hard_negatives(train_ds, model, corpus, recipe.chunk.context, recipe.split.seed)
+        columns.append("negative")
+    train_ds = train_ds.select_columns(columns)
     eval_ds = pairs["holdout"].select_columns(["anchor", "positive"]) if len(pairs["holdout"]) >= 2 else None
     if len(train_ds) < config.batch_size:
         raise TrainError(f"{len(train_ds)} training pairs cannot fill one batch of {config.batch_size}: "
                          f"lower train.batch_size (e.g. --set train.batch_size={max(2, len(train_ds) // 2)}) or mine more pairs")
 
-    # 3. loss: in-batch negatives; the cached variant keeps memory flat for large batches
+    # 3. loss: in-batch negatives; the cached variant keeps memory flat for large batches. Under torchrun the
+    # embeddings are gathered across processes, so the negatives stay the whole global batch
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and config.batch_size % world:
+        raise TrainError(f"train.batch_size={config.batch_size} (the global batch) must divide by the {world} processes")
+    gather = {"gather_across_devices": True} if world > 1 else {}
     if config.cached_loss:
-        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
+        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size, **gather)
     else:
-        loss = MultipleNegativesRankingLoss(model)
+        loss = MultipleNegativesRankingLoss(model, **gather)
 
     # 4. arguments
-    _check_resume(run, config, resume)
-    budget = TimeBudget(parse_duration(config.time_budget) if config.time_budget else None, run.checkpoints / "budget.json")
     args = SentenceTransformerTrainingArguments(
         output_dir=str(run.checkpoints),
         num_train_epochs=config.epochs,
@@ -198,8 +252,12 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
         learning_rate=config.learning_rate,
         warmup_ratio=config.warmup_ratio,
         batch_sampler=LengthGroupedNoDuplicatesBatchSampler if config.length_aware else BatchSamplers.NO_DUPLICATES,
-        eval_strategy="steps" if eval_ds is not None else "no",
-        eval_steps=config.eval_steps,
+        eval_strategy="steps" if eval_ds is not None or evaluator is not None else "no",
+        # with model selection, score the dev split at every checkpoint and keep the best one
+        eval_steps=config.save_steps if evaluator is not None else config.eval_steps,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model=f"eval_{DEV}_cosine_ndcg@10" if evaluator is not None else None,
+        greater_is_better=True if evaluator is not None else None,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
@@ -209,12 +267,23 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
         report_to="none",
         disable_tqdm=False,
         dataloader_drop_last=False,
+        # several processes (torchrun): the batch sampler makes each global batch of train.batch_size without
+        # duplicates, and accelerate splits it between the processes (each gets batch_size / processes)
+        **(_distributed_args() if world > 1 else {}),
         **_precision(config),
     )
+    if world > 1:
+        _ = args.device  # sets up the process group (torchrun), so that the barrier below has one
+    if int(os.environ.get("RANK", "0")) == 0:
+        _check_resume(run, recipe, resume)
+    _barrier()  # the other processes wait until rank 0 has set up checkpoints/
+    budget = TimeBudget(parse_duration(config.time_budget) if config.time_budget else None, run.checkpoints / "budget.json")
 
     # 5. trainer
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                                         loss=loss, callbacks=[budget])
+                                         loss=loss, evaluator=evaluator, callbacks=[budget])
+    trainer.remove_callback(ProgressCallback)  # its bar prints every log dict: repotune's own bar instead
+    trainer.add_callback(step_progress())
 
     # 6. train, or resume from the newest checkpoint (Colab cut-offs, kill -9)
     checkpoint = latest_checkpoint(run) if resume else None
@@ -228,10 +297,14 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
                              f"train.save_total_limit / raise train.save_steps") from err
         raise
 
+    if not trainer.is_world_process_zero():  # one writer: rank 0 saves model, card, plots and manifest
+        return manifest
+
     # 7. save: to a temporary folder, then rename, so a crash never leaves a model that looks complete
     tmp = run.root / ".model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp))
+    write_json(tmp / SETTINGS_FILE, {"context": recipe.chunk.context, "hybrid_alpha": recipe.evaluate.hybrid_alpha})
     shutil.rmtree(run.model, ignore_errors=True)
     tmp.rename(run.model)
 
@@ -242,12 +315,15 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     final_loss = float(np.mean([h["loss"] for h in history[-10:]])) if history else float("nan")
     write_json(run.root / "train_log.json", trainer.state.log_history)
     plot_loss(trainer.state.log_history, run.plots / "loss.png")
+    if evaluator is not None:
+        seen["best_checkpoint"] = Path(trainer.state.best_model_checkpoint or "").name or None
+        seen["best_dev_ndcg@10"] = trainer.state.best_metric
     return run.update_manifest(
         train={"base_model": config.base_model, "steps": trainer.state.global_step, "max_steps_planned": trainer.state.max_steps,
                "budget_cap": budget.cap, "final_train_loss": final_loss, "train_pairs": len(train_ds),
                "precision": next(iter(_precision(config)), "fp32"), "device": str(model.device),
                "seconds": round(time.perf_counter() - started, 1), "train_runtime": round(runtime, 2),
-               "pairs_per_second": round(steps_run * config.batch_size / runtime, 2)},
+               "pairs_per_second": round(steps_run * config.batch_size / runtime, 2), **seen},
         model_hash=run.model_hash(),
     )
 

@@ -112,3 +112,14 @@ def pytest_sessionfinish(session, exitstatus):
         "policy": session.config.getoption("--policy"),
         "checks": checks,
     })
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Each failed check whole (value, limit, what to do): pytest's own summary cuts lines at the
+    terminal's width, mid-number."""
+    failed = [c for c in _rows.values() if not c["passed"]]
+    if failed:
+        terminalreporter.section("governance: failed checks")
+        for c in failed:
+            terminalreporter.write_line(f"{c['marker']}/{c['check']}: value {c['value']}, limit {c['limit']}")
+            terminalreporter.write_line(f"    {c['message']}")

@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGED = "packaged:all-MiniLM-L6-v2"
 
 
-def build_tiny_model(path: Path, max_seq_length: int = 64) -> Path:
+def build_tiny_model(path: Path, max_seq_length: int = 64, dropout: float = 0.1) -> Path:
     """A 2-layer BERT with the MiniLM vocabulary, random but seeded: fast, and real enough to train."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -25,7 +25,8 @@ def build_tiny_model(path: Path, max_seq_length: int = 64) -> Path:
     torch.manual_seed(0)
     tokenizer = load_tokenizer(PACKAGED)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)
+                        intermediate_size=64, max_position_embeddings=512, hidden_dropout_prob=dropout,
+                        attention_probs_dropout_prob=dropout)
     raw = path / "hf"
     BertModel(config).save_pretrained(raw)
     tokenizer.save_pretrained(raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,19 @@ def test_dataset_card(run):
     assert f"| corpus | train | {counts['chunks']} |" in card
     assert "| clean | near_duplicate |" in card  # drop reasons reach the card
     assert manifest["source"]["commit"] in card
+    # the project's home from pyproject's [project.urls], read from the installed metadata: no placeholder
+    from pipeline.dataset import project_url
+
+    assert f"[repotune]({project_url()})" in card and "https://github.com/)" not in card
+    assert project_url() == tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["urls"]["Homepage"]
+
+
+def test_upsampling_is_described_in_the_card(fixture_repo, tiny_model, tmp_path):
+    out = tmp_path / "up"
+    assert cli_build(fixture_repo, out, tiny_model, "--set", "pairs.balance=upsample", "--set", "pairs.balance_code_share=0.3") == 0
+    card = (out / "dataset" / "README.md").read_text()
+    assert "every pair is kept; training repeats the minority kind until code is 0.3 of what it sees" in card
+    assert "pairs dropped" not in card
 
 
 def test_rebuilding_into_the_same_folder_replaces_the_dataset(run, tiny_model, tmp_path):

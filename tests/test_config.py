@@ -107,6 +107,10 @@ def test_bad_time_budget_fails_when_the_recipe_is_read():
         ("pairs.types=[docstring_code, docstrng_code]", r"unknown pair type\(s\) docstrng_code.*valid: docstring_code"),
         ("train.cached_loss=1", r"train.cached_loss must be true or false"),
         ("train=3", r"train must be a mapping"),
+        ("pairs.balance=drop", r"pairs.balance must be one of downsample, upsample, got 'drop'"),
+        ("pairs.hard_negatives=3", r"pairs.hard_negatives must be 0 \(in-batch negatives only\) or 1"),
+        ("train.dev_fraction=0.6", r"train.dev_fraction must be at least 0 \(off\) and below 0.5"),
+        ("evaluate.hybrid_alpha=1.5", r"evaluate.hybrid_alpha must be between 0 \(BM25 only\) and 1 \(dense only\)"),
     ],
 )
 def test_bad_values_raise_a_helpful_message(override, expected):

@@ -6,11 +6,11 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pytest
 
 from pipeline.config import recipe_from_dict
-from pipeline.evaluate import (EvalError, RetrievalSet, code_tokens, domain_sts_pairs, evaluate, ir_metrics, load_sts,
-                               rank_bm25, retrieval_set)
+from pipeline.evaluate import EvalError, RetrievalSet, domain_sts_pairs, evaluate, ir_metrics, load_sts, rankings, retrieval_set
 from pipeline.rundir import RunDir, RunError
 from pipeline.train import train
 
@@ -34,20 +34,32 @@ def test_metrics_of_a_known_ranking():
     assert ir_metrics(rs, ranked, ["q1"])["ndcg@10"] == pytest.approx(1.0)  # a subset: the per-type breakdown
 
 
-def test_code_tokens_split_identifiers_and_keep_them():
-    assert code_tokens("parse_config_file(HTTPServerError)") == ["parse", "config", "file", "parse_config_file", "http", "server", "error", "httpservererror"]
-
-
-def test_bm25_wins_on_an_exact_identifier():
+def test_bm25_wins_on_an_exact_identifier_and_the_hybrid_keeps_it():
     rs = RetrievalSet()
     rs.queries = {"q": "where is parse_config_file defined"}
     rs.corpus = {"right": "def parse_config_file(path):\n    return open(path).read()",
                  "wrong1": "class NetworkClient:\n    def send(self, data): ...",
                  "wrong2": "The cache keeps recent items in memory."}
     rs.relevant = {"q": {"right"}}
-    ranked = rank_bm25(rs, 10)
-    assert ranked[0][0]["corpus_id"] == "right"
-    assert ir_metrics(rs, ranked)["recall@1"] == 1.0
+
+    class Constant:  # a dense model that cannot tell the texts apart: the hybrid must lean on BM25
+        def encode_document(self, texts, **kw):
+            return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+        encode_query = encode_document
+
+    ranked = rankings(rs, {"base": Constant()}, 10, 8, alpha=0.8)
+    assert ranked["bm25"][0][0]["corpus_id"] == "right" and ranked["hybrid"][0][0]["corpus_id"] == "right"
+    assert ir_metrics(rs, ranked["bm25"])["recall@1"] == 1.0
+
+
+def test_retrieval_set_puts_the_context_header_on_every_document():
+    pairs = [{"anchor": "Load the file.", "positive": "def load(p): ...", "positive_chunk_id": "c1", "anchor_chunk_id": "c1",
+              "path": "a.py", "pair_type": "docstring_code", "kind": "code"}]
+    chunks = [{"id": "c1", "text": "x", "path": "a.py", "start_line": 1, "end_line": 2, "symbol": "load"},
+              {"id": "c2", "text": "other", "path": "b.md", "start_line": 1, "end_line": 1, "symbol": "Guide > Install"}]
+    rs = retrieval_set(pairs, chunks, used_chunk_ids={"c1"}, context=True)
+    assert set(rs.corpus.values()) == {"a.py load\ndef load(p): ...", "b.md Guide > Install\nother"}
 
 
 def test_retrieval_set_excludes_the_chunks_pairs_came_from():
@@ -84,11 +96,24 @@ def test_domain_sts_grades_by_structure():
     assert len(s1) == len(s2) == len(gold)
 
 
+# questions a user of the fixture repository would type (tests/support.py FIXTURE_FILES)
+FIXTURE_QUESTIONS = [
+    {"query": "how do I read the cache settings from disk", "relevant": [{"path": "pkg/cache.py", "symbol": "load_cache"}]},
+    {"query": "register a new network item", "relevant": [{"path": "pkg/network.py", "symbol": "NetworkManager.add_item"}]},
+    {"query": "what happens when the storage file is busy", "relevant": [{"path": "pkg/storage.py", "symbol": "load_storage"},
+                                                                           {"path": "docs/storage.md", "contains": "retries when the file is busy"}]},
+    {"query": "installing the project", "relevant": [{"path": "README.md", "contains": "pip install"}]},
+    {"query": "keep track of tokenizer objects", "relevant": [{"path": "pkg/tokenizer.py", "contains": "Keep track of every tokenizer object"}]},
+]
+
+
 @pytest.fixture(scope="module")
 def trained_run(built_run, tmp_path_factory) -> RunDir:
     run = RunDir(tmp_path_factory.mktemp("evaluate") / "run")
     shutil.copytree(built_run, run.root)
-    recipe = recipe_from_dict(run.read_recipe().to_dict(), ["train.max_steps=4", "evaluate.mteb=true"])
+    questions = run.root.parent / "questions.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in FIXTURE_QUESTIONS) + "\n")
+    recipe = recipe_from_dict(run.read_recipe().to_dict(), ["train.max_steps=4", "evaluate.mteb=true", f"evaluate.questions={questions}"])
     run.config.write_text(recipe.to_yaml())
     train(run.root, recipe)
     return run
@@ -98,8 +123,20 @@ def test_evaluate_writes_the_contract(trained_run):
     metrics = evaluate(trained_run.root)
     on_disk = json.loads(trained_run.metrics.read_text())
     assert on_disk == json.loads(json.dumps(metrics))
-    for model in ("base", "tuned", "bm25"):
+    for model in ("base", "tuned", "bm25", "hybrid"):
         assert set(on_disk["holdout"][model]) >= {"ndcg@10", "mrr@10", "recall@1", "recall@10"}
+    q = on_disk["questions"]  # the question set, over the whole corpus (DESIGN, second round)
+    assert q["n"] == len(FIXTURE_QUESTIONS) and q["corpus"] == trained_run.read_manifest()["counts"]["chunks"]
+    for model in ("base", "tuned", "bm25", "hybrid"):
+        assert set(q[model]) == {"ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10"}
+        assert all(0 <= v <= 1 for v in q[model].values())
+    lo, hi = q["delta_ci"]
+    assert lo <= q["delta"] <= hi
+    assert [p["query"] for p in q["per_question"]] == [f["query"] for f in FIXTURE_QUESTIONS]
+    assert all(set(p["rank"]) == {"base", "tuned", "bm25", "hybrid"} for p in q["per_question"])
+    assert on_disk["added_gap"] == pytest.approx(on_disk["overfit_gap"] - on_disk["base_gap"], abs=1e-4)
+    assert on_disk["added_gap_ci"][0] <= on_disk["added_gap_ci"][1]
+    assert len(list((trained_run.root / "index").glob("*.npy"))) == 2  # base and tuned corpus embeddings, kept
     for model in ("base", "tuned"):
         assert set(on_disk["train_sample"][model]) >= {"ndcg@10", "mrr@10", "recall@1", "recall@10"}
     assert on_disk["overfit_gap"] == pytest.approx(on_disk["train_sample"]["tuned"]["ndcg@10"] - on_disk["holdout"]["tuned"]["ndcg@10"])
@@ -109,10 +146,10 @@ def test_evaluate_writes_the_contract(trained_run):
     assert 0 <= on_disk["mteb"]["tuned"]["main_score"] <= 1
     assert list((trained_run.model / "mteb").rglob("RepotuneHoldoutRetrieval.json"))  # travels with the model
     report = trained_run.report.read_text()
-    assert "| bm25 |" in report and "## Examples" in report
+    assert "| bm25 |" in report and "## Examples" in report and "## Question set" in report and "| hybrid |" in report
     assert (trained_run.plots / "retrieval.png").is_file()
     card = (trained_run.model / "README.md").read_text()
-    assert "## repotune evaluation" in card and "model-index" in card
+    assert "## repotune evaluation" in card and "model-index" in card and "Tuned by [repotune](https://" in card
 
 
 def test_evaluate_without_a_model_says_to_train(built_run):
@@ -125,4 +162,16 @@ def test_too_small_holdout_says_how_to_enlarge_it(trained_run, tmp_path):
     shutil.copytree(trained_run.root, run.root)
     recipe = recipe_from_dict(run.read_recipe().to_dict(), ["evaluate.min_queries=100000"])
     with pytest.raises(EvalError, match="split.holdout_fraction"):
+        evaluate(run.root, recipe)
+
+
+def test_a_question_with_no_relevant_chunk_is_an_error_naming_it(trained_run, tmp_path):
+    from pipeline.questions import QuestionError
+
+    bad = tmp_path / "q.jsonl"
+    bad.write_text(json.dumps({"query": "where is the moon", "relevant": [{"path": "pkg/moon.py", "symbol": "orbit"}]}) + "\n")
+    recipe = recipe_from_dict(trained_run.read_recipe().to_dict(), [f"evaluate.questions={bad}", "evaluate.mteb=false"])
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(trained_run.root, run.root)
+    with pytest.raises(QuestionError, match=r"line 1 'where is the moon'"):
         evaluate(run.root, recipe)

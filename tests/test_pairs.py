@@ -12,7 +12,7 @@ from support import FIXTURE_FILES
 from pipeline.chunk import Chunker, TokenCounter, chunk_files
 from pipeline.clean import clean
 from pipeline.collect import classify, collect
-from pipeline.config import CleanConfig, CollectConfig, PairsConfig, SecretsConfig
+from pipeline.config import DEFAULT_PAIR_TYPES, CleanConfig, CollectConfig, PairsConfig, SecretsConfig
 from pipeline.models import load_tokenizer
 from pipeline.pairs import MINERS, balance, mine_pairs
 from pipeline.records import Chunk, Pair, SourceFile
@@ -62,7 +62,7 @@ def of_type(pairs: list[Pair], pair_type: str) -> list[Pair]:
 
 def test_every_pair_type_is_mined(fixture_pairs):
     pairs, stats, _ = fixture_pairs
-    assert set(Counter(p.pair_type for p in pairs)) == set(MINERS)
+    assert set(Counter(p.pair_type for p in pairs)) == set(DEFAULT_PAIR_TYPES)  # the opt-in miners are tested below
     assert stats["kept"] == len(pairs)
     assert sum(stats[f"type_{t}"] for t in MINERS) == len(pairs)
     assert stats["kind_code"] + stats["kind_docs"] == len(pairs)
@@ -235,3 +235,73 @@ def test_the_recipe_seed_reaches_balance(fixture_pairs, monkeypatch, fixture_rep
     build(fixture_repo, tmp_path / "r", load_recipe("smoke", [f"train.base_model={tiny_model}", "split.seed=1234",
                                                               "pairs.balance_code_share=0.5"]))
     assert seen == [1234]
+
+
+# --- query-like anchors and balance by up-sampling -------------------------------------------------------
+
+def test_identifier_query_names_each_definition_in_words():
+    chunks = literal_chunks({"pkg/store.py": (
+        "class ItemStore:\n    def add_item(self, item):\n        self.items.append(item)\n        return len(self.items)\n\n"
+        "def load_config_file(path):\n    with open(path) as f:\n        return f.read()\n")})
+    pairs, stats = mine(chunks, types=["identifier_query"])
+    anchors = {p.anchor for p in pairs}
+    assert {"item store add item", "load config file"} <= anchors
+    assert all(p.pair_type == "identifier_query" and p.anchor_kind == "code" for p in pairs)
+    assert stats["type_identifier_query"] == len(pairs)
+
+
+def test_test_behaviour_maps_a_test_name_to_the_function_it_exercises():
+    chunks = literal_chunks({
+        "pkg/secrets.py": "def redact_value(text, value):\n    \"\"\"Replace a value.\"\"\"\n    return text.replace(value, '<SECRET>')\n\n\n"
+                          "def shout(text):\n    return text.upper()\n",
+        "tests/test_secrets.py": "from pkg.secrets import redact_value, shout\n\n\n"
+                                 "def test_redact_value_replaces_every_occurrence_with_a_placeholder():\n"
+                                 "    assert shout(redact_value('a a', 'a')) == '<SECRET> <SECRET>'.upper()\n"})
+    pairs, _ = mine(chunks, types=["test_behaviour"])
+    assert [(p.anchor, p.path) for p in pairs] == [("redact value replaces every occurrence with a placeholder", "pkg/secrets.py")]
+    assert pairs[0].positive.startswith("def redact_value")  # the called function sharing the test's words, not shout()
+
+
+def test_upsample_order_keeps_every_pair_and_repeats_the_minority():
+    from pipeline.pairs import upsample_order
+
+    kinds = ["code"] * 90 + ["docs"] * 10
+    order = upsample_order(kinds, 0.75, seed=3)
+    assert sorted(set(order)) == list(range(100))  # nothing thrown away
+    seen = [kinds[i] for i in order]
+    assert seen.count("code") == 90 and seen.count("docs") == 30  # 90 / 120 = 0.75
+    assert upsample_order(kinds, 0.75, seed=3) == order and upsample_order(kinds, 0.75, seed=4) != order
+    assert upsample_order(["code"] * 5, 0.5, seed=0) == list(range(5))  # one kind: nothing to balance
+    assert len(upsample_order(kinds, 0.9, seed=0)) == 100  # already at the share: as mined
+    assert [kinds[i] for i in upsample_order(kinds, 0.95, seed=0)].count("code") == 190  # a target both ways
+
+
+def test_upsample_mode_drops_nothing_at_build(fixture_pairs):
+    _, _, chunks = fixture_pairs
+    pairs, stats = mine(chunks, balance_code_share=0.3, balance="upsample")
+    assert "dropped_balance" not in stats and len(pairs) == len(mine(chunks)[0])
+
+
+def test_generated_query_plumbing_with_a_tiny_local_seq2seq_model(tmp_path):
+    """pairs.generator: a seq2seq model on disk writes questions per chunk (a random 1-layer T5 here:
+    the plumbing, not the quality, which was not measured)."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from pipeline.models import load_tokenizer
+
+    tokenizer = load_tokenizer("packaged:all-MiniLM-L6-v2")
+    config = T5Config(vocab_size=tokenizer.vocab_size, d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id)
+    T5ForConditionalGeneration(config).save_pretrained(tmp_path / "gen")
+    tokenizer.save_pretrained(tmp_path / "gen")
+    chunks = literal_chunks({"pkg/a.py": "def add(a, b):\n    total = a + b\n    return total\n",
+                             "docs/a.md": "# Adding\n\nCall add with two numbers to get their sum back.\n",
+                             "tests/test_a.py": "def test_add():\n    assert add(1, 2) == 3\n"})
+    pairs, stats = mine(chunks, types=[], generator=str(tmp_path / "gen"), generator_queries=2)
+    made = [c for c in chunks if not c.path.startswith("tests/")]
+    handled = stats["type_generated_query"] + sum(v for k, v in stats.items() if k.startswith("dropped_"))
+    assert handled == 2 * len(made)  # two questions per non-test chunk, each kept or dropped with a reason
+    assert pairs and all(p.pair_type == "generated_query" and p.anchor and p.path != "tests/test_a.py" for p in pairs)
+    assert {p.positive for p in pairs} <= {c.text for c in made}
+    assert mine(chunks, types=[], generator=str(tmp_path / "gen"), generator_queries=2)[0] == pairs  # seeded

@@ -1,4 +1,4 @@
-"""pipeline.publish: publish, pull and search, against a local stand-in of the Hub (tests/hub_standin.py).
+"""pipeline.publish and pipeline.hub: publish and pull, against a local stand-in of the Hub (tests/hub_standin.py).
 
 The real Hub is out of reach, so every command that talks to "the Hub" runs in a fresh process with
 HF_ENDPOINT pointing at the stand-in (huggingface_hub reads it at import) and HF_HUB_DISABLE_XET=1
@@ -367,7 +367,7 @@ def test_push_sends_only_changed_files_and_removes_stale_ones_from_its_folders(t
 
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    from pipeline.publish import Target, push
+    from pipeline.hub import Target, push
 
     files = {"README.md": b"# card\n", "model.safetensors": b"\0weights", "plots/loss.png": b"\0png"}
     folder = write_files(tmp_path / "staged", files)

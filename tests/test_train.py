@@ -109,3 +109,55 @@ def test_training_and_card_make_no_network_call(run, monkeypatch):
 def test_bad_precision_is_a_recipe_error(run):
     with pytest.raises(RecipeError, match="precision"):
         _recipe(run, "train.precision=fp8")
+
+
+def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run):
+    """chunk.context puts the header on positives, pairs.balance: upsample repeats the minority kind,
+    pairs.hard_negatives adds a mined negative column; the manifest says what training saw, and the
+    model folder says how to embed its chunks."""
+    import pipeline.train as train_module
+
+    seen_columns = []
+    real = train_module.with_hard_negatives
+
+    def spy(ds, *a, **k):
+        out, mined = real(ds, *a, **k)
+        seen_columns.append((out.column_names, mined, len(out), out))
+        return out, mined
+
+    train_module.with_hard_negatives = spy
+    try:
+        manifest = train(run.root, _recipe(run, "chunk.context=true", "pairs.balance=upsample", "pairs.balance_code_share=0.3",
+                                           "pairs.hard_negatives=1"))
+    finally:
+        train_module.with_hard_negatives = real
+    t = manifest["train"]
+    from pipeline.dataset import load_pairs
+    from pipeline.split import file_of
+
+    rows = load_pairs(run)["train"]
+    assert t["pairs_seen"] > len(rows) and t["code_share_seen"] == pytest.approx(0.3, abs=0.02)
+    columns, mined, n, ds = seen_columns[0]
+    assert "negative" in columns and n == t["pairs_seen"] and mined == t["hard_negatives_mined"] and 0 < mined <= n
+    for row in ds.select(range(min(20, n))):
+        assert row["positive"].split("\n", 1)[0].startswith(row["path"])  # the context header
+        assert file_of(row["negative"].split("\n", 1)[0].split(" ")[0]) != file_of(row["path"])  # never the positive's own file
+    assert json.loads((run.model / "repotune.json").read_text()) == {"context": True, "hybrid_alpha": 0.8}
+
+
+def test_model_selection_on_a_dev_split_keeps_the_best_checkpoint(run):
+    from pipeline.dataset import load_pairs
+    from pipeline.split import file_of
+
+    manifest = train(run.root, _recipe(run, "train.dev_fraction=0.3"))
+    t = manifest["train"]
+    holdout_files = {file_of(p) for p in load_pairs(run)["holdout"]["path"]}
+    assert t["dev_pairs"] > 0 and t["best_checkpoint"].startswith("checkpoint-")
+    assert 0 <= t["best_dev_ndcg@10"] <= 1
+    log = json.loads((run.root / "train_log.json").read_text())
+    dev_scores = {h["step"]: h["eval_dev_cosine_ndcg@10"] for h in log if "eval_dev_cosine_ndcg@10" in h}
+    assert len(dev_scores) >= 2 and max(dev_scores.values()) == pytest.approx(t["best_dev_ndcg@10"])
+    from pipeline.split import dev_files
+
+    dev = dev_files(load_pairs(run)["train"]["path"], 0.3, run.read_recipe().split.seed)
+    assert dev and holdout_files and not dev & holdout_files  # carved from training files, never the holdout

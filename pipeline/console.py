@@ -1,0 +1,114 @@
+"""console: what repotune shows in a terminal. By default its own lines only: a progress bar per long
+stage, a line per stage, and a closing summary. Other libraries' INFO logs, progress bars and known
+warnings appear with ``-v``; ``--quiet`` shows errors and the final line.
+
+Libraries are quietened the way their authors provide (their loggers' verbosity and their own
+progress-bar switches), never by swallowing errors; only warnings known to be harmless here are
+filtered, each by its message.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+from tqdm.auto import tqdm
+
+log = logging.getLogger("repotune")
+
+# library loggers that speak at INFO (or print bars tied to INFO) on every run
+_LIBRARY_LOGGERS = ("sentence_transformers", "transformers", "datasets", "huggingface_hub", "mteb", "bm25s", "httpx", "urllib3", "filelock")
+# warnings that are true but not the user's to act on; each by message (shown with -v)
+_KNOWN_WARNINGS = (
+    r".*'pin_memory' argument is set as true but no accelerator is found.*",  # torch's DataLoader on a CPU-only machine
+    r".*get_sentence_embedding_dimension.*",  # sentence-transformers renamed it; mteb still calls the old name
+    r".*`warmup_ratio` argument is deprecated.*",  # sentence-transformers' trainer on Transformers v5
+)
+
+
+def configure(verbose: bool = False, quiet: bool = False) -> None:
+    """Set repotune's own lines (INFO, or WARNING when quiet, DEBUG when verbose) and the libraries'."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:
+        return
+    import bm25s  # noqa: F401 (it sets its logger to DEBUG when imported: import it first, then quieten it)
+
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import datasets
+    import huggingface_hub
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.utils.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()
+    for message in _KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+def shows_progress() -> bool:
+    """Progress bars only at repotune's INFO level and on a terminal (not in CI logs or captured output)."""
+    return log.isEnabledFor(logging.INFO) and sys.stderr.isatty()
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm bar for one long stage, shown when ``shows_progress``."""
+    return tqdm(iterable, disable=not shows_progress(), leave=False, dynamic_ncols=True, **kwargs)
+
+
+def step_progress():
+    """A TrainerCallback: one bar over training steps with the running loss (instead of the trainer's
+    own bar, which also prints every log dict)."""
+    from transformers import TrainerCallback
+
+    class StepProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.bar = progress(total=state.max_steps, initial=state.global_step, desc="training", unit="step")
+
+        def on_step_end(self, args, state, control, **kw):
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+        def on_train_end(self, args, state, control, **kw):
+            self.bar.close()
+
+    return StepProgress()
+
+
+def final_line(metrics: dict, run: str) -> str:
+    """The one line `--quiet` prints: what tuning did, on the holdout and the question set."""
+    h, q = metrics["holdout"], metrics.get("questions")
+    line = f"{run}: holdout nDCG@10 base {h['base']['ndcg@10']:.4f} -> tuned {h['tuned']['ndcg@10']:.4f}"
+    if q:
+        line += f"; {q['n']} questions base {q['base']['ndcg@10']:.4f} -> tuned {q['tuned']['ndcg@10']:.4f} (hybrid {q['hybrid']['ndcg@10']:.4f})"
+    return line + f"; report {run}/report.md"
+
+
+def summary(metrics: dict, run: str) -> list[str]:
+    """The closing table: base / tuned / BM25 / hybrid on the holdout and the question set, STS, gate hint."""
+    h, q = metrics["holdout"], metrics.get("questions")
+    rows = [f"{'nDCG@10':<14}{'base':>8}{'tuned':>8}{'BM25':>8}{'hybrid':>8}   tuned - base [95 % CI]"]
+    rows.append(f"{'holdout':<14}" + "".join(f"{h[m]['ndcg@10']:>8.4f}" for m in ("base", "tuned", "bm25", "hybrid"))
+                + f"   {h['tuned']['ndcg@10'] - h['base']['ndcg@10']:+.4f} {metrics.get('holdout_delta_ci')}"
+                + f"  ({metrics['holdout_size']['queries']} queries)")
+    if q:
+        rows.append(f"{'questions':<14}" + "".join(f"{q[m]['ndcg@10']:>8.4f}" for m in ("base", "tuned", "bm25", "hybrid"))
+                    + f"   {q['delta']:+.4f} {q['delta_ci']}  ({q['n']} questions)")
+    s = metrics["sts"]
+    rows.append(f"STS-B Spearman: base {s['base_spearman']:.4f}, tuned {s['tuned_spearman']:.4f}; gap added by tuning "
+                f"{metrics['added_gap']:+.4f} {metrics['added_gap_ci']}")
+    rows.append(f"report: {run}/report.md; next: `repotune gate {run}`, then `repotune publish {run} ...`")
+    return rows

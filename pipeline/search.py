@@ -1,0 +1,256 @@
+"""search: a repository's chunks for a query, by a dense model, BM25, or both fused.
+
+One function, ``embed_text``, makes the text a chunk is embedded as (training, evaluation, search
+and the MTEB task alike). Dense chunk embeddings are stored once per (model weights, corpus,
+context) under an index folder and reused, never re-encoded per query. ``fuse`` is the hybrid
+rule: a convex combination of per-query min-max normalised scores, weighted towards the dense
+model (``evaluate.hybrid_alpha``), so a weak lexical ranker cannot drag a strong dense one down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RepotuneError
+
+log = logging.getLogger("repotune")
+
+MODES = ("dense", "bm25", "hybrid")
+DEFAULT_ALPHA = 0.8  # dense weight of the hybrid (evaluate.hybrid_alpha's default); chosen by `make bench-quality`
+SETTINGS_FILE = "repotune.json"  # in a model folder: how its chunks are embedded and fused
+
+
+class SearchError(RepotuneError, RuntimeError):
+    """Search cannot run on what it was given; the message says what to pass instead."""
+
+
+# --- the text a chunk is embedded as ---------------------------------------------------------------
+
+def embed_text(text: str, path: str = "", symbol: str = "", context: bool = True) -> str:
+    """``text`` under a one-line header naming where it lives (repo-relative path, then the symbol or
+    heading path), when ``context`` is on: "pipeline/secrets.py SecretScanner.redact\\n<code>"."""
+    if not context or not path:
+        return text
+    return f"{path} {symbol}".rstrip() + "\n" + text
+
+
+def row_text(row: dict, context: bool) -> str:
+    """``embed_text`` of a corpus row (a chunk: text, path, symbol)."""
+    return embed_text(row["text"], row.get("path", ""), row.get("symbol", "") or "", context)
+
+
+# --- lexical: BM25 over code-aware tokens -------------------------------------------------------------
+
+_SPLIT_IDENT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def identifier_words(name: str) -> list[str]:
+    """An identifier as lowercase words: "SecretScanner.redact_all" -> ["secret", "scanner", "redact", "all"]."""
+    return [p.lower() for piece in re.split(r"[_.]", name) for p in _SPLIT_IDENT.findall(piece)]
+
+
+def code_tokens(text: str) -> list[str]:
+    """BM25 tokens that know code: snake_case and CamelCase split into words, lowercased; the whole
+    identifier is kept too, so an exact name still matches."""
+    out = []
+    for word in re.findall(r"[A-Za-z0-9_]+", text):
+        parts = identifier_words(word)
+        out += parts
+        if len(parts) > 1:
+            out.append(word.lower())
+    return out
+
+
+def bm25_scores(texts: list[str], queries: list[str]) -> np.ndarray:
+    """BM25 score of every text for every query: an array [queries, texts] (0 where no term matches)."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index([code_tokens(t) or ["<empty>"] for t in texts], show_progress=False)
+    docs, scores = retriever.retrieve([code_tokens(q) or ["<empty>"] for q in queries], k=len(texts), show_progress=False)
+    out = np.zeros((len(queries), len(texts)), dtype=np.float32)
+    np.put_along_axis(out, np.asarray(docs, dtype=np.int64), np.asarray(scores, dtype=np.float32), axis=1)
+    return out
+
+
+# --- dense: embeddings stored per (weights, corpus, context) ------------------------------------------
+
+def _corpus_key(texts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: Path | None = None) -> np.ndarray:
+    """Normalised embeddings of ``texts``; read from / written to ``index_dir`` when given, keyed by the
+    model's weights and the exact texts, so a changed model or corpus is never served stale vectors."""
+    from .mteb_task import weights_fingerprint
+
+    path = None
+    if index_dir is not None:
+        path = Path(index_dir) / f"{weights_fingerprint(model)}-{_corpus_key(texts)}.npy"
+        if path.is_file():
+            return np.load(path)
+    emb = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                                show_progress_bar=len(texts) > 2000 and log.isEnabledFor(logging.INFO))
+    emb = np.asarray(emb, dtype=np.float32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, emb)
+        tmp.replace(path)
+    return emb
+
+
+def dense_scores(model, texts: list[str], queries: list[str], batch_size: int = 32, index_dir: Path | None = None) -> np.ndarray:
+    """Cosine similarity of every text to every query: an array [queries, texts]."""
+    return query_embeddings(model, queries, batch_size) @ corpus_embeddings(model, texts, batch_size, index_dir).T
+
+
+def query_embeddings(model, queries: list[str], batch_size: int = 32) -> np.ndarray:
+    return np.asarray(model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32)
+
+
+# --- hybrid ----------------------------------------------------------------------------------------------
+
+def _minmax(scores: np.ndarray) -> np.ndarray:
+    low = scores.min(axis=1, keepdims=True)
+    span = scores.max(axis=1, keepdims=True) - low
+    return np.divide(scores - low, span, out=np.zeros_like(scores), where=span > 0)
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, alpha: float = DEFAULT_ALPHA) -> np.ndarray:
+    """``alpha`` x dense + (1 - alpha) x BM25, each min-max normalised per query over the corpus. A
+    query with no lexical match keeps its dense order exactly."""
+    return alpha * _minmax(dense) + (1 - alpha) * _minmax(lexical)
+
+
+def top_k(scores: np.ndarray, ids: list[str], k: int) -> list[list[dict]]:
+    """Per query, the ``k`` best as InformationRetrievalEvaluator's ranking format."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    out = []
+    for row, cand in zip(scores, part):
+        order = cand[np.argsort(-row[cand], kind="stable")]
+        out.append([{"corpus_id": ids[j], "score": float(row[j])} for j in order])
+    return out
+
+
+# --- the search command -----------------------------------------------------------------------------------
+
+def model_settings(model_dir: Path) -> dict:
+    """How a model's chunks are embedded and fused: written by train next to the weights."""
+    path = Path(model_dir) / SETTINGS_FILE
+    settings = json.loads(path.read_text()) if path.is_file() else {}
+    return {"context": bool(settings.get("context", False)), "hybrid_alpha": float(settings.get("hybrid_alpha", DEFAULT_ALPHA))}
+
+
+def _chunks_of_folder(folder: Path, model) -> list[dict]:
+    """A plain folder's chunks, made on the fly by the build's own collect, clean and chunk stages."""
+    from .chunk import Chunker, TokenCounter, chunk_files
+    from .clean import clean
+    from .collect import collect
+    from .config import ChunkConfig, CleanConfig, CollectConfig
+    from .stage import StageStats
+
+    files = clean(collect(folder, CollectConfig(), StageStats("collect")), CleanConfig(), StageStats("clean"), CollectConfig())
+    chunker = Chunker(TokenCounter(model.tokenizer), model.max_seq_length, StageStats("chunk"))
+    return [c.to_row() for c in chunk_files(files, chunker, ChunkConfig().min_chars)]
+
+
+def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[list[dict], str, Path]:
+    """Rows (text, path, start_line, end_line, ...), where they came from, and the index folder for
+    their embeddings: a run's chunk corpus, a pulled dataset, a saved corpus, or (a plain folder)
+    chunks made on the fly."""
+    from datasets import Dataset, load_from_disk
+
+    cache = Path(os.environ.get("REPOTUNE_CACHE", Path.home() / ".cache" / "repotune")) / "index"
+    if corpus is None:
+        if (model_dir.parent / "dataset" / "corpus").is_dir():  # runs/NAME/model: its own run's corpus
+            corpus = model_dir.parent
+        else:
+            raise SearchError(f"{model_dir} is not inside a run: give --corpus runs/NAME (a run's chunk corpus), "
+                              "a pulled dataset folder, or any folder of code and docs")
+    path = Path(corpus)
+    for candidate in (path / "dataset" / "corpus", path):  # a run's corpus, or a corpus saved with save_to_disk
+        if (candidate / "state.json").is_file():
+            index = path / "index" if candidate != path else cache
+            return list(load_from_disk(str(candidate))), f"chunk corpus {candidate}", index
+    shards = sorted((path / "corpus").glob("data-*.arrow"))  # a dataset made by publish, pulled back
+    if shards:
+        return [row for shard in shards for row in Dataset.from_file(str(shard))], f"chunk corpus {path / 'corpus'}", cache
+    if path.is_dir():
+        rows = _chunks_of_folder(path, model)
+        if not rows:
+            raise SearchError(f"no text chunks in {path}: point --corpus at a folder of code and docs")
+        return rows, f"{len(rows)} chunks made from {path}", cache
+    raise SearchError(f"--corpus {path} does not exist: give runs/NAME, a pulled dataset folder, or a folder of code and docs")
+
+
+class Index:
+    """One model over one corpus: the embedded texts and their stored embeddings, ready for queries."""
+
+    def __init__(self, model, rows: list[dict], context: bool, index_dir: Path | None, alpha: float = DEFAULT_ALPHA):
+        """``model`` None: BM25 only (no embeddings)."""
+        self.model, self.rows, self.alpha = model, rows, alpha
+        self.texts = [row_text(r, context) for r in rows]
+        self.embeddings = corpus_embeddings(model, self.texts, index_dir=index_dir) if model is not None else None
+
+    def scores(self, queries: list[str], mode: str) -> np.ndarray:
+        if mode not in MODES:
+            raise SearchError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+        if mode == "bm25":
+            return bm25_scores(self.texts, queries)
+        dense = query_embeddings(self.model, queries) @ self.embeddings.T
+        return fuse(dense, bm25_scores(self.texts, queries), self.alpha) if mode == "hybrid" else dense
+
+    def hits(self, queries: list[str], mode: str, k: int) -> list[list[dict]]:
+        """Per query, the ``k`` best rows: score, path, lines, symbol, kind, text."""
+        keep = ("path", "start_line", "end_line", "symbol", "kind", "text")
+        ids = [str(i) for i in range(len(self.rows))]
+        return [[{"score": round(h["score"], 4), **{key: self.rows[int(h["corpus_id"])].get(key) for key in keep}} for h in ranked]
+                for ranked in top_k(self.scores(queries, mode), ids, k)]
+
+
+def load_model(model_dir: Path):
+    from sentence_transformers import SentenceTransformer
+
+    if not (Path(model_dir) / "modules.json").is_file():
+        raise SearchError(f"{model_dir} is not a saved SentenceTransformer: give runs/NAME/model, or pull one first with "
+                          "`repotune pull ORG/NAME --out DIR`")
+    return SentenceTransformer(str(model_dir), local_files_only=True)
+
+
+def search(model_dir: str | Path, queries: list[str], corpus: str | Path | None = None, k: int = 5, mode: str = "hybrid") -> dict:
+    """The ``k`` best chunks for each query by ``mode`` (dense, bm25 or hybrid); embeddings of the
+    corpus are computed once and kept in the index folder."""
+    if mode not in MODES:
+        raise SearchError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+    if not queries:
+        raise SearchError("no query: give one on the command line, or --queries FILE with one per line")
+    model_dir = Path(model_dir)
+    model = load_model(model_dir)
+    settings = model_settings(model_dir)
+    rows, source, index_dir = search_corpus(corpus, model_dir, model)
+    index = Index(None if mode == "bm25" else model, rows, settings["context"], index_dir, settings["hybrid_alpha"])
+    return {"source": source, "mode": mode, "results": [{"query": q, "hits": h} for q, h in zip(queries, index.hits(queries, mode, k))]}
+
+
+def search_text(result: dict, width: int = 100) -> str:
+    lines = []
+    for item in result["results"]:
+        lines.append(f"{len(item['hits'])} best for {item['query']!r} in {result['source']} ({result['mode']}):")
+        for i, hit in enumerate(item["hits"], start=1):
+            symbol = f"  {hit['symbol']}" if hit.get("symbol") else ""
+            lines.append(f"{i:>3}. {hit['score']:.4f}  {hit['path']}:{hit['start_line']}-{hit['end_line']}{symbol}")
+            first = next((line.strip() for line in (hit["text"] or "").splitlines() if line.strip()), "")
+            lines.append(f"       {first[:width]}")
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""search: the embedded text, BM25 and dense scores, the hybrid rule, the stored index, the command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.cli import main
+from pipeline.search import (SearchError, bm25_scores, code_tokens, corpus_embeddings, embed_text, fuse, identifier_words, row_text,
+                             search, top_k)
+
+
+def test_embed_text_puts_path_and_symbol_on_a_header_line_only_with_context():
+    assert embed_text("def f(): ...", "pkg/a.py", "Cls.f") == "pkg/a.py Cls.f\ndef f(): ..."
+    assert embed_text("# Intro", "docs/a.md", "") == "docs/a.md\n# Intro"
+    assert embed_text("x", "a.py", "f", context=False) == "x"
+    assert row_text({"text": "x", "path": "a.py", "symbol": None}, True) == "a.py\nx"
+
+
+def test_code_tokens_split_identifiers_and_keep_them():
+    assert code_tokens("parse_config_file(HTTPServerError)") == ["parse", "config", "file", "parse_config_file", "http", "server", "error", "httpservererror"]
+    assert identifier_words("SecretScanner.redact_all") == ["secret", "scanner", "redact", "all"]
+
+
+def test_bm25_scores_every_text_for_every_query():
+    texts = ["def parse_config_file(path): ...", "class NetworkClient: ...", "The cache keeps items."]
+    scores = bm25_scores(texts, ["parse the config file", "network client", "nothing matches zzz"])
+    assert scores.shape == (3, 3)
+    assert scores[0].argmax() == 0 and scores[1].argmax() == 1
+    assert not scores[2].any()  # no term in common: all zero
+
+
+def test_fuse_keeps_the_dense_order_where_bm25_has_nothing_and_lets_it_break_ties():
+    dense = np.array([[0.2, 0.9, 0.5], [0.5, 0.5, 0.1]], dtype=np.float32)
+    lexical = np.array([[0.0, 0.0, 0.0], [0.0, 3.0, 0.0]], dtype=np.float32)
+    fused = fuse(dense, lexical, alpha=0.8)
+    assert list(np.argsort(-fused[0])) == list(np.argsort(-dense[0]))
+    assert fused[1].argmax() == 1
+    assert np.allclose(fuse(dense, lexical, alpha=1.0).argsort(), dense.argsort())
+
+
+def test_top_k_orders_by_score():
+    ranked = top_k(np.array([[0.1, 0.7, 0.3, 0.9]]), ["a", "b", "c", "d"], 3)
+    assert [h["corpus_id"] for h in ranked[0]] == ["d", "b", "c"]
+
+
+def test_corpus_embeddings_are_stored_and_reused(tiny_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(tiny_model)
+    calls = []
+    real = model.encode_document
+    model.encode_document = lambda texts, **kw: calls.append(len(texts)) or real(texts, **kw)
+    first = corpus_embeddings(model, ["a b", "c d"], index_dir=tmp_path)
+    second = corpus_embeddings(model, ["a b", "c d"], index_dir=tmp_path)
+    assert calls == [2] and np.array_equal(first, second)  # the second came from the index, not the model
+    corpus_embeddings(model, ["a b", "c e"], index_dir=tmp_path)  # another corpus: encoded anew
+    assert calls == [2, 2] and len(list(tmp_path.glob("*.npy"))) == 2
+
+
+@pytest.fixture(scope="module")
+def model_run(built_run, tmp_path_factory):
+    """The fixture run with a 'model' that is the tiny base, saved with its search settings."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.rundir import RunDir
+
+    run = RunDir(tmp_path_factory.mktemp("search") / "run")
+    shutil.copytree(built_run, run.root)
+    SentenceTransformer(run.read_recipe().train.base_model).save(str(run.model))
+    (run.model / "repotune.json").write_text(json.dumps({"context": True, "hybrid_alpha": 0.7}))
+    return run
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_search_modes(model_run, mode):
+    result = search(model_run.model, ["load the cache settings", "register an item"], k=3, mode=mode)
+    assert result["mode"] == mode and len(result["results"]) == 2
+    assert all(len(r["hits"]) == 3 for r in result["results"])
+    if mode == "bm25":
+        assert result["results"][0]["hits"][0]["path"] in ("pkg/cache.py", "docs/cache.md")
+    if mode != "bm25":  # one model, one corpus: one stored index, whichever dense mode asked first
+        assert len(list((model_run.root / "index").glob("*.npy"))) == 1
+
+
+def test_search_many_queries_as_json(model_run, tmp_path, capsys):
+    queries = tmp_path / "q.txt"
+    queries.write_text("load the cache settings\n\nregister an item with the manager\n")
+    assert main(["search", str(model_run.model), "--queries", str(queries), "--json", "-k", "2", "--mode", "hybrid"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["query"] for r in out["results"]] == ["load the cache settings", "register an item with the manager"]
+    assert all(set(h) >= {"path", "start_line", "end_line", "score", "text"} for r in out["results"] for h in r["hits"])
+
+
+def test_search_without_a_query_or_with_a_bad_mode_says_what_to_give(model_run, capsys):
+    assert main(["search", str(model_run.model)]) == 2
+    assert "no query" in capsys.readouterr().err
+    with pytest.raises(SearchError, match="choose one of"):
+        search(model_run.model, ["x"], mode="fuzzy")

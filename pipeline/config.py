@@ -134,8 +134,13 @@ class TrainConfig:
     # model selection: hold this share of the training files out as a dev split (never the holdout),
     # score it every save_steps, keep the best checkpoint. 0: off, the last step's weights are the model
     dev_fraction: float = 0.0
+    # processes that tokenise batches (the data collator) off the training loop: 0 on CPU (they would
+    # compete with the step for 2 cores), 2-8 on a GPU, where the step waits on the host otherwise
+    dataloader_workers: int = 0
 
     def __post_init__(self) -> None:
+        if self.dataloader_workers < 0:
+            raise RecipeError("train.dataloader_workers must be 0 (tokenise in the training process) or more")
         if not 0 <= self.dev_fraction < 0.5:
             raise RecipeError("train.dev_fraction must be at least 0 (off) and below 0.5, e.g. 0.1")
         if self.batch_size < 2:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from .console import shows_progress
 from .errors import RepotuneError
-
-log = logging.getLogger("repotune")
 
 MODES = ("dense", "bm25", "hybrid")
 DEFAULT_ALPHA = 0.8  # dense weight of the hybrid (evaluate.hybrid_alpha's default); chosen by `make bench-quality`
@@ -68,12 +66,19 @@ def code_tokens(text: str) -> list[str]:
     return out
 
 
-def bm25_scores(texts: list[str], queries: list[str]) -> np.ndarray:
-    """BM25 score of every text for every query: an array [queries, texts] (0 where no term matches)."""
+def bm25_index(texts: list[str]):
+    """A bm25s index of ``texts`` over code-aware tokens (built once, queried many times)."""
     import bm25s
 
     retriever = bm25s.BM25()
     retriever.index([code_tokens(t) or ["<empty>"] for t in texts], show_progress=False)
+    return retriever
+
+
+def bm25_scores(texts: list[str], queries: list[str], retriever=None) -> np.ndarray:
+    """BM25 score of every text for every query: an array [queries, texts] (0 where no term matches).
+    ``retriever``: a ``bm25_index`` of ``texts`` made earlier."""
+    retriever = retriever or bm25_index(texts)
     docs, scores = retriever.retrieve([code_tokens(q) or ["<empty>"] for q in queries], k=len(texts), show_progress=False)
     out = np.zeros((len(queries), len(texts)), dtype=np.float32)
     np.put_along_axis(out, np.asarray(docs, dtype=np.int64), np.asarray(scores, dtype=np.float32), axis=1)
@@ -100,7 +105,7 @@ def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: 
         if path.is_file():
             return np.load(path)
     emb = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                show_progress_bar=len(texts) > 2000 and log.isEnabledFor(logging.INFO))
+                                show_progress_bar=len(texts) > 2000 and shows_progress())
     emb = np.asarray(emb, dtype=np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,14 +208,15 @@ class Index:
         self.model, self.rows, self.alpha = model, rows, alpha
         self.texts = [row_text(r, context) for r in rows]
         self.embeddings = corpus_embeddings(model, self.texts, index_dir=index_dir) if model is not None else None
+        self.lexical = bm25_index(self.texts)
 
     def scores(self, queries: list[str], mode: str) -> np.ndarray:
         if mode not in MODES:
             raise SearchError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
         if mode == "bm25":
-            return bm25_scores(self.texts, queries)
+            return bm25_scores(self.texts, queries, self.lexical)
         dense = query_embeddings(self.model, queries) @ self.embeddings.T
-        return fuse(dense, bm25_scores(self.texts, queries), self.alpha) if mode == "hybrid" else dense
+        return fuse(dense, bm25_scores(self.texts, queries, self.lexical), self.alpha) if mode == "hybrid" else dense
 
     def hits(self, queries: list[str], mode: str, k: int) -> list[list[dict]]:
         """Per query, the ``k`` best rows: score, path, lines, symbol, kind, text."""

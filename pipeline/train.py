@@ -267,6 +267,9 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
         report_to="none",
         disable_tqdm=False,
         dataloader_drop_last=False,
+        dataloader_num_workers=config.dataloader_workers,
+        dataloader_persistent_workers=config.dataloader_workers > 0,
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinned host memory only helps a copy to a GPU
         # several processes (torchrun): the batch sampler makes each global batch of train.batch_size without
         # duplicates, and accelerate splits it between the processes (each gets batch_size / processes)
         **(_distributed_args() if world > 1 else {}),

@@ -105,3 +105,20 @@ Call `load_{_topic}()` with a path to read the settings; it retries when the fil
 Create a `{_topic.title()}Manager` and register each item with `add_item()`, which returns an index.
 """
 FIXTURE_FILES["README.md"] = "# Fixture project\n\nA small project used by the tests.\n\n## Install\n\nRun pip install on the folder to get going quickly.\n"
+
+
+def run_with_base_as_model(built_run: Path, dest: Path, settings: dict):
+    """A copy of a built run whose 'model' is its base model saved as is (no training), with the search
+    settings train would write: for tests of what reads a trained run (search, serve)."""
+    import json
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.rundir import RunDir
+
+    run = RunDir(dest)
+    shutil.copytree(built_run, run.root)
+    SentenceTransformer(run.read_recipe().train.base_model).save(str(run.model))
+    (run.model / "repotune.json").write_text(json.dumps(settings))
+    return run

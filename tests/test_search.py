@@ -63,17 +63,9 @@ def test_corpus_embeddings_are_stored_and_reused(tiny_model, tmp_path):
 @pytest.fixture(scope="module")
 def model_run(built_run, tmp_path_factory):
     """The fixture run with a 'model' that is the tiny base, saved with its search settings."""
-    import shutil
+    from support import run_with_base_as_model
 
-    from sentence_transformers import SentenceTransformer
-
-    from pipeline.rundir import RunDir
-
-    run = RunDir(tmp_path_factory.mktemp("search") / "run")
-    shutil.copytree(built_run, run.root)
-    SentenceTransformer(run.read_recipe().train.base_model).save(str(run.model))
-    (run.model / "repotune.json").write_text(json.dumps({"context": True, "hybrid_alpha": 0.7}))
-    return run
+    return run_with_base_as_model(built_run, tmp_path_factory.mktemp("search") / "run", {"context": True, "hybrid_alpha": 0.7})
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -18,14 +17,9 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 @pytest.fixture(scope="module")
 def served_run(built_run, tmp_path_factory):
     """The fixture run, with the tiny base saved as its 'tuned' model and a small report with a plot."""
-    from sentence_transformers import SentenceTransformer
+    from support import run_with_base_as_model
 
-    from pipeline.rundir import RunDir
-
-    run = RunDir(tmp_path_factory.mktemp("serve") / "run")
-    shutil.copytree(built_run, run.root)
-    SentenceTransformer(run.read_recipe().train.base_model).save(str(run.model))
-    (run.model / "repotune.json").write_text(json.dumps({"context": False, "hybrid_alpha": 0.8}))
+    run = run_with_base_as_model(built_run, tmp_path_factory.mktemp("serve") / "run", {"context": False, "hybrid_alpha": 0.8})
     run.plots.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(__file__).resolve().parents[1] / "bench" / "results" / "build_scaling.png", run.plots / "retrieval.png")
     run.report.write_text("# repotune report: fixture\n\n| model | nDCG@10 |\n|---|---|\n| base | 0.5 |\n\n![retrieval](plots/retrieval.png)\n")

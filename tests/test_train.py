@@ -161,3 +161,9 @@ def test_model_selection_on_a_dev_split_keeps_the_best_checkpoint(run):
 
     dev = dev_files(load_pairs(run)["train"]["path"], 0.3, run.read_recipe().split.seed)
     assert dev and holdout_files and not dev & holdout_files  # carved from training files, never the holdout
+
+
+def test_tokenising_in_dataloader_workers_trains_the_same_steps(run):
+    """train.dataloader_workers: the collator (tokenisation) runs in worker processes, off the training loop."""
+    manifest = train(run.root, _recipe(run, "train.dataloader_workers=2"))
+    assert manifest["train"]["steps"] == 6 and manifest["train"]["final_train_loss"] > 0

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, run_cli, save
+from pipeline.questions import bootstrap_interval
 
 SITE = Path(sysconfig.get_paths()["purelib"])
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -136,14 +137,6 @@ def per_question_ndcg(questions, rows, scores: dict) -> dict[str, list[float]]:
     return {name: [p["ndcg@10"][name] for p in per] for name in scores}
 
 
-def interval(diffs_by_source: list[np.ndarray], n: int = 2000, seed: int = 0) -> list[float]:
-    """95 % bootstrap interval of the mean over sources of each source's mean difference (questions
-    resampled within each source)."""
-    rng = np.random.default_rng(seed)
-    means = np.mean([d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1) for d in diffs_by_source], axis=0)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", nargs="*", default=list(SOURCES))
@@ -195,7 +188,7 @@ def main() -> None:
         if ext:
             avg = float(np.mean([np.mean(table[s][name]) for s in ext]))
             diffs = [np.asarray(table[s][name]) - np.asarray(table[s]["base"]) for s in ext]
-            ci = interval(diffs)
+            ci = bootstrap_interval(diffs, weights=[1 / len(diffs)] * len(diffs))  # questions resampled within each set
             delta = float(np.mean([d.mean() for d in diffs]))
             result["average_external"][name] = {"ndcg@10": round(avg, 4), "delta": round(delta, 4), "delta_ci": ci, "sources": ext}
             fewer = f" ({len(ext)} of {len(external)})" if len(ext) < len(external) else ""

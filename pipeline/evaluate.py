@@ -27,7 +27,7 @@ from .console import progress
 from .dataset import load_corpus, load_pairs
 from .models import resolve_model
 from .rundir import RunDir, RunError, write_json
-from .questions import load_questions, paired_bootstrap, score_questions
+from .questions import bootstrap_interval, load_questions, paired_bootstrap, score_questions
 from .search import bm25_scores, dense_scores, embed_text, fuse, row_text, top_k
 from .split import file_of
 
@@ -303,16 +303,11 @@ def per_query_ndcg(rs: RetrievalSet, ranked: list[list[dict]]) -> list[float]:
     return [ir_metrics(rs, ranked, [q])["ndcg@10"] for q in rs.queries]
 
 
-def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[float]], seed: int, n: int = 2000) -> list[float]:
+def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[float]], seed: int) -> list[float]:
     """95 % bootstrap interval of the gap tuning added: mean(tuned - base) on the train sample minus the
     same on the holdout (per-query nDCG@10 by model), each set of queries resampled on its own."""
-    rng = np.random.default_rng(seed)
-    means = []
-    for per_query in (train, holdout):
-        diffs = np.asarray(per_query["tuned"]) - np.asarray(per_query["base"])
-        means.append(diffs[rng.integers(0, len(diffs), size=(n, len(diffs)))].mean(axis=1))
-    added = means[0] - means[1]
-    return [round(float(np.percentile(added, 2.5)), 4), round(float(np.percentile(added, 97.5)), 4)]
+    diffs = [np.asarray(s["tuned"]) - np.asarray(s["base"]) for s in (train, holdout)]
+    return bootstrap_interval(diffs, weights=[1.0, -1.0], seed=seed)
 
 
 def questions_path(spec: str, manifest: dict) -> Path:

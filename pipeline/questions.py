@@ -96,12 +96,19 @@ def first_rank(scores: np.ndarray, relevant: set[int]) -> int | None:
     return rank if rank <= RANK_DEPTH else None
 
 
+def bootstrap_interval(groups: list, weights: list[float] | None = None, n: int = 2000, seed: int = 0) -> list[float]:
+    """95 % bootstrap interval of sum(weight x mean(group)), each group of per-question values resampled
+    with replacement on its own: one group of paired differences (tuned - base), a train and a holdout
+    group weighted +1 and -1 (the gap tuning added), or one group per question set, weighted equally."""
+    weights = weights or [1.0] * len(groups)
+    rng = np.random.default_rng(seed)
+    stat = sum(w * np.asarray(g, dtype=float)[rng.integers(0, len(g), size=(n, len(g)))].mean(axis=1) for w, g in zip(weights, groups))
+    return [round(float(np.percentile(stat, 2.5)), 4), round(float(np.percentile(stat, 97.5)), 4)]
+
+
 def paired_bootstrap(a: list[float], b: list[float], n: int = 2000, seed: int = 0) -> list[float]:
     """95 % interval of mean(b - a) over questions resampled with replacement (paired: same questions)."""
-    diffs = np.asarray(b) - np.asarray(a)
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, len(diffs), size=(n, len(diffs)))].mean(axis=1)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+    return bootstrap_interval([np.asarray(b) - np.asarray(a)], n=n, seed=seed)
 
 
 def score_questions(questions: list[Question], rows: list[dict], scores: dict[str, np.ndarray], source: str,
@@ -137,9 +144,4 @@ def score_questions(questions: list[Question], rows: list[dict], scores: dict[st
     return out
 
 
-def bootstrap_mean(values: list[float], n: int = 2000, seed: int = 0) -> list[float]:
-    """95 % interval of the mean of ``values`` (questions resampled with replacement)."""
-    return paired_bootstrap([0.0] * len(values), values, n, seed)
-
-
-__all__ = ["Question", "QuestionError", "load_questions", "score_questions", "paired_bootstrap", "bootstrap_mean"]
+__all__ = ["Question", "QuestionError", "load_questions", "score_questions", "paired_bootstrap", "bootstrap_interval"]

@@ -83,13 +83,19 @@ def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str
 
 # --- 2. rankings (pipeline/search.py does the scoring) -------------------------------------------
 
-def rankings(rs: RetrievalSet, models: dict, k: int, batch_size: int, alpha: float) -> dict[str, list[list[dict]]]:
-    """Top ``k`` of each model (dense), of BM25, and of the hybrid (the last model fused with BM25)."""
-    ids, texts, queries = list(rs.corpus), list(rs.corpus.values()), list(rs.queries.values())
-    scores = {name: dense_scores(m, texts, queries, batch_size) for name, m in models.items()}
+def system_scores(texts: list[str], queries: list[str], models: dict, batch_size: int, alpha: float,
+                  index_dir: Path | None = None) -> dict:
+    """Scores [queries, texts] of each model (dense), of BM25, and of the hybrid (the last model fused with BM25)."""
+    scores = {name: dense_scores(m, texts, queries, batch_size, index_dir) for name, m in models.items()}
     scores["bm25"] = bm25_scores(texts, queries)
     scores["hybrid"] = fuse(scores[list(models)[-1]], scores["bm25"], alpha)
-    return {name: top_k(s, ids, k) for name, s in scores.items()}
+    return scores
+
+
+def rankings(rs: RetrievalSet, models: dict, k: int, batch_size: int, alpha: float) -> dict[str, list[list[dict]]]:
+    """Top ``k`` of each system of ``system_scores`` on a retrieval set."""
+    scores = system_scores(list(rs.corpus.values()), list(rs.queries.values()), models, batch_size, alpha)
+    return {name: top_k(s, list(rs.corpus), k) for name, s in scores.items()}
 
 
 # --- 3. metrics --------------------------------------------------------------------------------------
@@ -322,11 +328,8 @@ def question_metrics(run: RunDir, manifest: dict, rows: list[dict], models: dict
     """``questions`` in metrics.json: base, tuned, BM25 and hybrid over every chunk of the run."""
     path = questions_path(config.questions, manifest)
     questions = load_questions(path)
-    texts = [row_text(r, context) for r in rows]
-    queries = [q.query for q in questions]
-    scores = {name: dense_scores(m, texts, queries, config.batch_size, run.root / "index") for name, m in models.items()}
-    scores["bm25"] = bm25_scores(texts, queries)
-    scores["hybrid"] = fuse(scores["tuned"], scores["bm25"], config.hybrid_alpha)
+    scores = system_scores([row_text(r, context) for r in rows], [q.query for q in questions], models, config.batch_size,
+                           config.hybrid_alpha, run.root / "index")
     return score_questions(questions, rows, scores, str(path), seed=seed)
 
 

@@ -1,8 +1,9 @@
 """build: repository -> collect -> clean -> secrets -> chunk -> pairs -> split -> dataset.
 
-Stages stream file records into the chunker; chunks are then held once (pair mining needs the
-whole repository's symbols). Each stage's counts go to ``stats/<stage>.json``, its time to the
-manifest.
+Files stream through the per-file stages in worker processes (``workers.py``); their chunks stream
+to an Arrow file on disk as they come (``dataset.ChunkStore``), and pair mining keeps an index of
+symbols, mentions and rows rather than the chunks' text, so memory stays flat whatever the
+repository's size. Each stage's counts go to ``stats/<stage>.json``, its time to the manifest.
 """
 
 from __future__ import annotations
@@ -10,23 +11,23 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 
-from .errors import RepotuneError
-from .chunk import Chunker, TokenCounter, chunk_files
-from .clean import clean
+from .chunk import Chunker, TokenCounter
+from .clean import PATH_RULES, Deduplicator
 from .collect import RepoError, collect
 from .config import Recipe
 from .console import progress
-from .dataset import detect_license, write_card, write_dataset
-from .models import load_tokenizer
-from .pairs import mine_pairs
+from .dataset import ChunkStore, detect_license, write_card, write_dataset
+from .errors import RepotuneError
+from .models import load_counting_tokenizer
+from .pairs import PairMiner
 from .rundir import RunDir, write_json
-from .secrets import Finding, redact_secrets
-from .split import split_pairs
-from .stage import StageStats
+from .secrets import Finding
+from .split import CorpusIndex, split_pairs
+from .stage import StageStats, apply_rules
+from .workers import max_chunk_tokens, process_files, worker_count
 
 log = logging.getLogger("repotune")
 
@@ -45,28 +46,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def _timed(records: Iterable, name: str, timings: dict[str, float]) -> Iterator:
-    """Time spent producing each record, upstream stages included (the manifest subtracts)."""
-    it = iter(records)
-    while True:
-        start = time.perf_counter()
-        try:
-            record = next(it)
-        except StopIteration:
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-            return
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-        yield record
-
-
-def _exclusive(inclusive: dict[str, float], order: list[str]) -> dict[str, float]:
-    out, upstream = {}, 0.0
-    for name in order:
-        out[name] = round(max(0.0, inclusive.get(name, 0.0) - upstream), 3)
-        upstream = inclusive.get(name, 0.0)
-    return out
 
 
 def _explain_empty(stats: dict[str, StageStats], what: str, check: str = "") -> str:
@@ -88,74 +67,114 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     repo_path = Path(repo).expanduser()
     stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk", "pairs", "split")}
     findings: list[Finding] = []
-    timings: dict[str, float] = {}
+    seconds: dict[str, float] = dict.fromkeys(("collect", "clean", "secrets", "chunk", "pairs", "split", "dataset"), 0.0)
     started = time.perf_counter()
 
     files = collect(repo_path, recipe.collect, stats["collect"])  # raises RepoError on a bad path
     run.root.mkdir(parents=True, exist_ok=True)
     run.config.write_text(recipe.to_yaml())
-    tokenizer = load_tokenizer(recipe.train.base_model)
-    max_tokens = min(recipe.chunk.max_tokens or recipe.train.max_seq_length, recipe.train.max_seq_length)
-    chunker = Chunker(TokenCounter(tokenizer), max_tokens, stats["chunk"])
+    # checked here, before any worker starts: a chunk limit too small for the tokenizer is a recipe error
+    Chunker(TokenCounter(load_counting_tokenizer(recipe.train.base_model)), max_chunk_tokens(recipe))
 
-    input_bytes = [0]
+    # 1. collect .. chunk, file by file in worker processes; duplicates decided here, in order
+    input_bytes = 0
+    listed = apply_rules(files, list(PATH_RULES), stats["clean"], count_kept=False)  # no byte read yet
 
     def counted(sources):  # bytes entering the pipeline: the denominator of build throughput
+        nonlocal input_bytes
         for source in sources:
-            input_bytes[0] += source.size
+            input_bytes += source.size
             yield source
 
-    files = _timed(counted(files), "collect", timings)
-    files = _timed(clean(files, recipe.clean, stats["clean"], recipe.collect), "clean", timings)
-    files = _timed(redact_secrets(files, recipe.secrets, stats["secrets"], findings), "secrets", timings)
-    bar = progress(files, desc="files", unit="file")
-    chunks = []
-    for chunk in _timed(chunk_files(bar, chunker, recipe.chunk.min_chars), "chunk", timings):
-        chunks.append(chunk)
-        bar.set_postfix(chunks=len(chunks), refresh=False)
+    dedup = Deduplicator(recipe.clean)
+    miner = PairMiner(recipe.pairs, stats["pairs"], seed=recipe.split.seed)  # the run's one seed
+    corpus = CorpusIndex()
+    store = ChunkStore(run.root / ".build" / "chunks.arrow")
+    commit = None
+    files_started = time.perf_counter()
+    bar = progress(process_files(counted(listed), recipe), desc="files", unit="file")
+    for result in bar:
+        stats["clean"].update(result.stats["clean"])
+        for stage, spent in result.seconds.items():
+            seconds[stage] += spent
+        if not result.loaded:
+            continue
+        clock = time.perf_counter()
+        reason = dedup.check(result.path, result.digest, result.signature)
+        seconds["clean"] += time.perf_counter() - clock
+        if reason:
+            stats["clean"].drop(reason, result.path)
+            continue
+        stats["clean"]["kept"] += 1
+        stats["secrets"].update(result.stats["secrets"])
+        findings.extend(result.findings)
+        if not result.kept:
+            continue
+        stats["chunk"].update(result.stats["chunk"])
+        clock = time.perf_counter()
+        miner.add(result.chunks)  # reads the chunks' structure (meta), which goes no further
+        for chunk in result.chunks:
+            corpus.add(chunk.path, chunk.kind)
+            commit = commit or chunk.commit
+        seconds["pairs"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        store.add(result.chunks, result.chunk_signatures)
+        seconds["dataset"] += time.perf_counter() - clock
+        bar.set_postfix(chunks=store.rows, refresh=False)
     bar.close()
-    timings = _exclusive(timings, ["collect", "clean", "secrets", "chunk"])
-    if not chunks:
+    files_wall = time.perf_counter() - files_started
+    store.close()
+    if not store.rows:
+        store.remove()
         raise BuildError(_explain_empty(stats, "0 chunks"))
 
-    start = time.perf_counter()
-    pairs = mine_pairs(chunks, recipe.pairs, stats["pairs"], seed=recipe.split.seed)  # the run's one seed
-    for chunk in chunks:  # the structure pair mining needed (docstrings, bodies) is not kept: memory
-        chunk.meta.clear()
-    timings["pairs"] = round(time.perf_counter() - start, 3)
+    # 2. pairs: the cross-file miners read the texts they need back from the store
+    clock = time.perf_counter()
+    pairs = miner.finish(store.text, store.chunks)
+    seconds["pairs"] += time.perf_counter() - clock
     if not pairs:
-        raise BuildError(_explain_empty(stats, f"0 pairs from {len(chunks)} chunks", ", and `pairs.types`"))
-    start = time.perf_counter()
-    train, holdout, held = split_pairs(pairs, chunks, recipe.split, recipe.clean, stats["split"])
-    timings["split"] = round(time.perf_counter() - start, 3)
+        store.remove()
+        raise BuildError(_explain_empty(stats, f"0 pairs from {store.rows} chunks", ", and `pairs.types`"))
 
-    start = time.perf_counter()
-    dataset_hash = write_dataset(run, train, holdout, chunks, held)
+    # 3. split: whole files held out; the leakage check streams the training chunks' signatures
+    clock = time.perf_counter()
+    corpus.signatures = lambda: store.signatures(recipe.clean)
+    train, holdout, held = split_pairs(pairs, corpus, recipe.split, recipe.clean, stats["split"])
+    seconds["split"] += time.perf_counter() - clock
+
+    # 4. dataset, card, stats, manifest
+    clock = time.perf_counter()
+    dataset_hash = write_dataset(run, train, holdout, store, held)
+    store.remove()
     for s in stats.values():
         s.write(run.stats)
     write_json(run.secrets_report, {"policy": recipe.secrets.policy, "findings": [f.__dict__ for f in findings]})
     manifest = run.update_manifest(
-        source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": chunks[0].commit},
+        source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": commit},
         recipe=recipe.to_dict(),
         seed=recipe.split.seed,
         versions=versions(),
         license=detect_license(repo_path.resolve()),
-        counts={"files": stats["chunk"]["files"], "chunks": len(chunks), "pairs": len(pairs), "train_pairs": len(train),
+        counts={"files": stats["chunk"]["files"], "chunks": store.rows, "pairs": len(pairs), "train_pairs": len(train),
                 "holdout_pairs": len(holdout), "secret_findings": len(findings),
-                "text_mb": round(sum(len(c.text.encode()) for c in chunks) / 1e6, 3), "input_mb": round(input_bytes[0] / 1e6, 3)},
+                "text_mb": round(store.text_bytes / 1e6, 3), "input_mb": round(input_bytes / 1e6, 3)},
         dataset_hash=dataset_hash,
     )
     write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, [f.__dict__ for f in findings])
-    timings["dataset"] = round(time.perf_counter() - start, 3)
+    seconds["dataset"] += time.perf_counter() - clock
     for empty, other, fix in (("train", "holdout", "lower `split.holdout_fraction`"),
                               ("holdout", "train", "raise `split.holdout_fraction`")):
         if not manifest["counts"][f"{empty}_pairs"]:  # the dataset is on disk to inspect, but cannot train or be judged
             raise BuildError(
-                f"0 {empty} pairs ({len(pairs)} pairs from {len(chunks)} chunks in {stats['chunk']['files']} files: "
+                f"0 {empty} pairs ({len(pairs)} pairs from {store.rows} chunks in {stats['chunk']['files']} files: "
                 f"{manifest['counts'][f'{other}_pairs']} {other}, {stats['split'].get('dropped_straddles_split', 0)} straddling the split, "
                 f"{stats['split'].get('dropped_holdout_near_duplicate_of_train', 0)} near-duplicates dropped): the repository is too "
                 f"small to hold out whole files (each kind needs 2 or more files with pairs); {fix}, or add documented code and docs (`collect.include`)")
-    return run.update_manifest(timings={"build": timings, "build_total": round(time.perf_counter() - started, 3)})
+    # per stage: seconds summed over the worker processes (read/clean, secrets, chunk, chunk signatures)
+    # and this one; files_wall is the wall time of the per-file part, workers the pool's size
+    timings = {name: round(value, 3) for name, value in seconds.items()}
+    return run.update_manifest(timings={"build": timings, "build_total": round(time.perf_counter() - started, 3),
+                                        "build_files_wall": round(files_wall, 3), "build_workers": worker_count(recipe)})
 
 
 __all__ = ["build", "BuildError", "RepoError"]

@@ -22,32 +22,49 @@ from .stage import StageStats
 
 
 class TokenCounter:
-    """Counts tokens with one tokenizer, loaded once per stage."""
+    """Counts tokens with one tokenizer, loaded once per stage: a Rust ``tokenizers.Tokenizer`` (see
+    ``models.load_counting_tokenizer``) or a transformers tokenizer, whose Rust backend is used where
+    it has one."""
 
     def __init__(self, tokenizer):
+        from tokenizers import Tokenizer
+
+        if isinstance(tokenizer, Tokenizer):
+            self.backend = tokenizer
+        elif getattr(tokenizer, "backend_tokenizer", None) is not None:
+            # a copy, with no truncation or padding: the transformers wrapper sets them per call
+            self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+            self.backend.no_truncation()
+            self.backend.no_padding()
+        else:  # a tokenizer without a Rust backend: its own Python API, slower
+            self.backend = None
         self.tokenizer = tokenizer
-        self.special = len(tokenizer("", verbose=False)["input_ids"])  # [CLS] + [SEP] for BERT
+        self.special = self.total("")  # [CLS] + [SEP] for BERT
         # A BERT pre-tokenizer splits on whitespace before anything else, so a text's token count is
         # exactly the sum of its lines' counts: no need to re-tokenize each chunk to check it.
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        self.additive = type(getattr(backend, "pre_tokenizer", None)).__name__ == "BertPreTokenizer"
+        self.additive = type(getattr(self.backend, "pre_tokenizer", None)).__name__ == "BertPreTokenizer"
 
     def per_line(self, lines: list[str]) -> list[int]:
         if not lines:
             return []
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is not None:  # the Rust tokenizer directly: no offsets, no Python-side conversion
-            return [len(enc.ids) for enc in backend.encode_batch_fast(lines, add_special_tokens=False)]
+        if self.backend is not None:  # one batch in Rust: no offsets, no Python-side conversion
+            return [len(enc.ids) for enc in self.backend.encode_batch_fast(lines, add_special_tokens=False)]
         return [len(ids) for ids in self.tokenizer(lines, add_special_tokens=False, verbose=False)["input_ids"]]
 
     def total(self, text: str) -> int:
         """Tokens of ``text`` as the model sees it, special tokens included."""
+        if self.backend is not None:
+            return len(self.backend.encode(text).ids)
         return len(self.tokenizer(text, verbose=False)["input_ids"])
+
+    def _offsets(self, line: str) -> list[tuple[int, int]]:
+        if self.backend is not None:
+            return self.backend.encode(line, add_special_tokens=False).offsets
+        return self.tokenizer(line, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
 
     def split_line(self, line: str, budget: int) -> list[str]:
         """Cut one over-long line into pieces of at most ``budget`` tokens (no special tokens)."""
-        enc = self.tokenizer(line, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        offsets = enc["offset_mapping"]
+        offsets = self._offsets(line)
         cuts = [offsets[i][0] for i in range(budget, len(offsets), budget)]
         bounds = [0, *cuts, len(line)]
         pieces = []
@@ -298,15 +315,22 @@ def _piece_meta(seg: Segment, start: int, end: int, lines: list[str]) -> dict:
     return meta
 
 
-def chunk_files(files: Iterable[SourceFile], chunker: Chunker, min_chars: int) -> Iterator[Chunk]:
-    """Stage: chunk each file; pieces shorter than ``min_chars`` are dropped and counted."""
+def chunk_source(source: SourceFile, chunker: Chunker, min_chars: int) -> list[Chunk]:
+    """One file's chunks; pieces shorter than ``min_chars`` are dropped and counted."""
     stats = chunker.stats
+    stats["files"] += 1
+    kept = []
+    for chunk in chunker.chunk_file(source):
+        if len(chunk.text.strip()) < min_chars:
+            stats.drop("too_short", chunk.id)
+            continue
+        stats["kept"] += 1
+        stats[f"kind_{chunk.kind}"] += 1
+        kept.append(chunk)
+    return kept
+
+
+def chunk_files(files: Iterable[SourceFile], chunker: Chunker, min_chars: int) -> Iterator[Chunk]:
+    """Stage: chunk each file (``chunk_source``)."""
     for source in files:
-        stats["files"] += 1
-        for chunk in chunker.chunk_file(source):
-            if len(chunk.text.strip()) < min_chars:
-                stats.drop("too_short", chunk.id)
-                continue
-            stats["kept"] += 1
-            stats[f"kind_{chunk.kind}"] += 1
-            yield chunk
+        yield from chunk_source(source, chunker, min_chars)

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from .config import CleanConfig, CollectConfig
 from .records import SourceFile
@@ -102,7 +103,7 @@ def _permutations(num_perm: int) -> tuple:
     """datasketch draws its permutations anew for every MinHash (~0.1 ms each, most of the split
     stage's time on 100k chunks); the same seed gives the same ones, so draw them once."""
     first = MinHash(num_perm=num_perm, seed=1)
-    return first.permutations, first.scheme
+    return first.permutations, first.scheme, first.hashvalues.dtype
 
 
 def minhash(text: str, config: CleanConfig) -> MinHash:
@@ -110,49 +111,83 @@ def minhash(text: str, config: CleanConfig) -> MinHash:
     words = _WORD.findall(text)
     n = config.shingle_size
     shingles = {" ".join(words[i : i + n]).encode() for i in range(max(1, len(words) - n + 1))}
-    permutations, scheme = _permutations(config.num_perm)
+    permutations, scheme, _ = _permutations(config.num_perm)
     signature = MinHash(num_perm=config.num_perm, seed=1, permutations=permutations, scheme=scheme)
     signature.update_batch(list(shingles))
     return signature
 
 
+def signature_bytes(signature: MinHash) -> bytes:
+    """A signature's hash values as bytes (the scheme's integers): how the build stores each chunk's."""
+    return signature.hashvalues.tobytes()
+
+
+def signature_from_bytes(data: bytes, config: CleanConfig) -> LeanMinHash:
+    """The signature stored by ``signature_bytes``, ready for an LSH query."""
+    _, scheme, dtype = _permutations(config.num_perm)
+    return LeanMinHash(seed=1, hashvalues=np.frombuffer(data, dtype=dtype), scheme=scheme)
+
+
 class Deduplicator:
-    """Exact (SHA-256) and near (MinHash LSH) duplicate rules; the first file seen is kept."""
+    """Exact (SHA-256) and near (MinHash LSH) duplicate rules; the first file seen is kept.
+
+    The digest and signature of a file may be computed anywhere (a build worker process); the
+    decisions are taken here, one file at a time in the repository's order."""
 
     def __init__(self, config: CleanConfig):
         self.config = config
         self.exact: set[bytes] = set()
         self.lsh = MinHashLSH(threshold=config.near_dup_threshold, num_perm=config.num_perm)
 
-    def exact_duplicate(self, source: SourceFile) -> str | None:
-        digest = hashlib.sha256(source.text.encode("utf-8")).digest()
+    def check(self, path: str, digest: bytes, signature: MinHash) -> str | None:
+        """The reason to drop a file with this digest and signature, or None (and it is remembered)."""
         if digest in self.exact:
             return "exact_duplicate"
         self.exact.add(digest)
-        return None
-
-    def near_duplicate(self, source: SourceFile) -> str | None:
-        signature = minhash(source.text, self.config)
         if self.lsh.query(signature):
             return "near_duplicate"
-        self.lsh.insert(source.path, signature)
+        self.lsh.insert(path, signature)
         return None
+
+
+def content_digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def load(source: SourceFile, config: CleanConfig, stats: StageStats, max_bytes: int) -> SourceFile | None:
+    """Read, normalise and apply every content rule but the duplicate ones (which need the files
+    before this one): the file with its text, or None (the reason counted in ``stats``)."""
+    text = read_text(source, stats, max_bytes)
+    if text is None:
+        return None
+    source = dataclasses.replace(source, text=normalise(text), abs_path="")
+    reason = next(filter(None, (rule(source) for rule in content_rules(config))), None)
+    if reason:
+        stats.drop(reason, source.path)
+        return None
+    return source
+
+
+def content_rules(config: CleanConfig) -> tuple:
+    return (empty, lfs_pointer, generated, *make_shape_rules(config))
+
+
+# path rules run before any byte is read
+PATH_RULES = (vendored, lock_file)
 
 
 def clean(files: Iterable[SourceFile], config: CleanConfig, stats: StageStats, collect_config: CollectConfig | None = None) -> Iterator[SourceFile]:
-    """Stage: path rules, then read + normalise, then content rules, then duplicates."""
+    """Stage: path rules, then read + normalise, then content rules, then duplicates (in one process;
+    the build runs ``load`` in worker processes and ``Deduplicator.check`` in order)."""
     max_bytes = (collect_config or CollectConfig()).max_file_bytes
-
-    def loaded(sources: Iterable[SourceFile]) -> Iterator[SourceFile]:
-        for source in sources:
-            text = read_text(source, stats, max_bytes)
-            if text is not None:
-                yield dataclasses.replace(source, text=normalise(text), abs_path="")
-
     dedup = Deduplicator(config)
-    path_rules = [vendored, lock_file]
-    content_rules = [empty, lfs_pointer, generated, *make_shape_rules(config), dedup.exact_duplicate, dedup.near_duplicate]
-    # path rules run before any byte is read; the loop counts every drop under its reason
-    on_path = apply_rules(files, path_rules, stats, count_kept=False)
-    return apply_rules(loaded(on_path), content_rules, stats)
-
+    for source in apply_rules(files, list(PATH_RULES), stats, count_kept=False):
+        source = load(source, config, stats, max_bytes)
+        if source is None:
+            continue
+        reason = dedup.check(source.path, content_digest(source.text), minhash(source.text, config))
+        if reason:
+            stats.drop(reason, source.path)
+            continue
+        stats["kept"] += 1
+        yield source

@@ -27,6 +27,18 @@ class RecipeError(RepotuneError, ValueError):
 
 
 @dataclass
+class BuildConfig:
+    # processes that read, clean, scan and chunk files (each file on its own; duplicates, pairs and the
+    # split are decided in order by the main process, so any count gives the same dataset). 0: one per
+    # CPU core; 1: no pool, everything in this process
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise RecipeError("build.workers must be 0 (one per CPU core), 1 (no worker processes) or more")
+
+
+@dataclass
 class CollectConfig:
     include: list[str] = field(default_factory=list)  # glob patterns; empty means everything
     exclude: list[str] = field(default_factory=lambda: ["runs/**", ".venv/**"])
@@ -176,6 +188,7 @@ class EvaluateConfig:
 @dataclass
 class Recipe:
     name: str = "default"
+    build: BuildConfig = field(default_factory=BuildConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)

@@ -13,12 +13,17 @@ import hashlib
 import json
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Value, load_from_disk
+from datasets.arrow_writer import ArrowWriter
 from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
+from datasketch import LeanMinHash
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from .clean import signature_from_bytes
+from .config import CleanConfig
 from .pairs import upsample_order
 from .records import Chunk, Pair
 from .rundir import RunDir, RunError
@@ -62,19 +67,99 @@ def detect_license(repo: Path) -> str:
     return "other"
 
 
-def _columns(rows, features: Features, digest) -> Dataset:
-    """A Dataset built column by column (no list of row dicts held: the corpus can be 100k chunks),
-    each row fed to ``digest`` on the way."""
+def _digest_rows(rows, digest) -> None:
+    """Feed each row to the content hash (one JSON line per row, keys sorted), a split marker first."""
     digest.update(b"\x00split\x00")
-    columns: dict[str, list] = {name: [] for name in features}
     for row in rows:
         digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
-        for name, values in columns.items():
-            values.append(row[name])
+
+
+def _columns(rows, features: Features, digest) -> Dataset:
+    """A Dataset built column by column (no list of row dicts held), each row fed to ``digest``."""
+    columns: dict[str, list] = {name: [] for name in features}
+
+    def each(rows):
+        for row in rows:
+            for name, values in columns.items():
+                values.append(row[name])
+            yield row
+
+    _digest_rows(each(rows), digest)
     return Dataset.from_dict(columns, features=features)
 
 
-def write_dataset(run: RunDir, train: list[Pair], holdout: list[Pair], chunks: list[Chunk], held_files: set[str]) -> str:
+# the build's chunk store: the corpus columns but `split` (not known until every file is chunked), and
+# each chunk's MinHash signature (computed where the chunk was made, read back by split's leakage check)
+STORE_FEATURES = Features({**{k: v for k, v in CHUNK_FEATURES.items() if k != "split"}, "signature": Value("binary")})
+
+
+class ChunkStore:
+    """The build's chunks, written to one Arrow file as each file is chunked and read back
+    memory-mapped: the corpus is never held in memory whole, whatever the repository's size."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer: ArrowWriter | None = ArrowWriter(features=STORE_FEATURES, path=str(path))
+        self.rows = 0
+        self.text_bytes = 0
+        self._table = None
+
+    def add(self, chunks: list[Chunk], signatures: list[bytes]) -> None:
+        if not chunks:
+            return
+        columns: dict[str, list] = {name: [] for name in STORE_FEATURES}
+        for chunk, signature in zip(chunks, signatures, strict=True):
+            row = chunk.to_row()
+            row["signature"] = signature
+            for name, values in columns.items():
+                values.append(row[name])
+            self.text_bytes += len(chunk.text.encode())
+        self._writer.write_batch(columns)
+        self.rows += len(chunks)
+
+    def close(self) -> "ChunkStore":
+        if self._writer is not None:
+            self._writer.finalize()
+            self._writer = None
+            self._table = Dataset.from_file(str(self.path)).data  # memory-mapped
+        return self
+
+    def text(self, row: int) -> str:
+        return self._table.column("text")[row].as_py()
+
+    def batches(self, columns: list[str], size: int = 2048):
+        """Record batches of ``columns``, in corpus order."""
+        return self._table.select(columns).to_batches(max_chunksize=size) if self.rows else []
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Every chunk, streamed, without the structure pair mining used (``meta``)."""
+        names = [n for n in STORE_FEATURES if n != "signature"]
+        for batch in self.batches(names):
+            for row in batch.to_pylist():
+                yield Chunk(**{**row, "commit": row["commit"] or None})
+
+    def signatures(self, config: CleanConfig) -> Iterator[tuple[str, LeanMinHash]]:
+        """(path, MinHash signature) of every chunk, streamed."""
+        for batch in self.batches(["path", "signature"]):
+            for path, signature in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                yield path, signature_from_bytes(signature, config)
+
+    def corpus(self, held_files: set[str]) -> Dataset:
+        """The corpus dataset: the stored columns without signatures, and each chunk's split."""
+        data = Dataset.from_file(str(self.path)).remove_columns(["signature"])
+        split = ["holdout" if file_of(path) in held_files else "train" for path in data.data.column("path").to_pylist()]
+        return data.add_column("split", split)  # the last column, as in CHUNK_FEATURES
+
+    def remove(self) -> None:
+        self.close()
+        self._table = None
+        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # its folder, once empty
+            self.path.parent.rmdir()
+
+
+def write_dataset(run: RunDir, train: list[Pair], holdout: list[Pair], store: ChunkStore, held_files: set[str]) -> str:
     """Save pairs and corpus under ``run.dataset`` (via a temporary folder, then rename); return the
     content hash: sha256 over the rows themselves, so the same inputs and seed give the same hash on
     any machine (the files carry random fingerprints)."""
@@ -83,15 +168,15 @@ def write_dataset(run: RunDir, train: list[Pair], holdout: list[Pair], chunks: l
         "train": _columns((p.to_row() for p in train), PAIR_FEATURES, digest),
         "holdout": _columns((p.to_row() for p in holdout), PAIR_FEATURES, digest),
     })
-    corpus = _columns(({**c.to_row(), "split": "holdout" if file_of(c.path) in held_files else "train"} for c in chunks),
-                      CHUNK_FEATURES, digest)
+    corpus = store.close().corpus(held_files) if store.rows else Dataset.from_dict({n: [] for n in CHUNK_FEATURES}, features=CHUNK_FEATURES)
+    _digest_rows((row for batch in corpus.data.to_batches(max_chunksize=2048) for row in batch.to_pylist()), digest)
     tmp = run.root / ".dataset.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     with _quiet_datasets():
         # an empty split saved with the default shard count has no Arrow file, and load_from_disk then
         # fails: give it one (empty) shard so any split size reads back
         pairs.save_to_disk(str(tmp / "pairs"), num_shards={name: 1 for name, split in pairs.items() if len(split) == 0})
-        corpus.save_to_disk(str(tmp / "corpus"))
+        corpus.save_to_disk(str(tmp / "corpus"), num_shards=1 if len(corpus) == 0 else None)
     shutil.rmtree(run.dataset, ignore_errors=True)
     tmp.rename(run.dataset)
     return digest.hexdigest()

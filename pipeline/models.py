@@ -64,3 +64,21 @@ def load_tokenizer(name: str):
         return AutoTokenizer.from_pretrained(resolve_model(name))
     except OSError as err:
         raise ModelError(f"cannot load the tokenizer of {name!r}: {err}") from err
+
+
+@lru_cache(maxsize=4)
+def load_counting_tokenizer(name: str):
+    """The base model's tokenizer for counting tokens at build time: its ``tokenizer.json`` read by the
+    Rust ``tokenizers`` library directly where the model is a local folder (a second to load instead of
+    the several that importing transformers costs; the same vocabulary, normaliser and special tokens,
+    so the same counts), else the transformers tokenizer. The file's own truncation and padding are
+    switched off: a count must see every token."""
+    folder = Path(resolve_model(name))
+    if (folder / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+    return load_tokenizer(name)

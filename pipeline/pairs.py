@@ -18,10 +18,12 @@ matching), and pairs are deduplicated; both rules count what they drop.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 from pathlib import PurePosixPath
 
 from .config import PairsConfig
@@ -52,120 +54,114 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def docstring_code(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
-    for c in chunks:
-        if c.chunk_type in ("function", "class") and "docstring" in c.meta and not _is_test(c):
-            anchor = first_paragraph(c.meta["docstring"])
-            body = c.meta["code_without_docstring"]
-            if len(anchor.split()) >= config.min_docstring_tokens and sum(1 for line in body.split("\n") if line.strip()) >= config.min_body_lines:
-                yield c, anchor, c, body
+class ChunkRef(NamedTuple):
+    """What the cross-file miners keep of a chunk until the end of the build: its row in the corpus
+    (where its text is read back), never the text itself."""
+
+    row: int
+    id: str
+    path: str
+    kind: str
+    symbol: str
 
 
-def heading_section(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
-    for c in chunks:
-        body = c.meta.get("section_body", "")
-        if c.kind == "docs" and c.meta.get("heading_path") and len(body.strip()) >= 20:
-            yield c, c.meta["heading_path"], c, body
+Candidate = tuple[ChunkRef, str, ChunkRef, str]  # (anchor's chunk, anchor, positive's chunk, positive)
 
 
-def _definitions_by_name(chunks: list[Chunk]) -> dict[str, list[Chunk]]:
-    """Last name part -> the definitions of that name. One entry per definition: a definition over the
-    token limit spans several chunks (pieces of one symbol), and its first piece, the one with the
-    signature, stands for it."""
-    definitions: dict[tuple[str, str], Chunk] = {}
-    for c in chunks:
-        if c.kind == "code" and c.chunk_type in ("function", "class") and "signature" in c.meta:
-            first = definitions.get((c.path, c.symbol))
-            if first is None or c.start_line < first.start_line:
-                definitions[(c.path, c.symbol)] = c
-    by_name: dict[str, list[Chunk]] = defaultdict(list)
-    for c in definitions.values():
-        by_name[c.symbol.rsplit(".", 1)[-1]].append(c)
+# --- per-chunk miners: (anchor, positive) pairs from one chunk's own text and structure ------------
+
+def docstring_code(c: Chunk, config: PairsConfig) -> Iterator[tuple[str, str]]:
+    if c.chunk_type in ("function", "class") and "docstring" in c.meta and not _is_test(c):
+        anchor = first_paragraph(c.meta["docstring"])
+        body = c.meta["code_without_docstring"]
+        if len(anchor.split()) >= config.min_docstring_tokens and sum(1 for line in body.split("\n") if line.strip()) >= config.min_body_lines:
+            yield anchor, body
+
+
+def heading_section(c: Chunk, config: PairsConfig) -> Iterator[tuple[str, str]]:
+    body = c.meta.get("section_body", "")
+    if c.kind == "docs" and c.meta.get("heading_path") and len(body.strip()) >= 20:
+        yield c.meta["heading_path"], body
+
+
+def comment_block(c: Chunk, config: PairsConfig) -> Iterator[tuple[str, str]]:
+    if c.kind != "code":
+        return
+    lines = c.text.split("\n")
+    i = 0
+    while i < len(lines):
+        comment = []
+        while i < len(lines) and (m := _COMMENT.match(lines[i])) and not lines[i].lstrip().startswith("#!"):
+            if not _NOT_PROSE.match(m.group(2).strip()):
+                comment.append(m.group(2).strip())
+            i += 1
+        block = []
+        while i < len(lines) and lines[i].strip() and not _COMMENT.match(lines[i]):
+            block.append(lines[i])
+            i += 1
+        text = " ".join(comment).strip()
+        if len(text.split()) >= config.min_docstring_tokens and len(block) >= 2:
+            yield text, "\n".join(block)
+        if not comment and not block:
+            i += 1
+
+
+def module_summary(c: Chunk, config: PairsConfig) -> Iterator[tuple[str, str]]:
+    doc = c.meta.get("module_docstring", "")
+    names = c.meta.get("public_names", [])
+    if doc and names:
+        module = PurePosixPath(c.path).with_suffix("").as_posix().replace("/", ".")
+        yield first_paragraph(doc), f"module {module}: " + "; ".join(names)
+
+
+# --- cross-file miners: from the index the miner keeps (definitions by name, mentions, test calls) ---
+
+def _definitions_by_name(definitions: dict[tuple[str, str], ChunkRef]) -> dict[str, list[ChunkRef]]:
+    """Last name part -> the definitions of that name (one per (path, symbol): its first piece, the one
+    with the signature, stands for a definition that spans several chunks)."""
+    by_name: dict[str, list[ChunkRef]] = defaultdict(list)
+    for ref in definitions.values():
+        by_name[ref.symbol.rsplit(".", 1)[-1]].append(ref)
     return by_name
 
 
-def mention_definition(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
-    by_name = _definitions_by_name(chunks)
-    for c in chunks:
-        if c.kind != "docs":
-            continue
-        for paragraph in c.text.split("\n\n"):
-            for match in _MENTION.finditer(paragraph):
-                name = (match.group(1) or match.group(2)).rsplit(".", 1)[-1]
-                targets = by_name.get(name, [])
-                # only a name that points at exactly one definition; generic names are ambiguous
-                if len(targets) == 1 and len(name) >= 4 and name.lower() not in _GENERIC:
-                    yield c, paragraph.strip(), targets[0], targets[0].text
+def mention_definition(miner: "PairMiner", text_of: Callable[[int], str]) -> Iterator[Candidate]:
+    for ref, paragraph, name in miner.mentions:
+        targets = miner.by_name.get(name, [])
+        # only a name that points at exactly one definition; generic names are ambiguous
+        if len(targets) == 1 and len(name) >= 4 and name.lower() not in _GENERIC:
+            yield ref, paragraph, targets[0], text_of(targets[0].row)
 
 
-def comment_block(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
-    for c in chunks:
-        if c.kind != "code":
-            continue
-        lines = c.text.split("\n")
-        i = 0
-        while i < len(lines):
-            comment = []
-            while i < len(lines) and (m := _COMMENT.match(lines[i])) and not lines[i].lstrip().startswith("#!"):
-                if not _NOT_PROSE.match(m.group(2).strip()):
-                    comment.append(m.group(2).strip())
-                i += 1
-            block = []
-            while i < len(lines) and lines[i].strip() and not _COMMENT.match(lines[i]):
-                block.append(lines[i])
-                i += 1
-            text = " ".join(comment).strip()
-            if len(text.split()) >= config.min_docstring_tokens and len(block) >= 2:
-                yield c, text, c, "\n".join(block)
-            if not comment and not block:
-                i += 1
-
-
-def module_summary(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
-    for c in chunks:
-        doc = c.meta.get("module_docstring", "")
-        names = c.meta.get("public_names", [])
-        if doc and names:
-            module = PurePosixPath(c.path).with_suffix("").as_posix().replace("/", ".")
-            yield c, first_paragraph(doc), c, f"module {module}: " + "; ".join(names)
-
-
-def identifier_query(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+def identifier_query(miner: "PairMiner", text_of: Callable[[int], str]) -> Iterator[Candidate]:
     """A definition's qualified name in words ("SecretScanner.redact" -> "secret scanner redact") -> the
     definition: the short keyword queries people type into a search box."""
-    for targets in _definitions_by_name(chunks).values():
-        for c in targets:
-            words = identifier_words(c.symbol)
-            if len(words) >= 2 and not _is_test(c):
-                yield c, " ".join(words), c, c.text
+    for targets in miner.by_name.values():
+        for ref in targets:
+            words = identifier_words(ref.symbol)
+            if len(words) >= 2 and not _is_test(ref):
+                yield ref, " ".join(words), ref, text_of(ref.row)
 
 
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
-def test_behaviour(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+def test_behaviour(miner: "PairMiner", text_of: Callable[[int], str]) -> Iterator[Candidate]:
     """A test's name in words ("test_redact_replaces_each_kind" -> "redact replaces each kind") -> the
     definition it exercises: of the repository's functions it calls, the one whose name shares most
     words with the test's name. Test names are sentences about behaviour, in the words people use."""
-    by_name = _definitions_by_name(chunks)
-    for c in chunks:
-        name = c.symbol.rsplit(".", 1)[-1]
-        if c.kind != "code" or c.chunk_type != "function" or not name.startswith("test_"):
-            continue
-        words = identifier_words(name)[1:]  # without "test"
-        if len(words) < config.min_docstring_tokens:
-            continue
+    for ref, words, called_names in miner.tests:
         best, shared = None, 0
-        for called in sorted(set(_CALL.findall(c.text))):
-            targets = [t for t in by_name.get(called, []) if not _is_test(t)]
+        for called in called_names:
+            targets = [t for t in miner.by_name.get(called, []) if not _is_test(t)]
             overlap = len(set(identifier_words(called)) & set(words))
             if len(targets) == 1 and len(called) >= 4 and called.lower() not in _GENERIC and overlap > shared:
                 best, shared = targets[0], overlap
         if best is not None:
-            yield c, " ".join(words), best, best.text
+            yield ref, " ".join(words), best, text_of(best.row)
 
 
-def generated_query(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
+def generated_query(chunks: Iterable[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
     """``pairs.generator`` (a seq2seq model, doc2query / InPars style) writes questions for each chunk of
     code and docs (tests left out) -> the chunk. Sampled with a fixed seed; batched; GPU when there is one."""
     import os
@@ -178,10 +174,9 @@ def generated_query(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForSeq2SeqLM.from_pretrained(config.generator, local_files_only=offline).to(device).eval()
     torch.manual_seed(0)
-    todo = [c for c in chunks if c.kind in ("code", "docs") and not _is_test(c)]
+    todo = (c for c in chunks if c.kind in ("code", "docs") and not _is_test(c))
     n = config.generator_queries
-    for start in range(0, len(todo), 16):
-        batch = todo[start : start + 16]
+    while batch := list(itertools.islice(todo, 16)):  # 16 chunks at a time: the corpus is streamed
         enc = tokenizer([c.text for c in batch], truncation=True, max_length=384, padding=True, return_tensors="pt",
                         return_token_type_ids=False).to(device)
         with torch.inference_mode():
@@ -192,38 +187,94 @@ def generated_query(chunks: list[Chunk], config: PairsConfig) -> Iterator[tuple[
                 yield c, query, c, c.text
 
 
-MINERS = {f.__name__: f for f in (docstring_code, heading_section, mention_definition, comment_block, module_summary,
-                                  identifier_query, test_behaviour, generated_query)}
+LOCAL_MINERS = {f.__name__: f for f in (docstring_code, heading_section, comment_block, module_summary)}
+INDEX_MINERS = {f.__name__: f for f in (mention_definition, identifier_query, test_behaviour)}
+MINERS = {**LOCAL_MINERS, **INDEX_MINERS, "generated_query": generated_query}
+
+
+class PairMiner:
+    """Mines pairs from the chunks of one file after another, as the build makes them.
+
+    Per-chunk miners run as each file arrives and keep their candidate pairs; the cross-file miners
+    keep an index (definitions by (path, symbol), doc mentions of names, the calls of each test: rows,
+    ids and symbols, no chunk text) and read the few texts they need from the corpus at the end
+    (``finish``). Candidates are judged at the end, type by type in ``pairs.types`` order, exactly as
+    if every chunk had been in memory at once."""
+
+    def __init__(self, config: PairsConfig, stats: StageStats, seed: int = 0):
+        unknown = sorted(set(config.types) - set(MINERS))
+        if unknown:
+            raise ValueError(f"unknown pair type(s) {unknown} in pairs.types; valid: {sorted(MINERS)}")
+        self.config, self.stats, self.seed = config, stats, seed
+        self.types = [*config.types, *(["generated_query"] if config.generator else [])]
+        self.local: dict[str, list[Candidate]] = {t: [] for t in self.types if t in LOCAL_MINERS}
+        self.definitions: dict[tuple[str, str], ChunkRef] = {}
+        self.mentions: list[tuple[ChunkRef, str, str]] = []  # (doc chunk, paragraph, name mentioned)
+        self.tests: list[tuple[ChunkRef, list[str], list[str]]] = []  # (test, its name in words, names it calls)
+        self.rows = 0
+
+    def add(self, chunks: Iterable[Chunk]) -> None:
+        """The next chunks, in corpus order (their meta is read here, and need not be kept after)."""
+        for c in chunks:
+            ref = ChunkRef(self.rows, c.id, c.path, c.kind, c.symbol)
+            self.rows += 1
+            for pair_type, found in self.local.items():
+                found.extend((ref, anchor, ref, positive) for anchor, positive in LOCAL_MINERS[pair_type](c, self.config))
+            if c.kind == "code" and c.chunk_type in ("function", "class") and "signature" in c.meta:
+                self.definitions.setdefault((c.path, c.symbol), ref)  # chunks come in source order: the first piece
+            if c.kind == "docs" and "mention_definition" in self.types:
+                for paragraph in c.text.split("\n\n"):
+                    for match in _MENTION.finditer(paragraph):
+                        self.mentions.append((ref, paragraph.strip(), (match.group(1) or match.group(2)).rsplit(".", 1)[-1]))
+            name = c.symbol.rsplit(".", 1)[-1]
+            if "test_behaviour" in self.types and c.kind == "code" and c.chunk_type == "function" and name.startswith("test_"):
+                words = identifier_words(name)[1:]  # without "test"
+                if len(words) >= self.config.min_docstring_tokens:
+                    self.tests.append((ref, words, sorted(set(_CALL.findall(c.text)))))
+
+    def finish(self, text_of: Callable[[int], str], chunks: Callable[[], Iterable[Chunk]]) -> list[Pair]:
+        """The pairs: ``text_of(row)`` reads a chunk's text back, ``chunks()`` streams the corpus (only
+        the question generator needs it). Verbatim and duplicate pairs are dropped (counted)."""
+        self.by_name = _definitions_by_name(self.definitions)
+        pairs: list[Pair] = []
+        seen: set[tuple[str, str]] = set()
+        stats = self.stats
+        for pair_type in self.types:
+            if pair_type in self.local:
+                candidates: Iterable = self.local[pair_type]
+            elif pair_type in INDEX_MINERS:
+                candidates = INDEX_MINERS[pair_type](self, text_of)
+            else:
+                candidates = generated_query(chunks(), self.config)
+            for a_chunk, anchor, p_chunk, positive in candidates:
+                anchor, positive = anchor.strip(), positive.strip()
+                key = (_norm(anchor), _norm(positive))
+                if not key[0] or not key[1]:
+                    stats.drop("empty", p_chunk.id)
+                elif key[0] in key[1] or key[1] in key[0]:
+                    stats.drop("verbatim", p_chunk.id)
+                elif key in seen:
+                    stats.drop("duplicate", p_chunk.id)
+                else:
+                    seen.add(key)
+                    stats["kept"] += 1
+                    stats[f"type_{pair_type}"] += 1
+                    pairs.append(Pair(anchor, positive, pair_type, p_chunk.path, a_chunk.kind, p_chunk.kind,
+                                      a_chunk.id, p_chunk.id, kind=p_chunk.kind))
+        self.local.clear()
+        config = self.config
+        if config.balance_code_share is not None and config.balance == "downsample":
+            pairs = balance(pairs, config.balance_code_share, stats, self.seed)
+        for kind in ("code", "docs"):
+            stats[f"kind_{kind}"] = sum(p.kind == kind for p in pairs)
+        return pairs
 
 
 def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats, seed: int = 0) -> list[Pair]:
-    """Stage: every enabled miner over the chunks; verbatim and duplicate pairs are dropped (counted)."""
-    unknown = sorted(set(config.types) - set(MINERS))
-    if unknown:
-        raise ValueError(f"unknown pair type(s) {unknown} in pairs.types; valid: {sorted(MINERS)}")
-    pairs: list[Pair] = []
-    seen: set[tuple[str, str]] = set()
-    for pair_type in [*config.types, *(["generated_query"] if config.generator else [])]:
-        for a_chunk, anchor, p_chunk, positive in MINERS[pair_type](chunks, config):
-            anchor, positive = anchor.strip(), positive.strip()
-            key = (_norm(anchor), _norm(positive))
-            if not key[0] or not key[1]:
-                stats.drop("empty", p_chunk.id)
-            elif key[0] in key[1] or key[1] in key[0]:
-                stats.drop("verbatim", p_chunk.id)
-            elif key in seen:
-                stats.drop("duplicate", p_chunk.id)
-            else:
-                seen.add(key)
-                stats["kept"] += 1
-                stats[f"type_{pair_type}"] += 1
-                pairs.append(Pair(anchor, positive, pair_type, p_chunk.path, a_chunk.kind, p_chunk.kind,
-                                  a_chunk.id, p_chunk.id, kind=p_chunk.kind))
-    if config.balance_code_share is not None and config.balance == "downsample":
-        pairs = balance(pairs, config.balance_code_share, stats, seed)
-    for kind in ("code", "docs"):
-        stats[f"kind_{kind}"] = sum(p.kind == kind for p in pairs)
-    return pairs
+    """Stage, for chunks held in memory: every enabled miner over them (``PairMiner``)."""
+    miner = PairMiner(config, stats, seed)
+    miner.add(chunks)
+    return miner.finish(lambda row: chunks[row].text, lambda: iter(chunks))
 
 
 def upsample_order(kinds: list[str], code_share: float, seed: int) -> list[int]:

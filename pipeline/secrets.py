@@ -233,30 +233,38 @@ class SecretScanner:
         raise RedactionError(f"{path}: secrets remain after 5 redaction passes; drop the file (secrets.policy: drop)", findings)
 
 
+def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfig, stats: StageStats,
+                report: list[Finding]) -> SourceFile | None:
+    """One file: redacted (or None when the policy or a sensitive name drops it); findings go to ``report``."""
+    if sensitive_file_reason(source.path):
+        stats.drop("sensitive_file", source.path)
+        return None
+    try:
+        text, findings = scanner.redact(source.text, source.path)
+    except RedactionError as err:  # never let a half-redacted file through, never crash the build
+        report.extend(err.findings)
+        stats["files_with_secrets"] += 1
+        stats.drop("secret_not_redactable", source.path)
+        return None
+    if findings:
+        report.extend(findings)
+        stats["files_with_secrets"] += 1
+        for finding in findings:
+            stats[f"finding_{finding.type}"] += 1
+        if config.policy == "drop":
+            stats.drop("contains_secret", source.path)
+            return None
+        source = dataclasses.replace(source, text=text)
+    stats["kept"] += 1
+    return source
+
+
 def redact_secrets(
     files: Iterable[SourceFile], config: SecretsConfig, stats: StageStats, report: list[Finding]
 ) -> Iterator[SourceFile]:
     """Stage: scan each file; redact findings (or drop the file, by policy); extend ``report``."""
     with SecretScanner() as scanner:
         for source in files:
-            if sensitive_file_reason(source.path):
-                stats.drop("sensitive_file", source.path)
-                continue
-            try:
-                text, findings = scanner.redact(source.text, source.path)
-            except RedactionError as err:  # never let a half-redacted file through, never crash the build
-                report.extend(err.findings)
-                stats["files_with_secrets"] += 1
-                stats.drop("secret_not_redactable", source.path)
-                continue
-            if findings:
-                report.extend(findings)
-                stats["files_with_secrets"] += 1
-                for finding in findings:
-                    stats[f"finding_{finding.type}"] += 1
-                if config.policy == "drop":
-                    stats.drop("contains_secret", source.path)
-                    continue
-                source = dataclasses.replace(source, text=text)
-            stats["kept"] += 1
-            yield source
+            kept = redact_file(scanner, source, config, stats, report)
+            if kept is not None:
+                yield kept

@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from datasketch import MinHashLSH
+from datasketch import MinHash, MinHashLSH
 
 from .clean import minhash
 from .config import CleanConfig, SplitConfig
@@ -20,43 +22,71 @@ def file_of(path: str) -> str:
     return path.split("#", 1)[0]
 
 
-def holdout_files(chunks: list[Chunk], config: SplitConfig) -> set[str]:
+def path_of_id(chunk_id: str) -> str | None:
+    """The path inside a chunk id (``path:start-end:digest``, see ``records.chunk_id``)."""
+    parts = chunk_id.rsplit(":", 2)
+    return parts[0] if len(parts) == 3 else None
+
+
+@dataclass
+class CorpusIndex:
+    """What split needs of the corpus, without holding its text: the files of each kind, and a stream
+    of every chunk's (path, MinHash signature) for the leakage check."""
+
+    files_by_kind: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    signatures: Callable[[], Iterable[tuple[str, MinHash]]] = lambda: ()
+
+    def add(self, path: str, kind: str) -> None:
+        self.files_by_kind[kind].add(file_of(path))
+
+    @classmethod
+    def of(cls, chunks: list[Chunk], clean_config: CleanConfig) -> "CorpusIndex":
+        """The index of chunks held in memory (signatures computed as they are streamed)."""
+        index = cls(signatures=lambda: ((c.path, minhash(c.text, clean_config)) for c in chunks))
+        for c in chunks:
+            index.add(c.path, c.kind)
+        return index
+
+
+def holdout_files(files_by_kind: dict[str, set[str]], config: SplitConfig) -> set[str]:
     """Per kind, a seeded ``holdout_fraction`` of the files (at least one where a kind has two)."""
-    by_kind: dict[str, set[str]] = defaultdict(set)
-    for c in chunks:
-        by_kind[c.kind].add(file_of(c.path))
     held: set[str] = set()
     rng = random.Random(config.seed)
-    for kind in sorted(by_kind):
-        files = sorted(by_kind[kind] - held)
+    for kind in sorted(files_by_kind):
+        files = sorted(files_by_kind[kind] - held)
         n = math.ceil(len(files) * config.holdout_fraction) if len(files) >= 2 else 0
         held |= set(rng.sample(files, n))
     return held
 
 
-def split_pairs(pairs: list[Pair], chunks: list[Chunk], config: SplitConfig, clean_config: CleanConfig, stats: StageStats) -> tuple[list[Pair], list[Pair], set[str]]:
+def split_pairs(pairs: list[Pair], corpus: CorpusIndex, config: SplitConfig, clean_config: CleanConfig, stats: StageStats) -> tuple[list[Pair], list[Pair], set[str]]:
     """(train, holdout, holdout file set). A pair goes where its files go; a pair whose anchor and
     positive come from files on different sides (a doc mention of a code definition) is dropped:
     in train it would teach a held-out file's text, in holdout it would test a training file's."""
-    held = holdout_files(chunks, config)
-    file_by_id = {c.id: file_of(c.path) for c in chunks}
+    held = holdout_files(corpus.files_by_kind, config)
     train, holdout = [], []
     for p in pairs:
-        sides = {file_by_id.get(cid, file_of(p.path)) in held for cid in (p.anchor_chunk_id, p.positive_chunk_id)}
+        sides = {file_of(path_of_id(cid) or p.path) in held for cid in (p.anchor_chunk_id, p.positive_chunk_id)}
         if len(sides) > 1:
             stats.drop("straddles_split", p.positive_chunk_id)
         elif sides == {True}:
             holdout.append(p)
         else:
             train.append(p)
-    # leakage check: a holdout positive that nearly repeats a training chunk measures memory, not search
+    # leakage check: a holdout positive that nearly repeats a training chunk measures memory, not search.
+    # The LSH holds the few holdout positives and every training chunk is looked up in it, streamed:
+    # the same candidate relation (a shared band) as the other way round, without an index of the corpus.
     lsh = MinHashLSH(threshold=clean_config.near_dup_threshold, num_perm=clean_config.num_perm)
-    for c in chunks:
-        if file_of(c.path) not in held:
-            lsh.insert(c.id, minhash(c.text, clean_config))
+    for i, p in enumerate(holdout):
+        lsh.insert(i, minhash(p.positive, clean_config))
+    leaked: set[int] = set()
+    if holdout:
+        for path, signature in corpus.signatures():
+            if file_of(path) not in held:
+                leaked.update(lsh.query(signature))
     kept = []
-    for p in holdout:
-        if lsh.query(minhash(p.positive, clean_config)):
+    for i, p in enumerate(holdout):
+        if i in leaked:
             stats.drop("holdout_near_duplicate_of_train", p.positive_chunk_id)
         else:
             kept.append(p)

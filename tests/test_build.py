@@ -209,7 +209,7 @@ def test_tiny_repository_ends_with_a_valid_dataset_and_one_clear_line(tmp_path, 
 
 
 def test_an_empty_split_reads_back(tmp_path):
-    from pipeline.dataset import load_pairs, write_dataset
+    from pipeline.dataset import ChunkStore, load_pairs, write_dataset
     from pipeline.records import Pair
     from pipeline.rundir import RunDir
 
@@ -217,7 +217,7 @@ def test_an_empty_split_reads_back(tmp_path):
     run = RunDir(tmp_path / "r")
     run.root.mkdir()
     for train, holdout in (([pair], []), ([], [pair]), ([], [])):
-        write_dataset(run, train, holdout, [], set())
+        write_dataset(run, train, holdout, ChunkStore(tmp_path / "chunks.arrow"), set())
         loaded = load_pairs(run)
         assert (len(loaded["train"]), len(loaded["holdout"])) == (len(train), len(holdout))
 

@@ -11,7 +11,7 @@ import pytest
 from pipeline.build import build
 from pipeline.config import CleanConfig, SplitConfig, load_recipe
 from pipeline.records import Chunk, Pair, chunk_id
-from pipeline.split import file_of, holdout_files, split_pairs
+from pipeline.split import CorpusIndex, file_of, holdout_files, split_pairs
 from pipeline.stage import StageStats
 
 
@@ -30,23 +30,27 @@ def words(seed: int, n: int = 40) -> str:
     return " ".join(f"w{(seed * 7919 + i * 104729) % 100003}" for i in range(n))
 
 
+def kinds(chunks: list[Chunk]) -> dict[str, set[str]]:
+    return CorpusIndex.of(chunks, CleanConfig()).files_by_kind
+
+
 # --- holdout_files -------------------------------------------------------------------------------
 
 def test_holdout_files_are_seeded_and_stratified_by_kind():
     chunks = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(10)] + [make_chunk(f"docs/d{i}.md", words(100 + i)) for i in range(5)]
     config = SplitConfig(holdout_fraction=0.2, seed=3)
-    held = holdout_files(chunks, config)
+    held = holdout_files(kinds(chunks), config)
     assert len([f for f in held if f.endswith(".py")]) == math.ceil(10 * 0.2)
     assert len([f for f in held if f.endswith(".md")]) == math.ceil(5 * 0.2)
-    assert holdout_files(chunks, config) == held  # same seed, same files
-    assert holdout_files(list(reversed(chunks)), config) == held  # chunk order does not matter
-    others = {frozenset(holdout_files(chunks, SplitConfig(holdout_fraction=0.2, seed=s))) for s in range(10)}
+    assert holdout_files(kinds(chunks), config) == held  # same seed, same files
+    assert holdout_files(kinds(list(reversed(chunks))), config) == held  # chunk order does not matter
+    others = {frozenset(holdout_files(kinds(chunks), SplitConfig(holdout_fraction=0.2, seed=s))) for s in range(10)}
     assert len(others) > 1  # the seed matters
 
 
 def test_a_kind_with_a_single_file_is_not_held_out():
     chunks = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(4)] + [make_chunk("README.md", words(99))]
-    held = holdout_files(chunks, SplitConfig(holdout_fraction=0.5, seed=0))
+    held = holdout_files(kinds(chunks), SplitConfig(holdout_fraction=0.5, seed=0))
     assert "README.md" not in held and len(held) == 2
 
 
@@ -54,7 +58,7 @@ def test_notebook_cells_are_one_file():
     assert file_of("nb/x.ipynb#markdown") == file_of("nb/x.ipynb#python") == "nb/x.ipynb"
     chunks = [make_chunk("nb/a.ipynb#markdown", words(1), "docs"), make_chunk("nb/a.ipynb#python", words(2), "code"),
               make_chunk("nb/b.ipynb#markdown", words(3), "docs"), make_chunk("nb/b.ipynb#python", words(4), "code")]
-    held = holdout_files(chunks, SplitConfig(holdout_fraction=0.5, seed=1))
+    held = holdout_files(kinds(chunks), SplitConfig(holdout_fraction=0.5, seed=1))
     assert held and held <= {"nb/a.ipynb", "nb/b.ipynb"}
 
 
@@ -68,7 +72,7 @@ def test_pairs_follow_their_files_and_cross_split_pairs_are_dropped():
     cross = [make_pair(d, c) for d, c in zip(docs, code)]  # a doc mention -> a code definition
     stats = StageStats("split")
     config = SplitConfig(holdout_fraction=0.34, seed=5)
-    train, holdout, held = split_pairs(same_file + cross, chunks, config, CleanConfig(), stats)
+    train, holdout, held = split_pairs(same_file + cross, CorpusIndex.of(chunks, CleanConfig()), config, CleanConfig(), stats)
     by_id = {c.id: c for c in chunks}
     for pairs, expect_held in ((train, False), (holdout, True)):
         for p in pairs:
@@ -85,7 +89,7 @@ def test_pairs_follow_their_files_and_cross_split_pairs_are_dropped():
 def test_near_duplicate_holdout_pairs_are_removed_and_counted():
     chunks = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(4)]
     config = SplitConfig(holdout_fraction=0.25, seed=0)
-    held = holdout_files(chunks, config)
+    held = holdout_files(kinds(chunks), config)
     (held_file,) = held
     train_chunk = next(c for c in chunks if c.path not in held)
     # the held-out file repeats a training chunk, one word changed
@@ -95,7 +99,7 @@ def test_near_duplicate_holdout_pairs_are_removed_and_counted():
     chunks.append(extra)
     pairs = [make_pair(c, c) for c in chunks]
     stats = StageStats("split")
-    train, holdout, held_again = split_pairs(pairs, chunks, config, CleanConfig(), stats)
+    train, holdout, held_again = split_pairs(pairs, CorpusIndex.of(chunks, CleanConfig()), config, CleanConfig(), stats)
     assert held_again == held
     assert [p.positive for p in holdout] == [extra.text]  # the near copy went, the original holdout pair stayed
     assert stats["dropped_holdout_near_duplicate_of_train"] == 1
@@ -105,8 +109,8 @@ def test_near_duplicate_holdout_pairs_are_removed_and_counted():
 def test_split_is_deterministic():
     chunks = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(8)] + [make_chunk(f"docs/d{i}.md", words(40 + i)) for i in range(8)]
     pairs = [make_pair(c, c) for c in chunks]
-    first = split_pairs(pairs, chunks, SplitConfig(), CleanConfig(), StageStats("split"))
-    second = split_pairs(pairs, chunks, SplitConfig(), CleanConfig(), StageStats("split"))
+    first = split_pairs(pairs, CorpusIndex.of(chunks, CleanConfig()), SplitConfig(), CleanConfig(), StageStats("split"))
+    second = split_pairs(pairs, CorpusIndex.of(chunks, CleanConfig()), SplitConfig(), CleanConfig(), StageStats("split"))
     assert first == second
 
 

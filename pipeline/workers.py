@@ -1,0 +1,126 @@
+"""The per-file part of the build, in worker processes: read and clean one file, scan it for
+secrets, chunk it, and sign its chunks for split's leakage check. Every file is independent, so
+both cores work; what depends on the files before (duplicates) or on all of them (pairs, split) is
+left to the main process, which takes the results in the repository's order. Each result carries
+its stage counters, so the stats are the same for any number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from datasketch import LeanMinHash
+
+from .chunk import Chunker, TokenCounter, chunk_source
+from .clean import content_digest, load, minhash, signature_bytes
+from .config import Recipe
+from .models import load_counting_tokenizer
+from .records import Chunk, SourceFile
+from .secrets import Finding, SecretScanner, redact_file
+from .stage import StageStats
+
+
+@dataclass
+class FileResult:
+    """What one file gave. ``loaded`` is False when clean's content rules dropped it (counted in
+    ``stats["clean"]``); otherwise ``digest`` and ``signature`` let the main process decide duplicates."""
+
+    path: str
+    loaded: bool = False
+    digest: bytes = b""
+    signature: LeanMinHash | None = None  # clean's MinHash of the whole file
+    kept: bool = False  # past secrets
+    chunks: list[Chunk] = field(default_factory=list)  # with the structure pair mining reads (meta)
+    chunk_signatures: list[bytes] = field(default_factory=list)  # each chunk's MinHash (clean.signature_bytes)
+    findings: list[Finding] = field(default_factory=list)
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> counters of this file
+    seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds spent on this file
+
+
+def max_chunk_tokens(recipe: Recipe) -> int:
+    return min(recipe.chunk.max_tokens or recipe.train.max_seq_length, recipe.train.max_seq_length)
+
+
+class FileWorker:
+    """The per-file stages for one recipe, with their expensive objects built once per process."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self.counter = TokenCounter(load_counting_tokenizer(recipe.train.base_model))
+        self.max_tokens = max_chunk_tokens(recipe)
+        self.scanner = SecretScanner().__enter__()  # detect-secrets configured once; the process's lifetime
+
+    def close(self) -> None:
+        self.scanner.__exit__(None, None, None)
+
+    def __call__(self, source: SourceFile) -> FileResult:
+        recipe = self.recipe
+        result = FileResult(source.path)
+        stats = {name: StageStats(name) for name in ("clean", "secrets", "chunk")}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            result.seconds[stage] = result.seconds.get(stage, 0.0) + now - clock
+            clock = now
+
+        loaded = load(source, recipe.clean, stats["clean"], recipe.collect.max_file_bytes)
+        if loaded is not None:
+            result.loaded = True
+            result.digest = content_digest(loaded.text)
+            result.signature = LeanMinHash(minhash(loaded.text, recipe.clean))  # no permutations to pickle
+            lap("clean")
+            redacted = redact_file(self.scanner, loaded, recipe.secrets, stats["secrets"], result.findings)
+            lap("secrets")
+            if redacted is not None:
+                result.kept = True
+                chunker = Chunker(self.counter, self.max_tokens, stats["chunk"])
+                result.chunks = chunk_source(redacted, chunker, recipe.chunk.min_chars)
+                lap("chunk")
+                result.chunk_signatures = [signature_bytes(minhash(c.text, recipe.clean)) for c in result.chunks]
+                lap("split")
+        else:
+            lap("clean")
+        result.stats = {name: dict(s) for name, s in stats.items()}
+        return result
+
+
+_WORKER: FileWorker | None = None
+
+
+def _start(recipe: Recipe) -> None:
+    global _WORKER
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per worker: the workers are the parallelism
+    _WORKER = FileWorker(recipe)
+
+
+def _work(source: SourceFile) -> FileResult:
+    return _WORKER(source)
+
+
+def worker_count(recipe: Recipe) -> int:
+    if recipe.build.workers:
+        return recipe.build.workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def process_files(files: Iterable[SourceFile], recipe: Recipe) -> Iterator[FileResult]:
+    """Each file's result, in the order of ``files``: in ``build.workers`` processes (forked where the
+    platform allows, so the workers start in milliseconds), or in this one when that is 1."""
+    workers = worker_count(recipe)
+    if workers <= 1:
+        worker = FileWorker(recipe)
+        try:
+            yield from map(worker, files)
+        finally:
+            worker.close()
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers, initializer=_start, initargs=(recipe,)) as pool:
+        # a few files per task: less messaging, and the order is still the files' order
+        yield from pool.imap(_work, files, chunksize=4)

@@ -10,6 +10,7 @@ filtered, each by its message.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 
@@ -43,13 +44,17 @@ def configure(verbose: bool = False, quiet: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     import datasets
     import huggingface_hub
-    import transformers
 
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
     datasets.utils.logging.set_verbosity_error()
     datasets.disable_progress_bars()
-    huggingface_hub.utils.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()  # transformers reads this switch when it is imported
+    # transformers costs seconds to import and `build` never needs it: its verbosity is set by the
+    # variable it reads when first imported (or now, where something imported it already)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:
+        transformers = sys.modules["transformers"]
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
     for message in _KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 

@@ -13,6 +13,8 @@ truncated when the model embeds it.
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -233,12 +235,13 @@ class Chunker:
         else:
             units = [Segment(1, len(lines), "block")]
         segments = _partition(units, len(lines))
-        line_tokens = self.counter.per_line(lines)
+        # tokens of lines[a-1 .. b-1] = prefix[b] - prefix[a - 1]: each range summed in O(1)
+        prefix = list(itertools.accumulate(self.counter.per_line(lines), initial=0))
         cuts = _SplitPoints(lines, tree)
         chunks: list[Chunk] = []
         seen: set[str] = set()
         for seg in segments:
-            for start, end, text, n_tokens in self._fit(seg.start, seg.end, lines, line_tokens, cuts):
+            for start, end, text, n_tokens in self._fit(seg.start, seg.end, lines, prefix, cuts):
                 cid = chunk_id(source.path, start, end, text)
                 while cid in seen:  # identical pieces of one over-long line
                     cid += "+"
@@ -247,7 +250,7 @@ class Chunker:
                                     seg.symbol, seg.chunk_type, n_tokens, source.commit, _piece_meta(seg, start, end, lines)))
         return chunks
 
-    def _fit(self, start: int, end: int, lines: list[str], line_tokens: list[int], cuts: _SplitPoints) -> Iterator[tuple[int, int, str, int]]:
+    def _fit(self, start: int, end: int, lines: list[str], prefix: list[int], cuts: _SplitPoints) -> Iterator[tuple[int, int, str, int]]:
         """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit."""
         while start <= end and not lines[start - 1].strip():
             start += 1
@@ -256,7 +259,7 @@ class Chunker:
         if start > end:
             return
         text = "\n".join(lines[start - 1 : end])
-        estimate = sum(line_tokens[start - 1 : end])
+        estimate = prefix[end] - prefix[start - 1]
         if estimate <= self.budget:
             n_tokens = estimate + self.counter.special if self.counter.additive else self.counter.total(text)
             if n_tokens <= self.max_tokens:
@@ -268,22 +271,18 @@ class Chunker:
                 yield start, end, piece, self.counter.total(piece)
             return
         # greedy: the longest prefix ending before a split point that fits; else split at lines
-        inner = sorted(c for c in cuts.get() if start < c <= end)
+        points = cuts.get()
+        inner = points[bisect.bisect_right(points, start) : bisect.bisect_right(points, end)]
         split_at = None
-        running = 0
-        boundaries = inner or list(range(start + 1, end + 1))
-        prev = start
-        for c in boundaries:
-            running += sum(line_tokens[prev - 1 : c - 1])
-            prev = c
-            if running > self.budget:
+        for c in inner or range(start + 1, end + 1):
+            if prefix[c - 1] - prefix[start - 1] > self.budget:  # the tokens of lines start .. c-1
                 break
             split_at = c
         if split_at is None:  # even the first block is too long: split it at lines instead
-            split_at = next((c for c in range(start + 1, end + 1) if sum(line_tokens[start - 1 : c]) > self.budget), start + 1)
+            split_at = next((c for c in range(start + 1, end + 1) if prefix[c] - prefix[start - 1] > self.budget), start + 1)
             split_at = max(split_at, start + 1)
-        yield from self._fit(start, split_at - 1, lines, line_tokens, cuts)
-        yield from self._fit(split_at, end, lines, line_tokens, cuts)
+        yield from self._fit(start, split_at - 1, lines, prefix, cuts)
+        yield from self._fit(split_at, end, lines, prefix, cuts)
 
 
 class _SplitPoints:
@@ -293,17 +292,19 @@ class _SplitPoints:
     def __init__(self, lines: list[str], tree: ast.Module | None):
         self.lines, self.tree, self._points = lines, tree, None
 
-    def get(self) -> set[int]:
+    def get(self) -> list[int]:
+        """The split points, sorted."""
         if self._points is None:
             lines = self.lines
-            self._points = {i + 1 for i in range(1, len(lines)) if not lines[i - 1].strip() and lines[i].strip()}
+            points = {i + 1 for i in range(1, len(lines)) if not lines[i - 1].strip() and lines[i].strip()}
             stack = list(self.tree.body) if self.tree is not None else []
             while stack:  # statements only: far fewer nodes than ast.walk's every expression
                 node = stack.pop()
                 if hasattr(node, "lineno"):
-                    self._points.add(node.lineno)
+                    points.add(node.lineno)
                 for name in ("body", "orelse", "finalbody", "handlers", "cases"):
                     stack.extend(getattr(node, name, None) or ())
+            self._points = sorted(points)
         return self._points
 
 

@@ -106,15 +106,37 @@ def _permutations(num_perm: int) -> tuple:
     return first.permutations, first.scheme, first.hashvalues.dtype
 
 
-def minhash(text: str, config: CleanConfig) -> MinHash:
-    """MinHash signature of a text's word n-gram shingles (n = ``config.shingle_size``)."""
+def _given(value: int) -> int:
+    """The MinHash "hash function" for values hashed already (``shingle_hashes``)."""
+    return value
+
+
+def shingle_hashes(shingles: Iterable[str], cache: dict[str, int] | None = None) -> list[int]:
+    """datasketch's default shingle hash (the first 4 bytes of SHA-1, little-endian), computed in one
+    buffer; ``cache`` remembers them, so a file's chunks reuse the hashes of the file's own shingles."""
+    if cache is None:
+        return np.frombuffer(b"".join([hashlib.sha1(s.encode()).digest()[:4] for s in shingles]), dtype="<u4").tolist()
+    new = [s for s in shingles if s not in cache]
+    cache.update(zip(new, shingle_hashes(new)))
+    return [cache[s] for s in shingles]
+
+
+def _shingles(text: str, n: int) -> list[str]:
     words = _WORD.findall(text)
-    n = config.shingle_size
-    shingles = {" ".join(words[i : i + n]).encode() for i in range(max(1, len(words) - n + 1))}
+    return list(set(map(" ".join, zip(*(words[k:] for k in range(n)))))) if len(words) > n else [" ".join(words)]
+
+
+def minhashes(texts: Iterable[str], config: CleanConfig, cache: dict[str, int] | None = None) -> Iterator[MinHash]:
+    """MinHash signature of each text's word n-gram shingles (n = ``config.shingle_size``), by
+    datasketch's generator (one MinHash set up, copied for each text)."""
     permutations, scheme, _ = _permutations(config.num_perm)
-    signature = MinHash(num_perm=config.num_perm, seed=1, permutations=permutations, scheme=scheme)
-    signature.update_batch(list(shingles))
-    return signature
+    hashes = (shingle_hashes(_shingles(text, config.shingle_size), cache) for text in texts)
+    return MinHash.generator(hashes, num_perm=config.num_perm, seed=1, hashfunc=_given, permutations=permutations, scheme=scheme)
+
+
+def minhash(text: str, config: CleanConfig, cache: dict[str, int] | None = None) -> MinHash:
+    """MinHash signature of one text (``minhashes``)."""
+    return next(minhashes([text], config, cache))
 
 
 def signature_bytes(signature: MinHash) -> bytes:

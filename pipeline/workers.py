@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datasketch import LeanMinHash
 
 from .chunk import Chunker, TokenCounter, chunk_source
-from .clean import content_digest, load, minhash, signature_bytes
+from .clean import content_digest, load, minhash, minhashes, signature_bytes
 from .config import Recipe
 from .models import load_counting_tokenizer
 from .records import Chunk, SourceFile
@@ -73,7 +73,8 @@ class FileWorker:
         if loaded is not None:
             result.loaded = True
             result.digest = content_digest(loaded.text)
-            result.signature = LeanMinHash(minhash(loaded.text, recipe.clean))  # no permutations to pickle
+            shingles: dict[str, int] = {}  # this file's shingle hashes, reused for its chunks' signatures
+            result.signature = LeanMinHash(minhash(loaded.text, recipe.clean, shingles))  # no permutations to pickle
             lap("clean")
             redacted = redact_file(self.scanner, loaded, recipe.secrets, stats["secrets"], result.findings)
             lap("secrets")
@@ -82,7 +83,7 @@ class FileWorker:
                 chunker = Chunker(self.counter, self.max_tokens, stats["chunk"])
                 result.chunks = chunk_source(redacted, chunker, recipe.chunk.min_chars)
                 lap("chunk")
-                result.chunk_signatures = [signature_bytes(minhash(c.text, recipe.clean)) for c in result.chunks]
+                result.chunk_signatures = [signature_bytes(m) for m in minhashes((c.text for c in result.chunks), recipe.clean, shingles)]
                 lap("split")
         else:
             lap("clean")

@@ -276,3 +276,19 @@ def test_small_random_repositories_never_crash_nor_leak(files, tiny_model, tmp_p
     if out.exists():
         for path in out.rglob("*"):
             assert not path.is_file() or _SECRET.encode() not in path.read_bytes(), path
+
+
+def test_any_number_of_workers_builds_the_same_dataset(tmp_path, fixture_repo, tiny_model):
+    """Duplicates, pairs and the split are decided in the files' order whatever the pool's size: the
+    dataset hash, every stage's counts and the corpus are the same with one process and with two."""
+    runs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert cli_build(fixture_repo, out, tiny_model, "--set", f"build.workers={workers}") == 0
+        runs[workers] = out
+    manifests = {w: json.loads((out / "manifest.json").read_text()) for w, out in runs.items()}
+    assert manifests[1]["dataset_hash"] == manifests[2]["dataset_hash"]
+    assert (manifests[1]["timings"]["build_workers"], manifests[2]["timings"]["build_workers"]) == (1, 2)
+    for stage in STAGES:
+        assert (runs[1] / "stats" / f"{stage}.json").read_text() == (runs[2] / "stats" / f"{stage}.json").read_text()
+    assert not (runs[2] / ".build").exists()  # the chunk store is gone once the corpus is saved

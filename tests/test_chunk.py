@@ -358,3 +358,32 @@ def test_hypothesis_profile_comes_from_the_environment():
     expected = {"dev": (30, False), "ci": (50, True), "fuzz": (2000, False)}[os.environ.get("HYPOTHESIS_PROFILE", "dev")]
     assert (settings().max_examples, settings().derandomize) == expected
     assert settings().deadline is None
+
+
+# --- token counts: per distinct word, exactly what the tokenizer counts per line -------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    ["def f(x):", "  return x", "\u00e9t\u00e9", "\u4e2d\u6587", "a\x0bb", "a\x1cb", "a\x85b", "a\u00a0b", "a\u2028b", "a\u200bb",
+     "x" * 120, "snake_case_name", "CamelCase", "  \t  "]), max_size=12))
+def test_counts_by_word_equal_the_tokenizers_counts_per_line(lines):
+    counter_ = counter()
+    assert counter_.by_word  # MiniLM: a BERT pre-tokenizer and normaliser, WordPiece
+    exact = [len(enc) for enc in counter_.backend.encode_batch_fast(lines, add_special_tokens=False)]
+    assert counter_.per_line(lines) == exact
+
+
+def test_a_transformers_tokenizer_and_its_tokenizer_json_count_alike():
+    from pipeline.models import load_counting_tokenizer
+
+    text = "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b  # caf\u00e9 \u4e2d\u6587\n" * 30
+    lines = text.split("\n")
+    hf, raw = TokenCounter(load_tokenizer("packaged:all-MiniLM-L6-v2")), TokenCounter(load_counting_tokenizer("packaged:all-MiniLM-L6-v2"))
+    assert hf.special == raw.special == 2
+    assert hf.per_line(lines) == raw.per_line(lines)
+    assert hf.total(text) == raw.total(text) == len(load_tokenizer("packaged:all-MiniLM-L6-v2")(text)["input_ids"])  # no truncation
+    assert hf.split_line(lines[1] * 40, 50) == raw.split_line(lines[1] * 40, 50)

@@ -260,3 +260,23 @@ def test_stats_are_written_as_json(tmp_path):
     stats.drop("binary", "x.py")
     stats.write(tmp_path / "stats")
     assert (tmp_path / "stats" / "clean.json").read_text() == '{\n  "dropped_binary": 1,\n  "kept": 2\n}\n'
+
+
+def test_minhash_is_datasketchs_default_minhash_of_the_shingles():
+    """The shingle hashes are computed in one buffer, and reused from a file for its chunks: the
+    signature must stay the one datasketch's own SHA-1 hashing gives (the dataset hash depends on it)."""
+    from datasketch import MinHash
+
+    from pipeline.clean import minhash, minhashes
+
+    config = CleanConfig()
+    texts = ["", "one", "a b c d e", "a b c d e f g", "def add(a, b):\n    return a + b  # caf\u00e9\n" * 20]
+    cache: dict[str, int] = {}
+    for text in texts:
+        words = __import__("re").findall(r"\w+", text)
+        shingles = {" ".join(words[i : i + 5]).encode() for i in range(max(1, len(words) - 4))}
+        reference = MinHash(num_perm=config.num_perm, seed=1)
+        reference.update_batch(list(shingles))
+        assert list(minhash(text, config).hashvalues) == list(reference.hashvalues)
+        assert list(minhash(text, config, cache).hashvalues) == list(reference.hashvalues)  # cached hashes too
+    assert [list(m.hashvalues) for m in minhashes(texts, config, cache)] == [list(minhash(t, config).hashvalues) for t in texts]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 from pathlib import Path
 
@@ -536,3 +537,28 @@ def test_a_file_that_cannot_be_redacted_is_dropped_not_crashed(monkeypatch):
     assert list(redact_secrets(files, SecretsConfig(), stats, report)) == []
     assert stats["dropped_secret_not_redactable"] == 2
     assert report and all(f.type == "stubborn" for f in report)
+
+
+# --- the candidate-line prefilter: one pass per pattern over the whole file, the same lines -------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pipeline.secrets import candidate_lines  # noqa: E402
+
+# the prefilter as one case-insensitive pattern tried on each line: what candidate_lines must equal
+_PER_LINE = re.compile(
+    r"(?<![\w+/=\-])(?=[\w+/=\-]{16})[A-Za-z+/=_\-]*\d|://[^\s]*@|-----BEGIN|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|"
+    r"(?i:key|secret|token|passw|pwd|auth|credential|bearer)[^=:]{0,40}[=:>]\s*[\"'\w]|"
+    r"(?<![\w\-])-(?:[uUa]|-[\w\-]*(?:user|passw|auth))"
+)
+_PIECES = st.sampled_from(["KEY", "key", "Secret", "tOkEn", "PASSWD", "pwd", "Auth", "credential", "BEARER", "\u212aey",
+                           "\u017fecret", "\u0130", "\u0131", "=", ":", ">", " ", "\t", "'", '"', "\n", "-u", "--user",
+                           "--password", "-a", "://", "@", "-----BEGIN", "10.0.0.1", "AKIAIOSFODNN7EXAMPLE", "x" * 16, "a1", "_", "/", "+"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=30).map("".join))
+def test_candidate_lines_are_the_lines_the_per_line_pattern_matches(text):
+    expected = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if _PER_LINE.search(line)]
+    assert candidate_lines(text) == expected

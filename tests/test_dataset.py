@@ -1,0 +1,43 @@
+"""dataset: the build's chunk store on disk (written as files are chunked, read back memory-mapped)."""
+
+from __future__ import annotations
+
+from pipeline.clean import minhash, signature_bytes
+from pipeline.config import CleanConfig
+from pipeline.dataset import ChunkStore
+from pipeline.records import Chunk, chunk_id
+
+
+def make_chunks(path: str, n: int) -> list[Chunk]:
+    texts = [f"def f{i}(x):\n    return x + {i}  # step {i} of {path}" for i in range(n)]
+    return [Chunk(chunk_id(path, 2 * i + 1, 2 * i + 2, t), t, path, "code", "python", 2 * i + 1, 2 * i + 2, f"f{i}", "function",
+                  12, "abc" if path.endswith("a.py") else None, {"signature": f"def f{i}(x)"}) for i, t in enumerate(texts)]
+
+
+def test_the_store_reads_back_what_was_written_in_order(tmp_path):
+    config = CleanConfig()
+    store = ChunkStore(tmp_path / ".build" / "chunks.arrow")
+    files = [make_chunks("pkg/a.py", 3), make_chunks("pkg/b.py", 2), [], make_chunks("docs/c.py", 1)]
+    for chunks in files:
+        store.add(chunks, [signature_bytes(minhash(c.text, config)) for c in chunks])
+    store.close()
+    every = [c for chunks in files for c in chunks]
+    assert store.rows == len(every) == 6 and store.text_bytes == sum(len(c.text.encode()) for c in every)
+    assert list(store.chunks()) == every  # meta is not stored, and compares equal regardless
+    assert [store.text(i) for i in range(store.rows)] == [c.text for c in every]
+    for (path, signature), c in zip(store.signatures(config), every, strict=True):
+        assert path == c.path and list(signature.hashvalues) == list(minhash(c.text, config).hashvalues)
+    corpus = store.corpus({"pkg/b.py"})
+    assert corpus.column_names[-1] == "split" and "signature" not in corpus.column_names
+    assert corpus["split"] == ["train"] * 3 + ["holdout"] * 2 + ["train"]
+    assert corpus["commit"] == ["abc"] * 3 + [""] * 3
+    store.remove()
+    assert not (tmp_path / ".build").exists()
+
+
+def test_an_empty_store_closes_and_is_removed(tmp_path):
+    store = ChunkStore(tmp_path / ".build" / "chunks.arrow")
+    store.close()
+    assert store.rows == 0 and list(store.chunks()) == []
+    store.remove()
+    assert not (tmp_path / ".build").exists()

@@ -1,7 +1,9 @@
 """chunk: structure-aware, token-bounded chunks with stable ids.
 
-Python splits by ``ast`` (module-level statements, classes, functions, methods); Markdown and rST
-by heading (the heading path travels with the chunk); everything else by blank-line blocks. A
+Python splits by ``ast`` (module-level statements, classes, functions, methods); code in a language
+with a tree-sitter grammar (JavaScript, TypeScript, Go, Java, Rust, Ruby, C, C++, C#, PHP) by
+``pipeline.syntax`` into the same units; Markdown and rST by heading (the heading path travels with
+the chunk); everything else by blank-line blocks. A
 piece over the token limit splits at statement (or paragraph) boundaries, then at lines, then
 inside a line. Every non-blank line of a file lands in exactly one chunk, in source order, and the
 same input gives the same chunks byte for byte.
@@ -17,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from . import syntax
 from .records import Chunk, SourceFile, chunk_id
 from .stage import StageStats
 
@@ -178,7 +181,7 @@ class Chunker:
 
     def chunk_file(self, source: SourceFile) -> list[Chunk]:
         lines = source.text.split("\n")
-        tree = None
+        tree = statements = None
         units: list[Segment]
         if source.language == "python" and source.kind == "code":
             try:
@@ -189,10 +192,10 @@ class Chunker:
         elif source.language in ("markdown", "rst"):
             units = _doc_segments(lines, source.language)
         else:
-            units = [Segment(1, len(lines), "block")]
+            units, statements = self._code_units(source, lines)
         segments = _partition(units, len(lines))
         line_tokens = self.counter.per_line(lines)
-        cuts = _SplitPoints(lines, tree)
+        cuts = _SplitPoints(lines, tree, statements)
         chunks: list[Chunk] = []
         seen: set[str] = set()
         for seg in segments:
@@ -204,6 +207,21 @@ class Chunker:
                 chunks.append(Chunk(cid, text, source.path, source.kind, source.language, start, end,
                                     seg.symbol, seg.chunk_type, n_tokens, source.commit, _piece_meta(seg, start, end, lines)))
         return chunks
+
+    def _code_units(self, source: SourceFile, lines: list[str]):
+        """Units (and statement lines) by tree-sitter where the language has a grammar, else one block;
+        counted per language: ``structure_<language>``, ``blocks_<language>``, ``syntax_fallback_<language>``."""
+        if source.kind == "code":
+            try:
+                found = syntax.code_segments(source.text, lines, source.language, source.path)
+            except (syntax.SyntaxFailure, RecursionError):
+                self.stats[f"syntax_fallback_{source.language}"] += 1
+                found = None
+            if found is not None:
+                self.stats[f"structure_{source.language}"] += 1
+                return found
+            self.stats[f"blocks_{source.language}"] += 1
+        return [Segment(1, len(lines), "block")], None
 
     def _fit(self, start: int, end: int, lines: list[str], line_tokens: list[int], cuts: _SplitPoints) -> Iterator[tuple[int, int, str, int]]:
         """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit."""
@@ -245,11 +263,11 @@ class Chunker:
 
 
 class _SplitPoints:
-    """Where an over-long unit may split: statement starts (Python) and paragraph starts; computed
-    only when a unit is over the limit, which few are."""
+    """Where an over-long unit may split: statement starts (Python's ``ast``, or ``statements()`` from
+    tree-sitter) and paragraph starts; computed only when a unit is over the limit, which few are."""
 
-    def __init__(self, lines: list[str], tree: ast.Module | None):
-        self.lines, self.tree, self._points = lines, tree, None
+    def __init__(self, lines: list[str], tree: ast.Module | None, statements=None):
+        self.lines, self.tree, self.statements, self._points = lines, tree, statements, None
 
     def get(self) -> set[int]:
         if self._points is None:
@@ -262,6 +280,8 @@ class _SplitPoints:
                     self._points.add(node.lineno)
                 for name in ("body", "orelse", "finalbody", "handlers", "cases"):
                     stack.extend(getattr(node, name, None) or ())
+            if self.statements is not None:
+                self._points |= self.statements()
         return self._points
 
 

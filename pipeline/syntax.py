@@ -436,7 +436,7 @@ def _tag_sentence(tag: str, rest: str) -> str:
         name = re.sub(r"=.*$", "", parts[0].strip("[]")).lstrip("$").rstrip(",:")
         desc = re.sub(r"^[-:–]\s*", "", parts[1]) if len(parts) > 1 else ""
         return f"{word} {name}: {desc.rstrip('.').strip()}." if desc.strip() else f"{word} {name}."
-    rest = re.sub(r"^[-:–]\s*", "", rest)
+    rest = re.sub(r"^[-:–]\s*", "", re.sub(r"^\[[^\]]*\]\s*", "", rest))  # YARD: @return [Type] desc
     if tag in ("throws", "throw", "exception", "raises"):
         return _sentence(word, f"{type_} {rest}" if type_ else rest)
     if tag in ("returns", "return", "yields", "yield"):

@@ -305,9 +305,15 @@ def _partition(units: list[Segment], n_lines: int) -> list[Segment]:
 
 def _piece_meta(seg: Segment, start: int, end: int, lines: list[str]) -> dict:
     """Structure the pair miner needs, for the piece [start, end] of a segment."""
-    meta = {k: v for k, v in seg.meta.items() if k not in ("docstring_span", "docstring", "heading_lines")}
+    meta = {k: v for k, v in seg.meta.items() if k not in ("docstring_span", "docstring", "docstring_leads", "heading_lines")}
     span = seg.meta.get("docstring_span")
-    if span and start <= span[0] <= end:
+    holds = bool(span) and start <= span[0] <= end
+    if span and seg.meta.get("docstring_leads"):
+        # a doc comment above its definition (pipeline/syntax.py): a long one may fill pieces of its own,
+        # so the docstring goes with the piece where the code starts
+        first_code = next((i for i in range(span[1] + 1, end + 1) if lines[i - 1].strip()), 0)
+        holds = start <= first_code <= end
+    if holds:
         meta["docstring"] = seg.meta["docstring"]
         meta["code_without_docstring"] = "\n".join(
             line for i, line in enumerate(lines[start - 1 : end], start=start) if not span[0] <= i <= span[1]

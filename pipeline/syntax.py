@@ -226,7 +226,7 @@ class _Parsed:
         name = node.child_by_field_name("name")
         if name is None:
             return None
-        return re.sub(r"[\\:]+", ".", _text(name)).strip(".")
+        return re.sub(r"[\\:]+", ".", _text(name)).strip(".'\"")  # `declare module 'mongoose'`
 
     # --- the walk -------------------------------------------------------------------------------------
 
@@ -236,7 +236,10 @@ class _Parsed:
         out: list = []
         row = node.start_point[0]
         for p in reversed(pending):
-            if _last_row(p) != row - 1 or not _starts_line(p, self.lines):
+            # JSDoc and Javadoc tools attach a /** block to the next definition across a blank line or two
+            # (mongoose writes them so); every other comment must touch what it documents
+            gap = 3 if not out and p.text.startswith(b"/**") and p.type in self.g.comments else 1
+            if not row - gap <= _last_row(p) < row or not _starts_line(p, self.lines):
                 break
             out.insert(0, p)
             row = p.start_point[0]
@@ -275,7 +278,7 @@ class _Parsed:
             if docs:
                 doc = clean_doc_comment("\n".join(_text(c) for c in docs))
                 if doc:
-                    meta.update(docstring=doc, docstring_span=(docs[0].start_point[0] + 1, _last_row(docs[-1]) + 1))
+                    meta.update(docstring=doc, docstring_span=(docs[0].start_point[0] + 1, _last_row(docs[-1]) + 1), docstring_leads=True)
             self.units.append(Segment(start, _last_row(node) + 1, kind, symbol, meta))
             if top and _is_public(name, signature, g.name):
                 self.public.append(signature)

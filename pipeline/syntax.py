@@ -344,7 +344,7 @@ def code_segments(text: str, lines: list[str], language: str, path: str = ""):
     grammar = grammar_for(language, path)
     if grammar is None:
         return None
-    source = text.encode("utf-8")
+    source = text.encode("utf-8", "surrogatepass")  # a lone surrogate must not end the build; rows are unchanged
     root = _parser(grammar.name).parse(source).root_node
     if grammar.name == "c" and path.endswith(".h") and _broken(root):  # a C++ header under C's extension
         grammar = GRAMMARS["cpp"]

@@ -459,6 +459,8 @@ def clean_doc_comment(raw: str) -> str:
         line = _LINE_MARK.sub("", line, count=1).rstrip()
         if _DIRECTIVE.match(line.strip()):
             continue
+        if not re.search(r"\w", line):  # a banner's rule of stars and slashes, or a blank line
+            line = ""
         lines.append(line)
     text = "\n".join(lines)
     if "<" in text:  # C# and Visual C++ XML documentation

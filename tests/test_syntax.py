@@ -334,6 +334,7 @@ def test_tags_become_words():
     ("//! Crate docs.\n//!\n//! More.", "Crate docs.\n\nMore."),
     ("/*!\n * \\brief Open a file.\n * \\param path where it lives\n */", "Open a file.\n\nParameter path: where it lives."),
     ("// eslint-disable-next-line no-console", ""),
+    ("/************/\n/***** CONTEXT CREATION *****/\n/************/", "CONTEXT CREATION"),
 ])
 def test_clean_doc_comment(raw, prose):
     assert clean_doc_comment(raw) == prose

@@ -468,3 +468,33 @@ def test_doc_comment_is_not_also_a_comment_block_pair(all_pairs):
     pairs, _ = all_pairs
     anchors = [p.anchor for p in pairs if p.pair_type == "comment_block"]
     assert not any("ServeHTTP conforms" in a or "Greet a person" in a for a in anchors)
+
+
+def test_jsdoc_a_blank_line_above_still_documents_but_a_line_comment_must_touch():
+    text = ("/**\n * Load the settings from a file on disk.\n */\n\nfunction load(path) {\n  const raw = read(path);\n  return parse(raw);\n}\n\n"
+            "// Save the settings back to the file.\n\nfunction save(path, s) {\n  const raw = dump(s);\n  write(path, raw);\n}\n")
+    by_symbol = {c.symbol: c for c in chunk(text, "lib/settings.js")}
+    assert by_symbol["load"].meta["docstring"] == "Load the settings from a file on disk." and by_symbol["load"].start_line == 1
+    assert "docstring" not in by_symbol["save"].meta
+
+
+def test_a_long_doc_comment_gives_its_docstring_to_the_piece_where_the_code_starts():
+    example = "\n".join(f" *     const doc{i} = await Model.findById(id{i});" for i in range(12))
+    text = (f"/**\n * Find a document by its id and return it.\n *\n * Example:\n{example}\n */\n"
+            "Model.findById = function findById(id) {\n  const q = this.findOne({ _id: id });\n  q.setOptions({ lean: false });\n  return q;\n};\n")
+    pieces = [c for c in chunk(text, "lib/model.js", max_tokens=96) if c.symbol == "Model.findById"]
+    assert len(pieces) > 1
+    with_doc = [c for c in pieces if "docstring" in c.meta]
+    assert len(with_doc) == 1 and "function findById(id)" in with_doc[0].text
+    assert with_doc[0].meta["docstring"].startswith("Find a document by its id and return it.")
+    assert with_doc[0].meta["code_without_docstring"].startswith("Model.findById = function findById(id) {")
+    assert check_chunks(chunk(text, "lib/model.js", max_tokens=96), text, 96, counter()) == []
+
+
+def test_hash_lines_are_comments_only_where_the_language_says_so():
+    # `#define` lines over two declarations would make a comment_block pair if `#` were a comment in C
+    text = ("#include <stdio.h>\n#define LIMIT 10\n#define NAME \"counter\"\nstatic int total;\nstatic int seen;\n\nint main(void) {\n"
+            "    // count up to the limit and print every number\n    for (int i = 0; i < LIMIT; i++)\n        printf(\"%d\", i);\n    return 0;\n}\n")
+    chunks = chunk(text, "src/main.c")
+    pairs = mine_pairs(chunks, PairsConfig(types=["comment_block"]), StageStats("pairs"))
+    assert [p.anchor for p in pairs] == ["count up to the limit and print every number"]

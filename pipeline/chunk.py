@@ -3,9 +3,8 @@
 Python splits by ``ast`` (module-level statements, classes, functions, methods); code in a language
 with a tree-sitter grammar (JavaScript, TypeScript, Go, Java, Rust, Ruby, C, C++, C#, PHP) by
 ``pipeline.syntax`` into the same units; Markdown and rST by heading (the heading path travels with
-the chunk); everything else by blank-line blocks. A
-piece over the token limit splits at statement (or paragraph) boundaries, then at lines, then
-inside a line. Every non-blank line of a file lands in exactly one chunk, in source order, and the
+the chunk); everything else by blank-line blocks. A piece over the token limit splits at statement
+(or paragraph) boundaries, then at lines, then inside a line. Every non-blank line of a file lands in exactly one chunk, in source order, and the
 same input gives the same chunks byte for byte.
 
 Token counts use the base model's own tokenizer and include its special tokens, so no chunk is

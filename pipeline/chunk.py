@@ -1,9 +1,10 @@
 """chunk: structure-aware, token-bounded chunks with stable ids.
 
-Python splits by ``ast`` (module-level statements, classes, functions, methods); Markdown and rST
-by heading (the heading path travels with the chunk); everything else by blank-line blocks. A
-piece over the token limit splits at statement (or paragraph) boundaries, then at lines, then
-inside a line. Every non-blank line of a file lands in exactly one chunk, in source order, and the
+Python splits by ``ast`` (module-level statements, classes, functions, methods); code in a language
+with a tree-sitter grammar (JavaScript, TypeScript, Go, Java, Rust, Ruby, C, C++, C#, PHP) by
+``pipeline.syntax`` into the same units; Markdown and rST by heading (the heading path travels with
+the chunk); everything else by blank-line blocks. A piece over the token limit splits at statement
+(or paragraph) boundaries, then at lines, then inside a line. Every non-blank line of a file lands in exactly one chunk, in source order, and the
 same input gives the same chunks byte for byte.
 
 Token counts use the base model's own tokenizer and include its special tokens, so no chunk is
@@ -19,6 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from . import syntax
 from .records import Chunk, SourceFile, chunk_id
 from .stage import StageStats
 
@@ -222,7 +224,7 @@ class Chunker:
 
     def chunk_file(self, source: SourceFile) -> list[Chunk]:
         lines = source.text.split("\n")
-        tree = None
+        tree = statements = None
         units: list[Segment]
         if source.language == "python" and source.kind == "code":
             try:
@@ -233,11 +235,11 @@ class Chunker:
         elif source.language in ("markdown", "rst"):
             units = _doc_segments(lines, source.language)
         else:
-            units = [Segment(1, len(lines), "block")]
+            units, statements = self._code_units(source, lines)
         segments = _partition(units, len(lines))
         # tokens of lines[a-1 .. b-1] = prefix[b] - prefix[a - 1]: each range summed in O(1)
         prefix = list(itertools.accumulate(self.counter.per_line(lines), initial=0))
-        cuts = _SplitPoints(lines, tree)
+        cuts = _SplitPoints(lines, tree, statements)
         chunks: list[Chunk] = []
         seen: set[str] = set()
         for seg in segments:
@@ -249,6 +251,21 @@ class Chunker:
                 chunks.append(Chunk(cid, text, source.path, source.kind, source.language, start, end,
                                     seg.symbol, seg.chunk_type, n_tokens, source.commit, _piece_meta(seg, start, end, lines)))
         return chunks
+
+    def _code_units(self, source: SourceFile, lines: list[str]):
+        """Units (and statement lines) by tree-sitter where the language has a grammar, else one block;
+        counted per language: ``structure_<language>``, ``blocks_<language>``, ``syntax_fallback_<language>``."""
+        if source.kind == "code":
+            try:
+                found = syntax.code_segments(source.text, lines, source.language, source.path)
+            except (syntax.SyntaxFailure, RecursionError):
+                self.stats[f"syntax_fallback_{source.language}"] += 1
+                found = None
+            if found is not None:
+                self.stats[f"structure_{source.language}"] += 1
+                return found
+            self.stats[f"blocks_{source.language}"] += 1
+        return [Segment(1, len(lines), "block")], None
 
     def _fit(self, start: int, end: int, lines: list[str], prefix: list[int], cuts: _SplitPoints) -> Iterator[tuple[int, int, str, int]]:
         """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit."""
@@ -286,11 +303,11 @@ class Chunker:
 
 
 class _SplitPoints:
-    """Where an over-long unit may split: statement starts (Python) and paragraph starts; computed
-    only when a unit is over the limit, which few are."""
+    """Where an over-long unit may split: statement starts (Python's ``ast``, or ``statements()`` from
+    tree-sitter) and paragraph starts; computed only when a unit is over the limit, which few are."""
 
-    def __init__(self, lines: list[str], tree: ast.Module | None):
-        self.lines, self.tree, self._points = lines, tree, None
+    def __init__(self, lines: list[str], tree: ast.Module | None, statements=None):
+        self.lines, self.tree, self.statements, self._points = lines, tree, statements, None
 
     def get(self) -> list[int]:
         """The split points, sorted."""
@@ -304,6 +321,8 @@ class _SplitPoints:
                     points.add(node.lineno)
                 for name in ("body", "orelse", "finalbody", "handlers", "cases"):
                     stack.extend(getattr(node, name, None) or ())
+            if self.statements is not None:
+                points |= self.statements()
             self._points = sorted(points)
         return self._points
 
@@ -328,9 +347,15 @@ def _partition(units: list[Segment], n_lines: int) -> list[Segment]:
 
 def _piece_meta(seg: Segment, start: int, end: int, lines: list[str]) -> dict:
     """Structure the pair miner needs, for the piece [start, end] of a segment."""
-    meta = {k: v for k, v in seg.meta.items() if k not in ("docstring_span", "docstring", "heading_lines")}
+    meta = {k: v for k, v in seg.meta.items() if k not in ("docstring_span", "docstring", "docstring_leads", "heading_lines")}
     span = seg.meta.get("docstring_span")
-    if span and start <= span[0] <= end:
+    holds = bool(span) and start <= span[0] <= end
+    if span and seg.meta.get("docstring_leads"):
+        # a doc comment above its definition (pipeline/syntax.py): a long one may fill pieces of its own,
+        # so the docstring goes with the piece where the code starts
+        first_code = next((i for i in range(span[1] + 1, end + 1) if lines[i - 1].strip()), 0)
+        holds = start <= first_code <= end
+    if holds:
         meta["docstring"] = seg.meta["docstring"]
         meta["code_without_docstring"] = "\n".join(
             line for i, line in enumerate(lines[start - 1 : end], start=start) if not span[0] <= i <= span[1]

@@ -2,7 +2,8 @@
 
 Inside git, ``git ls-files`` lists tracked and untracked-but-not-ignored files, so .gitignore holds;
 outside git, a plain walk. Symlinks are never followed; notebooks contribute their Markdown and
-code cells (never their outputs) as two records, ``nb.ipynb#markdown`` and ``nb.ipynb#python``.
+code cells (never their outputs) as two records, ``nb.ipynb#markdown`` and ``nb.ipynb#python`` (or the
+kernel's language: ``nb.ipynb#javascript``).
 Text is read later, by clean, so a listing costs no I/O beyond ``stat``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -35,7 +37,13 @@ _BY_SUFFIX = {
     ".cfg": ("code", "ini"), ".ini": ("code", "ini"), ".json": ("code", "json"),
     ".md": ("docs", "markdown"), ".markdown": ("docs", "markdown"), ".rst": ("docs", "rst"),
     ".txt": ("docs", "text"), ".ipynb": ("notebook", "python"),
+    ".cjs": ("code", "javascript"), ".mts": ("code", "typescript"), ".cts": ("code", "typescript"),
+    ".cxx": ("code", "cpp"), ".hh": ("code", "cpp"), ".hxx": ("code", "cpp"), ".rake": ("code", "ruby"),
 }
+# a notebook kernel's language (metadata.kernelspec.language / language_info.name) -> repotune's name
+_KERNEL_LANGUAGES = {"node": "javascript", "nodejs": "javascript", "js": "javascript", "ts": "typescript", "c++": "cpp",
+                     "c++11": "cpp", "c++14": "cpp", "c++17": "cpp", "c++20": "cpp", "c#": "csharp", "bash": "shell", "sh": "shell",
+                     "golang": "go", "python3": "python"}
 _BY_NAME = {"makefile": ("code", "make"), "dockerfile": ("code", "dockerfile"), "readme": ("docs", "text")}
 
 
@@ -82,14 +90,26 @@ def _list_paths(root: Path) -> tuple[list[str], str | None]:
 
 def notebook_cells(raw: str) -> tuple[str, str]:
     """(markdown, code) text of a notebook's cells, outputs ignored."""
-    cells = json.loads(raw).get("cells", [])
+    markdown, code, _ = notebook_parts(raw)
+    return markdown, code
+
+
+def notebook_parts(raw: str) -> tuple[str, str, str]:
+    """(markdown, code, language) of a notebook: its code cells are in its kernel's language (Python
+    unless the metadata says otherwise), so a JavaScript or Go notebook's code takes that language's path."""
+    notebook = json.loads(raw)
+    meta = notebook.get("metadata") or {}
+    kernel = (meta.get("kernelspec") or {}).get("language") or (meta.get("language_info") or {}).get("name") or "python"
+    language = str(kernel).strip().lower()
+    language = _KERNEL_LANGUAGES.get(language, language) if re.fullmatch(r"[\w+#.-]{1,20}", language) else "python"
+    cells = notebook.get("cells", [])
     parts: dict[str, list[str]] = {"markdown": [], "code": []}
     for cell in cells:
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else str(source)
         if cell.get("cell_type") in parts and text.strip():
             parts[cell["cell_type"]].append(text.rstrip("\n"))
-    return "\n\n".join(parts["markdown"]), "\n\n".join(parts["code"])
+    return "\n\n".join(parts["markdown"]), "\n\n".join(parts["code"]), language
 
 
 def collect(repo: str | Path, config: CollectConfig, stats: StageStats) -> Iterator[SourceFile]:
@@ -143,7 +163,7 @@ def _collect(root: Path, config: CollectConfig, stats: StageStats) -> Iterator[S
                 stats.drop("too_large", rel)
                 continue
             try:
-                markdown, code = notebook_cells(path.read_text(encoding="utf-8", errors="replace"))
+                markdown, code, language = notebook_parts(path.read_text(encoding="utf-8", errors="replace"))
             except (ValueError, AttributeError, OSError):
                 stats.drop("invalid_notebook", rel)
                 continue

@@ -31,7 +31,13 @@ from .records import Chunk, Pair
 from .search import identifier_words
 from .stage import StageStats
 
-_COMMENT = re.compile(r"^\s*(#|//)\s?(.*)$")
+_COMMENT = re.compile(r"^\s*(#|//[/!]?)\s?(.*)$")
+_SLASH_COMMENT = re.compile(r"^\s*(//[/!]?)\s?(.*)$")
+# languages where `#` starts a comment; elsewhere it is a preprocessor line or an attribute (`#include`, `#[derive]`)
+_HASH_COMMENTS = {"python", "ruby", "shell", "yaml", "toml", "perl", "r", "make", "dockerfile", "ini", "php", "julia", "text"}
+# test files beyond Python's test_*.py: foo_test.go, foo.test.js, foo.spec.ts, FooTest.java, foo_spec.rb
+_TEST_FILE = re.compile(r"(_test|_spec|\.test|\.spec|Tests?)\.\w+$")
+_TEST_DIRS = {"tests", "test", "__tests__", "spec", "specs"}
 _MENTION = re.compile(r"`?\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\(\)`?|`([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
 # comment lines that describe tooling, not the code after them
 _NOT_PROSE = re.compile(r"^(!|noqa|type:|pragma|pylint|fmt:|isort|-\*-|copyright|license|spdx)", re.I)
@@ -47,7 +53,9 @@ def _is_test(chunk: Chunk) -> bool:
     # any part of the qualified name: a test class's helpers and setUp are test code too
     names = chunk.symbol.split(".")
     parts = PurePosixPath(chunk.path).parts
-    return any(n.startswith(("test", "Test")) for n in names) or "tests" in parts or PurePosixPath(chunk.path).name.startswith("test_")
+    name = PurePosixPath(chunk.path).name
+    return (any(n.startswith(("test", "Test")) for n in names) or bool(_TEST_DIRS.intersection(parts[:-1]))
+            or name.startswith("test_") or bool(_TEST_FILE.search(name)))
 
 
 def _norm(text: str) -> str:
@@ -88,19 +96,22 @@ def comment_block(c: Chunk, config: PairsConfig) -> Iterator[tuple[str, str]]:
     if c.kind != "code":
         return
     lines = c.text.split("\n")
+    pattern = _COMMENT if c.language in _HASH_COMMENTS else _SLASH_COMMENT
     i = 0
     while i < len(lines):
+        # a definition's doc comment (at the chunk's top, outside Python) is docstring_code's anchor already
+        at_doc = i == 0 and c.language != "python" and "docstring" in c.meta
         comment = []
-        while i < len(lines) and (m := _COMMENT.match(lines[i])) and not lines[i].lstrip().startswith("#!"):
+        while i < len(lines) and (m := pattern.match(lines[i])) and not lines[i].lstrip().startswith("#!"):
             if not _NOT_PROSE.match(m.group(2).strip()):
                 comment.append(m.group(2).strip())
             i += 1
         block = []
-        while i < len(lines) and lines[i].strip() and not _COMMENT.match(lines[i]):
+        while i < len(lines) and lines[i].strip() and not pattern.match(lines[i]):
             block.append(lines[i])
             i += 1
         text = " ".join(comment).strip()
-        if len(text.split()) >= config.min_docstring_tokens and len(block) >= 2:
+        if len(text.split()) >= config.min_docstring_tokens and len(block) >= 2 and not at_doc:
             yield text, "\n".join(block)
         if not comment and not block:
             i += 1

@@ -208,17 +208,18 @@ def test_rst_headings():
     assert_invariants(chunks, RST, 128)
 
 
-def test_other_code_by_blank_line_blocks():
+def test_code_without_a_grammar_by_blank_line_blocks():
+    # JavaScript has a grammar now (tests/test_syntax.py); a language without one keeps blank-line blocks
     blocks = [
         "function add(a, b) {\n  const sum = a + b;\n  return sum;\n}",
         "function scale(values, factor) {\n  return values.map((v) => v * factor);\n}",
         "module.exports = { add, scale, version: '1.2.3', name: 'arith' };",
     ]
     text = "\n\n".join(blocks) + "\n"
-    whole = chunk(text, "web/arith.js", "code", "javascript", max_tokens=256)
+    whole = chunk(text, "web/arith.kts", "code", "kotlin", max_tokens=256)
     assert len(whole) == 1 and whole[0].chunk_type == "block"  # fits: one chunk
     limit = max(counter().total(b) for b in blocks) + 2  # each block fits, no two do
-    pieces = chunk(text, "web/arith.js", "code", "javascript", max_tokens=limit)
+    pieces = chunk(text, "web/arith.kts", "code", "kotlin", max_tokens=limit)
     assert [c.text for c in pieces] == blocks
     assert_invariants(pieces, text, limit)
 
@@ -322,7 +323,7 @@ TEXTS = st.one_of(
     st.lists(_MARKDOWN_LINE, max_size=60),
     st.lists(_ANY_LINE, max_size=25),
 ).map("\n".join).map(normalise)
-KINDS = st.sampled_from([("code", "python"), ("docs", "markdown"), ("docs", "rst"), ("code", "javascript"), ("docs", "text")])
+KINDS = st.sampled_from([("code", "python"), ("docs", "markdown"), ("docs", "rst"), ("code", "javascript"), ("code", "kotlin"), ("docs", "text")])
 LIMITS = st.integers(min_value=11, max_value=96)  # 11: the smallest limit Chunker accepts for a BERT tokenizer
 
 # no per-test max_examples: the profile (HYPOTHESIS_PROFILE=dev|ci|fuzz, tests/conftest.py) decides

@@ -141,6 +141,20 @@ def test_collect_turns_a_notebook_into_a_docs_and_a_code_record(tmp_path):
     assert stats["notebooks"] == 1 and stats["kept"] == 2
 
 
+@pytest.mark.parametrize("metadata, language", [
+    ({"kernelspec": {"name": "javascript", "language": "javascript"}}, "javascript"),
+    ({"language_info": {"name": "go"}}, "go"),
+    ({"kernelspec": {"language": "C++17"}}, "cpp"),
+    ({}, "python"),
+])
+def test_notebook_code_takes_its_kernels_language(tmp_path, metadata, language):
+    notebook = {**NOTEBOOK, "metadata": metadata}
+    root = write_files(tmp_path / "r", {"nb/explore.ipynb": json.dumps(notebook)})
+    files, _ = run_collect(root)
+    assert set(files) == {"nb/explore.ipynb#markdown", f"nb/explore.ipynb#{language}"}
+    assert files[f"nb/explore.ipynb#{language}"].language == language
+
+
 def test_invalid_notebook_is_dropped_and_counted(tmp_path):
     root = write_files(tmp_path / "r", {"broken.ipynb": "{not json", "list.ipynb": "[1, 2]"})
     files, stats = run_collect(root)

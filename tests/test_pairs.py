@@ -305,3 +305,15 @@ def test_generated_query_plumbing_with_a_tiny_local_seq2seq_model(tmp_path):
     assert pairs and all(p.pair_type == "generated_query" and p.anchor and p.path != "tests/test_a.py" for p in pairs)
     assert {p.positive for p in pairs} <= {c.text for c in made}
     assert mine(chunks, types=[], generator=str(tmp_path / "gen"), generator_queries=2)[0] == pairs  # seeded
+
+
+@pytest.mark.parametrize("path, symbol, is_test", [
+    ("server/engine_test.go", "TestServe", True), ("server/engine_test.go", "helper", True), ("lib/router.test.js", "setup", True),
+    ("src/cache.spec.ts", "x", True), ("src/test/java/AccountTest.java", "Account.deposit", True), ("__tests__/a.js", "a", True),
+    ("spec/greeter_spec.rb", "greet", True), ("tests/test_a.py", "f", True),
+    ("server/engine.go", "Engine.ServeHTTP", False), ("lib/latest.js", "contest", False), ("src/Testimony.java", "run", False),
+])
+def test_test_files_of_every_language_are_recognised(path, symbol, is_test):
+    from pipeline.pairs import _is_test
+
+    assert _is_test(Chunk("id", "x", path, "code", "go", 1, 1, symbol, "function")) is is_test

@@ -45,12 +45,14 @@ def save(section: str, data: dict, rows: list[str]) -> Path:
 
 # Runs the repotune CLI and reports its own peak RSS on stderr as it exits.
 _PEAK = ("import atexit, resource, sys; "
-         "atexit.register(lambda: print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); "
+         "atexit.register(lambda: print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+         "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)); "
          "from pipeline.cli import main; sys.argv = ['repotune', *sys.argv[1:]]; sys.exit(main())")
 
 
-def run_cli(*args: str) -> tuple[float, float]:
-    """Run `repotune ARGS` in a fresh process; return (wall seconds, peak RSS MB of that process)."""
+def run_cli(*args: str, children: bool = False) -> tuple:
+    """Run `repotune ARGS` in a fresh process; return (wall seconds, peak RSS MB of that process), and
+    with ``children`` also the peak RSS MB of the largest process it started (the build's workers)."""
     import subprocess
     import time
 
@@ -59,5 +61,5 @@ def run_cli(*args: str) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(f"repotune {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    peak_kb = int(proc.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()[0])
-    return wall, peak_kb / 1024
+    peak_kb, child_kb = map(int, proc.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()[:2])
+    return (wall, peak_kb / 1024, child_kb / 1024) if children else (wall, peak_kb / 1024)

@@ -118,7 +118,7 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
             commit = commit or chunk.commit
         seconds["pairs"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        store.add(result.chunks, result.chunk_signatures)
+        store.add(result.chunks, result.chunk_shingles)
         seconds["dataset"] += time.perf_counter() - clock
         bar.set_postfix(chunks=store.rows, refresh=False)
     bar.close()
@@ -136,9 +136,9 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         store.remove()
         raise BuildError(_explain_empty(stats, f"0 pairs from {store.rows} chunks", ", and `pairs.types`"))
 
-    # 3. split: whole files held out; the leakage check streams the training chunks' signatures
+    # 3. split: whole files held out; the leakage check streams the training chunks' shingle hashes
     clock = time.perf_counter()
-    corpus.signatures = lambda: store.signatures(recipe.clean)
+    corpus.shingles = store.shingles
     train, holdout, held = split_pairs(pairs, corpus, recipe.split, recipe.clean, stats["split"])
     seconds["split"] += time.perf_counter() - clock
 

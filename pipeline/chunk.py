@@ -268,38 +268,40 @@ class Chunker:
         return [Segment(1, len(lines), "block")], None
 
     def _fit(self, start: int, end: int, lines: list[str], prefix: list[int], cuts: _SplitPoints) -> Iterator[tuple[int, int, str, int]]:
-        """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit."""
-        while start <= end and not lines[start - 1].strip():
-            start += 1
-        while end >= start and not lines[end - 1].strip():
-            end -= 1
-        if start > end:
-            return
-        text = "\n".join(lines[start - 1 : end])
-        estimate = prefix[end] - prefix[start - 1]
-        if estimate <= self.budget:
-            n_tokens = estimate + self.counter.special if self.counter.additive else self.counter.total(text)
-            if n_tokens <= self.max_tokens:
-                yield start, end, text, n_tokens
+        """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit: the longest
+        prefix that fits, then the rest, in a loop (a unit of 100,000 lines is 1,000s of pieces deep)."""
+        while True:
+            while start <= end and not lines[start - 1].strip():
+                start += 1
+            while end >= start and not lines[end - 1].strip():
+                end -= 1
+            if start > end:
                 return
-        if start == end:  # one line over the limit: cut inside it
-            self.stats["split_long_line"] += 1
-            for piece in self.counter.split_line(lines[start - 1], self.budget):
-                yield start, end, piece, self.counter.total(piece)
-            return
-        # greedy: the longest prefix ending before a split point that fits; else split at lines
-        points = cuts.get()
-        inner = points[bisect.bisect_right(points, start) : bisect.bisect_right(points, end)]
-        split_at = None
-        for c in inner or range(start + 1, end + 1):
-            if prefix[c - 1] - prefix[start - 1] > self.budget:  # the tokens of lines start .. c-1
-                break
-            split_at = c
-        if split_at is None:  # even the first block is too long: split it at lines instead
-            split_at = next((c for c in range(start + 1, end + 1) if prefix[c] - prefix[start - 1] > self.budget), start + 1)
-            split_at = max(split_at, start + 1)
-        yield from self._fit(start, split_at - 1, lines, prefix, cuts)
-        yield from self._fit(split_at, end, lines, prefix, cuts)
+            text = "\n".join(lines[start - 1 : end])
+            estimate = prefix[end] - prefix[start - 1]
+            if estimate <= self.budget:
+                n_tokens = estimate + self.counter.special if self.counter.additive else self.counter.total(text)
+                if n_tokens <= self.max_tokens:
+                    yield start, end, text, n_tokens
+                    return
+            if start == end:  # one line over the limit: cut inside it
+                self.stats["split_long_line"] += 1
+                for piece in self.counter.split_line(lines[start - 1], self.budget):
+                    yield start, end, piece, self.counter.total(piece)
+                return
+            # greedy: the longest prefix ending before a split point that fits; else split at lines
+            points = cuts.get()
+            inner = points[bisect.bisect_right(points, start) : bisect.bisect_right(points, end)]
+            split_at = None
+            for c in inner or range(start + 1, end + 1):
+                if prefix[c - 1] - prefix[start - 1] > self.budget:  # the tokens of lines start .. c-1
+                    break
+                split_at = c
+            if split_at is None:  # even the first block is too long: split it at lines instead
+                split_at = next((c for c in range(start + 1, end + 1) if prefix[c] - prefix[start - 1] > self.budget), start + 1)
+                split_at = max(split_at, start + 1)
+            yield from self._fit(start, split_at - 1, lines, prefix, cuts)
+            start = split_at
 
 
 class _SplitPoints:

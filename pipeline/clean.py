@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash, MinHashLSH
 
 from .config import CleanConfig, CollectConfig
 from .records import SourceFile
@@ -103,7 +103,7 @@ def _permutations(num_perm: int) -> tuple:
     """datasketch draws its permutations anew for every MinHash (~0.1 ms each, most of the split
     stage's time on 100k chunks); the same seed gives the same ones, so draw them once."""
     first = MinHash(num_perm=num_perm, seed=1)
-    return first.permutations, first.scheme, first.hashvalues.dtype
+    return first.permutations, first.scheme
 
 
 def _given(value: int) -> int:
@@ -121,33 +121,32 @@ def shingle_hashes(shingles: Iterable[str], cache: dict[str, int] | None = None)
     return [cache[s] for s in shingles]
 
 
-def _shingles(text: str, n: int) -> list[str]:
+def text_shingle_hashes(text: str, config: CleanConfig, cache: dict[str, int] | None = None) -> list[int]:
+    """The hashes of a text's distinct word n-gram shingles (n = ``config.shingle_size``)."""
     words = _WORD.findall(text)
-    return list(set(map(" ".join, zip(*(words[k:] for k in range(n)))))) if len(words) > n else [" ".join(words)]
+    n = config.shingle_size
+    shingles = set(map(" ".join, zip(*(words[k:] for k in range(n))))) if len(words) > n else {" ".join(words)}
+    return shingle_hashes(list(shingles), cache)
 
 
-def minhashes(texts: Iterable[str], config: CleanConfig, cache: dict[str, int] | None = None) -> Iterator[MinHash]:
-    """MinHash signature of each text's word n-gram shingles (n = ``config.shingle_size``), by
-    datasketch's generator (one MinHash set up, copied for each text)."""
-    permutations, scheme, _ = _permutations(config.num_perm)
-    hashes = (shingle_hashes(_shingles(text, config.shingle_size), cache) for text in texts)
-    return MinHash.generator(hashes, num_perm=config.num_perm, seed=1, hashfunc=_given, permutations=permutations, scheme=scheme)
+def minhash_of_hashes(hashes: list[int], config: CleanConfig) -> MinHash:
+    """The MinHash signature of a set of shingle hashes."""
+    permutations, scheme = _permutations(config.num_perm)
+    signature = MinHash(num_perm=config.num_perm, seed=1, hashfunc=_given, permutations=permutations, scheme=scheme)
+    signature.update_batch(hashes)
+    return signature
 
 
 def minhash(text: str, config: CleanConfig, cache: dict[str, int] | None = None) -> MinHash:
-    """MinHash signature of one text (``minhashes``)."""
-    return next(minhashes([text], config, cache))
+    """MinHash signature of a text's word n-gram shingles."""
+    return minhash_of_hashes(text_shingle_hashes(text, config, cache), config)
 
 
-def signature_bytes(signature: MinHash) -> bytes:
-    """A signature's hash values as bytes (the scheme's integers): how the build stores each chunk's."""
-    return signature.hashvalues.tobytes()
-
-
-def signature_from_bytes(data: bytes, config: CleanConfig) -> LeanMinHash:
-    """The signature stored by ``signature_bytes``, ready for an LSH query."""
-    _, scheme, dtype = _permutations(config.num_perm)
-    return LeanMinHash(seed=1, hashvalues=np.frombuffer(data, dtype=dtype), scheme=scheme)
+def disjoint_means_no_shared_band(config: CleanConfig) -> bool:
+    """Whether two texts without a shingle in common can never be LSH candidates of each other: true
+    for datasketch's affine schemes, whose permutations are bijections of the 32-bit hashes (so the
+    minima of two disjoint sets never meet), not for its legacy one."""
+    return _permutations(config.num_perm)[1].startswith("affine")
 
 
 class Deduplicator:

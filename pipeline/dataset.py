@@ -19,11 +19,9 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, Features, Value, load_from_disk
 from datasets.arrow_writer import ArrowWriter
 from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
-from datasketch import LeanMinHash
+import numpy as np
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from .clean import signature_from_bytes
-from .config import CleanConfig
 from .pairs import upsample_order
 from .records import Chunk, Pair
 from .rundir import RunDir, RunError
@@ -89,8 +87,8 @@ def _columns(rows, features: Features, digest) -> Dataset:
 
 
 # the build's chunk store: the corpus columns but `split` (not known until every file is chunked), and
-# each chunk's MinHash signature (computed where the chunk was made, read back by split's leakage check)
-STORE_FEATURES = Features({**{k: v for k, v in CHUNK_FEATURES.items() if k != "split"}, "signature": Value("binary")})
+# each chunk's shingle hashes (computed where the chunk was made, read back by split's leakage check)
+STORE_FEATURES = Features({**{k: v for k, v in CHUNK_FEATURES.items() if k != "split"}, "shingles": Value("binary")})
 
 
 class ChunkStore:
@@ -105,13 +103,13 @@ class ChunkStore:
         self.text_bytes = 0
         self._table = None
 
-    def add(self, chunks: list[Chunk], signatures: list[bytes]) -> None:
+    def add(self, chunks: list[Chunk], shingles: list[bytes]) -> None:
         if not chunks:
             return
         columns: dict[str, list] = {name: [] for name in STORE_FEATURES}
-        for chunk, signature in zip(chunks, signatures, strict=True):
+        for chunk, hashes in zip(chunks, shingles, strict=True):
             row = chunk.to_row()
-            row["signature"] = signature
+            row["shingles"] = hashes
             for name, values in columns.items():
                 values.append(row[name])
             self.text_bytes += len(chunk.text.encode())
@@ -134,20 +132,20 @@ class ChunkStore:
 
     def chunks(self) -> Iterator[Chunk]:
         """Every chunk, streamed, without the structure pair mining used (``meta``)."""
-        names = [n for n in STORE_FEATURES if n != "signature"]
+        names = [n for n in STORE_FEATURES if n != "shingles"]
         for batch in self.batches(names):
             for row in batch.to_pylist():
                 yield Chunk(**{**row, "commit": row["commit"] or None})
 
-    def signatures(self, config: CleanConfig) -> Iterator[tuple[str, LeanMinHash]]:
-        """(path, MinHash signature) of every chunk, streamed."""
-        for batch in self.batches(["path", "signature"]):
-            for path, signature in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
-                yield path, signature_from_bytes(signature, config)
+    def shingles(self) -> Iterator[tuple[str, list[int]]]:
+        """(path, shingle hashes) of every chunk, streamed."""
+        for batch in self.batches(["path", "shingles"]):
+            for path, hashes in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                yield path, np.frombuffer(hashes, dtype="<u4").tolist()
 
     def corpus(self, held_files: set[str]) -> Dataset:
-        """The corpus dataset: the stored columns without signatures, and each chunk's split."""
-        data = Dataset.from_file(str(self.path)).remove_columns(["signature"])
+        """The corpus dataset: the stored columns without shingle hashes, and each chunk's split."""
+        data = Dataset.from_file(str(self.path)).remove_columns(["shingles"])
         split = ["holdout" if file_of(path) in held_files else "train" for path in data.data.column("path").to_pylist()]
         return data.add_column("split", split)  # the last column, as in CHUNK_FEATURES
 

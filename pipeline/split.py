@@ -9,9 +9,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHashLSH
 
-from .clean import minhash
+from .clean import disjoint_means_no_shared_band, minhash_of_hashes, text_shingle_hashes
 from .config import CleanConfig, SplitConfig
 from .records import Chunk, Pair
 from .stage import StageStats
@@ -31,18 +31,18 @@ def path_of_id(chunk_id: str) -> str | None:
 @dataclass
 class CorpusIndex:
     """What split needs of the corpus, without holding its text: the files of each kind, and a stream
-    of every chunk's (path, MinHash signature) for the leakage check."""
+    of every chunk's (path, shingle hashes) for the leakage check."""
 
     files_by_kind: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    signatures: Callable[[], Iterable[tuple[str, MinHash]]] = lambda: ()
+    shingles: Callable[[], Iterable[tuple[str, list[int]]]] = lambda: ()
 
     def add(self, path: str, kind: str) -> None:
         self.files_by_kind[kind].add(file_of(path))
 
     @classmethod
     def of(cls, chunks: list[Chunk], clean_config: CleanConfig) -> "CorpusIndex":
-        """The index of chunks held in memory (signatures computed as they are streamed)."""
-        index = cls(signatures=lambda: ((c.path, minhash(c.text, clean_config)) for c in chunks))
+        """The index of chunks held in memory (shingle hashes computed as they are streamed)."""
+        index = cls(shingles=lambda: ((c.path, text_shingle_hashes(c.text, clean_config)) for c in chunks))
         for c in chunks:
             index.add(c.path, c.kind)
         return index
@@ -76,14 +76,20 @@ def split_pairs(pairs: list[Pair], corpus: CorpusIndex, config: SplitConfig, cle
     # leakage check: a holdout positive that nearly repeats a training chunk measures memory, not search.
     # The LSH holds the few holdout positives and every training chunk is looked up in it, streamed:
     # the same candidate relation (a shared band) as the other way round, without an index of the corpus.
+    # A chunk sharing no shingle with any holdout positive cannot share a band with one (see
+    # clean.disjoint_means_no_shared_band): its signature is not even computed.
     lsh = MinHashLSH(threshold=clean_config.near_dup_threshold, num_perm=clean_config.num_perm)
+    holdout_shingles: set[int] = set()
     for i, p in enumerate(holdout):
-        lsh.insert(i, minhash(p.positive, clean_config))
+        hashes = text_shingle_hashes(p.positive, clean_config)
+        holdout_shingles.update(hashes)
+        lsh.insert(i, minhash_of_hashes(hashes, clean_config))
+    prefilter = disjoint_means_no_shared_band(clean_config)
     leaked: set[int] = set()
     if holdout:
-        for path, signature in corpus.signatures():
-            if file_of(path) not in held:
-                leaked.update(lsh.query(signature))
+        for path, hashes in corpus.shingles():
+            if file_of(path) not in held and not (prefilter and holdout_shingles.isdisjoint(hashes)):
+                leaked.update(lsh.query(minhash_of_hashes(hashes, clean_config)))
     kept = []
     for i, p in enumerate(holdout):
         if i in leaked:

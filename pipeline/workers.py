@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 from datasketch import LeanMinHash
 
 from .chunk import Chunker, TokenCounter, chunk_source
-from .clean import content_digest, load, minhash, minhashes, signature_bytes
+from .clean import content_digest, load, minhash, text_shingle_hashes
 from .config import Recipe
 from .models import load_counting_tokenizer
 from .records import Chunk, SourceFile
@@ -35,7 +36,7 @@ class FileResult:
     signature: LeanMinHash | None = None  # clean's MinHash of the whole file
     kept: bool = False  # past secrets
     chunks: list[Chunk] = field(default_factory=list)  # with the structure pair mining reads (meta)
-    chunk_signatures: list[bytes] = field(default_factory=list)  # each chunk's MinHash (clean.signature_bytes)
+    chunk_shingles: list[bytes] = field(default_factory=list)  # each chunk's shingle hashes (uint32), for split
     findings: list[Finding] = field(default_factory=list)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> counters of this file
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds spent on this file
@@ -73,7 +74,7 @@ class FileWorker:
         if loaded is not None:
             result.loaded = True
             result.digest = content_digest(loaded.text)
-            shingles: dict[str, int] = {}  # this file's shingle hashes, reused for its chunks' signatures
+            shingles: dict[str, int] = {}  # this file's shingle hashes, reused for its chunks
             result.signature = LeanMinHash(minhash(loaded.text, recipe.clean, shingles))  # no permutations to pickle
             lap("clean")
             redacted = redact_file(self.scanner, loaded, recipe.secrets, stats["secrets"], result.findings)
@@ -83,7 +84,8 @@ class FileWorker:
                 chunker = Chunker(self.counter, self.max_tokens, stats["chunk"])
                 result.chunks = chunk_source(redacted, chunker, recipe.chunk.min_chars)
                 lap("chunk")
-                result.chunk_signatures = [signature_bytes(m) for m in minhashes((c.text for c in result.chunks), recipe.clean, shingles)]
+                result.chunk_shingles = [np.array(text_shingle_hashes(c.text, recipe.clean, shingles), dtype="<u4").tobytes()
+                                         for c in result.chunks]
                 lap("split")
         else:
             lap("clean")

@@ -3,7 +3,8 @@
 import pytest
 
 pytestmark = [pytest.mark.governance, pytest.mark.balance]
-FIX = "set `pairs.balance_code_share` in the recipe to down-sample the majority kind, or add the missing kind"
+FIX = ("set `pairs.balance_code_share` in the recipe (`pairs.balance: downsample` drops pairs of the majority kind, "
+       "`upsample` repeats the minority kind), or add the missing kind")
 
 
 def _code_share(kinds) -> float:
@@ -16,6 +17,14 @@ def test_code_share_of_chunks(corpus, policy, check):
     check(share, f"[{low}, {high}]", low <= share <= high, f"code share of chunks out of bounds; {FIX}")
 
 
-def test_code_share_of_pairs(pairs, policy, check):
-    share, low, high = _code_share(pairs["train"]["kind"]), policy["balance"]["min_code_share_pairs"], policy["balance"]["max_code_share_pairs"]
+def test_code_share_of_pairs(pairs, manifest, policy, check):
+    # what training sees: with `pairs.balance: upsample` every pair is kept and the minority kind is
+    # repeated (pairs.upsample_order, as train does it), so the share is the repeated order's
+    from pipeline.pairs import upsample_order
+
+    kinds, recipe = pairs["train"]["kind"], manifest.get("recipe", {}).get("pairs", {})
+    if recipe.get("balance") == "upsample" and recipe.get("balance_code_share") is not None:
+        kinds = [kinds[i] for i in upsample_order(kinds, recipe["balance_code_share"], manifest.get("seed", 0))]
+    share = _code_share(kinds)
+    low, high = policy["balance"]["min_code_share_pairs"], policy["balance"]["max_code_share_pairs"]
     check(share, f"[{low}, {high}]", low <= share <= high, f"code share of training pairs out of bounds; {FIX}")

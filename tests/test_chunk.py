@@ -388,3 +388,12 @@ def test_a_transformers_tokenizer_and_its_tokenizer_json_count_alike():
     assert hf.per_line(lines) == raw.per_line(lines)
     assert hf.total(text) == raw.total(text) == len(load_tokenizer("packaged:all-MiniLM-L6-v2")(text)["input_ids"])  # no truncation
     assert hf.split_line(lines[1] * 40, 50) == raw.split_line(lines[1] * 40, 50)
+
+
+def test_a_unit_of_many_thousand_lines_is_chunked_without_deep_recursion():
+    """A 30,000-line data module (one statement, no split point inside) gives 1,000s of pieces: the
+    chunker loops over them instead of recursing once per piece (a RecursionError before)."""
+    text = "TABLE = [\n" + "".join(f"    ({i}, 'entry number {i}'),\n" for i in range(30_000)) + "]\n"
+    chunks = chunk(text, max_tokens=64)
+    assert len(chunks) > 1000
+    assert_invariants(chunks, text, 64)

@@ -267,7 +267,7 @@ def test_minhash_is_datasketchs_default_minhash_of_the_shingles():
     signature must stay the one datasketch's own SHA-1 hashing gives (the dataset hash depends on it)."""
     from datasketch import MinHash
 
-    from pipeline.clean import minhash, minhashes
+    from pipeline.clean import minhash
 
     config = CleanConfig()
     texts = ["", "one", "a b c d e", "a b c d e f g", "def add(a, b):\n    return a + b  # caf\u00e9\n" * 20]
@@ -279,4 +279,3 @@ def test_minhash_is_datasketchs_default_minhash_of_the_shingles():
         reference.update_batch(list(shingles))
         assert list(minhash(text, config).hashvalues) == list(reference.hashvalues)
         assert list(minhash(text, config, cache).hashvalues) == list(reference.hashvalues)  # cached hashes too
-    assert [list(m.hashvalues) for m in minhashes(texts, config, cache)] == [list(minhash(t, config).hashvalues) for t in texts]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.clean import minhash, signature_bytes
+import numpy as np
+
+from pipeline.clean import text_shingle_hashes
 from pipeline.config import CleanConfig
 from pipeline.dataset import ChunkStore
 from pipeline.records import Chunk, chunk_id
@@ -19,16 +21,16 @@ def test_the_store_reads_back_what_was_written_in_order(tmp_path):
     store = ChunkStore(tmp_path / ".build" / "chunks.arrow")
     files = [make_chunks("pkg/a.py", 3), make_chunks("pkg/b.py", 2), [], make_chunks("docs/c.py", 1)]
     for chunks in files:
-        store.add(chunks, [signature_bytes(minhash(c.text, config)) for c in chunks])
+        store.add(chunks, [np.array(text_shingle_hashes(c.text, config), dtype="<u4").tobytes() for c in chunks])
     store.close()
     every = [c for chunks in files for c in chunks]
     assert store.rows == len(every) == 6 and store.text_bytes == sum(len(c.text.encode()) for c in every)
     assert list(store.chunks()) == every  # meta is not stored, and compares equal regardless
     assert [store.text(i) for i in range(store.rows)] == [c.text for c in every]
-    for (path, signature), c in zip(store.signatures(config), every, strict=True):
-        assert path == c.path and list(signature.hashvalues) == list(minhash(c.text, config).hashvalues)
+    for (path, hashes), c in zip(store.shingles(), every, strict=True):
+        assert path == c.path and hashes == text_shingle_hashes(c.text, config)
     corpus = store.corpus({"pkg/b.py"})
-    assert corpus.column_names[-1] == "split" and "signature" not in corpus.column_names
+    assert corpus.column_names[-1] == "split" and "shingles" not in corpus.column_names
     assert corpus["split"] == ["train"] * 3 + ["holdout"] * 2 + ["train"]
     assert corpus["commit"] == ["abc"] * 3 + [""] * 3
     store.remove()

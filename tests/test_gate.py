@@ -144,6 +144,27 @@ def test_code_only_dataset_fails_balance(smoke_run, tmp_path):
     assert {c["check"] for c in result["checks"] if not c["passed"]} == {"test_code_share_of_pairs"}
 
 
+def test_upsampled_pairs_are_judged_by_what_training_sees(smoke_run, tmp_path):
+    """`pairs.balance: upsample` keeps every code pair in the dataset and repeats the docs pairs in
+    training: the balance check reads the repeated order, so the same pairs fail as built and pass
+    under upsampling."""
+    run = _copy(smoke_run, tmp_path)
+    seen = {"docs": 0}
+
+    def two_docs_pairs(row) -> bool:  # every code pair, and two docs pairs: ~99 % code
+        seen["docs"] += row["kind"] == "docs"
+        return row["kind"] == "code" or seen["docs"] <= 2
+
+    _rewrite_dataset(run, two_docs_pairs)
+    assert _failed(run_gate(run.root, extra_args=["-m", "governance and balance"])) == {"balance"}
+    manifest = json.loads(run.manifest.read_text())
+    manifest["recipe"]["pairs"].update(balance="upsample", balance_code_share=0.8)
+    run.manifest.write_text(json.dumps(manifest))
+    result = run_gate(run.root, extra_args=["-m", "governance and balance"])
+    assert _failed(result) == set()
+    assert abs(next(c["value"] for c in result["checks"] if c["check"] == "test_code_share_of_pairs") - 0.8) < 0.01
+
+
 def test_too_small_dataset_fails_dataset_size(smoke_run, tmp_path):
     run = _copy(smoke_run, tmp_path)
     counter = iter(range(10**9))

@@ -175,3 +175,41 @@ def test_another_seed_another_split(built, tmp_path: Path):
         manifest = build(root, tmp_path / f"s{seed}", load_recipe("smoke", [f"train.base_model={tiny_model}", f"split.seed={seed}"]))
         hashes.add(manifest["dataset_hash"])
     assert len(hashes | {first["dataset_hash"]}) > 1  # the seed changes which files are held out
+
+
+def test_the_shingle_prefilter_changes_nothing(monkeypatch):
+    """A training chunk that shares no shingle with any holdout positive is not looked up: with the
+    prefilter off (every chunk signed and queried) the split is the same, near copies included."""
+    import pipeline.split as split
+
+    chunks = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(12)]
+    config = SplitConfig(holdout_fraction=0.25, seed=0)
+    held = holdout_files(kinds(chunks), config)
+    near = [make_chunk(held_file, next(c for c in chunks if c.path not in held).text.replace("w", "v", 1), start=90)
+            for held_file in sorted(held)]  # one near copy of a training chunk in each held-out file
+    chunks += near
+    pairs = [make_pair(c, c) for c in chunks]
+    results = []
+    for prefilter in (True, False):
+        monkeypatch.setattr(split, "disjoint_means_no_shared_band", lambda config, on=prefilter: on)
+        stats = StageStats("split")
+        results.append((split_pairs(pairs, CorpusIndex.of(chunks, CleanConfig()), config, CleanConfig(), stats), dict(stats)))
+    assert results[0] == results[1]
+    assert results[0][1]["dropped_holdout_near_duplicate_of_train"] == len(near)
+
+
+def test_disjoint_shingle_sets_share_no_minhash_value():
+    """Why the prefilter is exact: datasketch's affine permutations are bijections of the 32-bit
+    hashes, so two sets without a common hash have no common minimum, in any band."""
+    import random
+
+    from pipeline.clean import disjoint_means_no_shared_band, minhash_of_hashes
+
+    config = CleanConfig()
+    assert disjoint_means_no_shared_band(config)
+    rng = random.Random(0)
+    for _ in range(200):
+        values = rng.sample(range(2**32), rng.randint(2, 60))
+        cut = rng.randint(1, len(values) - 1)
+        a, b = minhash_of_hashes(values[:cut], config), minhash_of_hashes(values[cut:], config)
+        assert not (a.hashvalues == b.hashvalues).any()

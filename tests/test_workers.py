@@ -35,7 +35,7 @@ def test_two_workers_give_what_one_process_gives_in_order(tmp_path, tiny_model):
     assert dropped["blob.py"] == {"dropped_binary": 1} and dropped["empty.py"] == {"dropped_empty": 1}
     assert dropped["min.js"] == {"dropped_max_line_length": 1}
     kept = [r for r in one if r.kept]
-    assert kept and all(len(r.chunk_signatures) == len(r.chunks) > 0 for r in kept)
+    assert kept and all(len(r.chunk_shingles) == len(r.chunks) > 0 for r in kept)
     assert all(set(r.seconds) == {"clean", "secrets", "chunk", "split"} for r in kept)
 
 

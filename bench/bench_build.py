@@ -6,7 +6,9 @@ the same run.
 
 Each size runs in its own process, so its peak RSS is its own; the workers' peak is read apart
 (``RUSAGE_CHILDREN``) and the total counted as main + workers x the largest worker, an upper bound
-(forked workers share their parent's pages). Targets: >= 2 MB/s end to end at 1x, build time <= 1.0x
+(forked workers share their parent's pages); the peak PSS of all the build's processes together is
+sampled too (shared pages counted once), whole and its anonymous part (the heap; the rest is file
+pages of memory-mapped Arrow files, which the kernel drops under pressure). Targets: >= 2 MB/s end to end at 1x, build time <= 1.0x
 the bare scan, peak RSS <= 1.5 GB and flat across sizes.
 
 ``--languages`` builds trees in other languages instead (bench/sources.py: mongoose from npm, gin from
@@ -68,7 +70,7 @@ def bare_scan_seconds(repo: Path) -> tuple[float, int]:
 
 
 def one_build(repo: Path, out: Path, scan: bool = False) -> dict:
-    wall, peak, worker_peak = run_cli("build", str(repo), "--out", str(out), children=True)
+    wall, peak, worker_peak, pss, anon = run_cli("build", str(repo), "--out", str(out), children=True)
     manifest = json.loads((out / "manifest.json").read_text())
     mb = manifest["counts"]["input_mb"]
     files = json.loads((out / "stats" / "collect.json").read_text()).get("kept", 0)
@@ -80,6 +82,7 @@ def one_build(repo: Path, out: Path, scan: bool = False) -> dict:
               "stage_seconds": timings["build"], "files_wall_s": timings.get("build_files_wall"), "workers": workers,
               "peak_rss_mb": round(peak, 1), "worker_peak_rss_mb": round(worker_peak, 1),
               "total_peak_rss_mb": round(peak + workers * worker_peak, 1) if workers > 1 else round(peak, 1),
+              "peak_pss_mb": round(pss, 1), "peak_pss_anon_mb": round(anon, 1),
               "dataset_hash": manifest["dataset_hash"]}
     if scan:
         seconds, scanned = bare_scan_seconds(repo)
@@ -141,10 +144,10 @@ def main() -> None:
                 results[label] = one_build(corpus, tmp / f"run-{label}", scan=True)
                 shutil.rmtree(corpus)
     rows = ["| corpus | input MB | files | chunks | pairs | wall s | MB/s | build MB/s | bare detect-secrets s | build / bare scan "
-            "| peak RSS MB (main + workers) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| peak RSS MB (main + workers) | peak PSS MB, all processes (anonymous) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows += [f"| {k} | {r['input_mb']} | {r['files']} | {r['chunks']} | {r['pairs']} | {r['wall_s']} | {r['mb_per_s']} | "
              f"{r['build_mb_per_s']} | {r['detect_secrets_s']} | {r['vs_detect_secrets']}x | {r['total_peak_rss_mb']} "
-             f"({r['peak_rss_mb']} + {r['workers']} x {r['worker_peak_rss_mb']}) |" for k, r in results.items()]
+             f"({r['peak_rss_mb']} + {r['workers']} x {r['worker_peak_rss_mb']}) | {r['peak_pss_mb']} ({r['peak_pss_anon_mb']}) |" for k, r in results.items()]
     rows += ["", "Per-stage seconds (summed over the worker processes for clean, secrets, chunk and split's chunk signatures; "
              "`files_wall_s` is the wall time of that part):", ""]
     rows += [f"- {k}: " + json.dumps({**r["stage_seconds"], "files_wall_s": r["files_wall_s"]}) for k, r in results.items()]
@@ -169,6 +172,8 @@ def plot(results: dict, path: Path) -> None:
     a.set_xlabel("input MB"), a.set_ylabel("build seconds"), a.set_title("time"), a.set_ylim(0)
     b.plot(mb, [r["total_peak_rss_mb"] for r in results.values()], "o-", label="main + workers")
     b.plot(mb, [r["peak_rss_mb"] for r in results.values()], "s--", label="main")
+    b.plot(mb, [r["peak_pss_mb"] for r in results.values()], "^-", label="PSS, all processes")
+    b.plot(mb, [r["peak_pss_anon_mb"] for r in results.values()], "v:", label="its anonymous part")
     b.axhline(1500, ls="--", c="r", lw=1, label="1.5 GB target")
     b.set_xlabel("input MB"), b.set_ylabel("peak RSS MB"), b.set_title("memory"), b.set_ylim(0), b.legend()
     fig.tight_layout()

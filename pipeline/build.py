@@ -130,7 +130,7 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
 
     # 2. pairs: the cross-file miners read the texts they need back from the store
     clock = time.perf_counter()
-    pairs = miner.finish(store.text, store.chunks)
+    pairs = miner.finish(store.texts, store.chunks)
     seconds["pairs"] += time.perf_counter() - clock
     if not pairs:
         store.remove()

@@ -16,10 +16,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 from datasets import Dataset, DatasetDict, Features, Value, load_from_disk
 from datasets.arrow_writer import ArrowWriter
 from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
-import numpy as np
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .pairs import upsample_order
@@ -101,7 +102,6 @@ class ChunkStore:
         self._writer: ArrowWriter | None = ArrowWriter(features=STORE_FEATURES, path=str(path))
         self.rows = 0
         self.text_bytes = 0
-        self._table = None
 
     def add(self, chunks: list[Chunk], shingles: list[bytes]) -> None:
         if not chunks:
@@ -120,15 +120,27 @@ class ChunkStore:
         if self._writer is not None:
             self._writer.finalize()
             self._writer = None
-            self._table = Dataset.from_file(str(self.path)).data  # memory-mapped
         return self
 
-    def text(self, row: int) -> str:
-        return self._table.column("text")[row].as_py()
+    def batches(self, columns: list[str]) -> Iterator:
+        """Record batches of ``columns``, in corpus order, read one at a time (not memory-mapped: a
+        pass over the corpus leaves nothing of it resident)."""
+        self.close()
+        if not self.rows:
+            return
+        with pa.OSFile(str(self.path)) as source:
+            for batch in pa.ipc.open_stream(source):
+                yield batch.select(columns)
 
-    def batches(self, columns: list[str], size: int = 2048):
-        """Record batches of ``columns``, in corpus order."""
-        return self._table.select(columns).to_batches(max_chunksize=size) if self.rows else []
+    def texts(self, rows: set[int]) -> dict[int, str]:
+        """The texts of these rows, in one pass."""
+        found, offset = {}, 0
+        for batch in self.batches(["text"]) if rows else ():
+            wanted = [r - offset for r in rows if offset <= r < offset + batch.num_rows]
+            if wanted:
+                found.update(zip((offset + i for i in wanted), batch.column(0).take(pa.array(wanted)).to_pylist()))
+            offset += batch.num_rows
+        return found
 
     def chunks(self) -> Iterator[Chunk]:
         """Every chunk, streamed, without the structure pair mining used (``meta``)."""
@@ -143,16 +155,27 @@ class ChunkStore:
             for path, hashes in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
                 yield path, np.frombuffer(hashes, dtype="<u4").tolist()
 
-    def corpus(self, held_files: set[str]) -> Dataset:
-        """The corpus dataset: the stored columns without shingle hashes, and each chunk's split."""
-        data = Dataset.from_file(str(self.path)).remove_columns(["shingles"])
-        split = ["holdout" if file_of(path) in held_files else "train" for path in data.data.column("path").to_pylist()]
-        return data.add_column("split", split)  # the last column, as in CHUNK_FEATURES
+    def write_corpus(self, path: Path, held_files: set[str], digest) -> Dataset:
+        """The corpus dataset, written batch by batch to ``path``: the stored columns without shingle
+        hashes, and each chunk's split; every row fed to ``digest`` on the way. Read back
+        memory-mapped: no column of the corpus is held in memory whole."""
+        writer = ArrowWriter(features=CHUNK_FEATURES, path=str(path))
+
+        def rows():
+            for batch in self.batches([n for n in STORE_FEATURES if n != "shingles"]):
+                columns = batch.to_pydict()
+                columns["split"] = ["holdout" if file_of(p) in held_files else "train" for p in columns["path"]]
+                writer.write_batch(columns)
+                yield from (dict(zip(columns, values)) for values in zip(*columns.values()))
+
+        _digest_rows(rows(), digest)
+        writer.finalize()
+        return Dataset.from_file(str(path))
 
     def remove(self) -> None:
         self.close()
-        self._table = None
         self.path.unlink(missing_ok=True)
+        self.path.with_name("corpus.arrow").unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # its folder, once empty
             self.path.parent.rmdir()
 
@@ -166,8 +189,7 @@ def write_dataset(run: RunDir, train: list[Pair], holdout: list[Pair], store: Ch
         "train": _columns((p.to_row() for p in train), PAIR_FEATURES, digest),
         "holdout": _columns((p.to_row() for p in holdout), PAIR_FEATURES, digest),
     })
-    corpus = store.close().corpus(held_files) if store.rows else Dataset.from_dict({n: [] for n in CHUNK_FEATURES}, features=CHUNK_FEATURES)
-    _digest_rows((row for batch in corpus.data.to_batches(max_chunksize=2048) for row in batch.to_pylist()), digest)
+    corpus = store.write_corpus(store.path.with_name("corpus.arrow"), held_files, digest)
     tmp = run.root / ".dataset.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     with _quiet_datasets():

@@ -18,6 +18,7 @@ matching), and pairs are deduplicated; both rules count what they drop.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 import re
@@ -74,6 +75,7 @@ class ChunkRef(NamedTuple):
 
 
 Candidate = tuple[ChunkRef, str, ChunkRef, str]  # (anchor's chunk, anchor, positive's chunk, positive)
+Reference = tuple[ChunkRef, str, ChunkRef]  # a cross-file miner's: the positive is the third chunk's text
 
 
 # --- per-chunk miners: (anchor, positive) pairs from one chunk's own text and structure ------------
@@ -136,28 +138,28 @@ def _definitions_by_name(definitions: dict[tuple[str, str], ChunkRef]) -> dict[s
     return by_name
 
 
-def mention_definition(miner: "PairMiner", text_of: Callable[[int], str]) -> Iterator[Candidate]:
+def mention_definition(miner: "PairMiner") -> Iterator[Reference]:
     for ref, paragraph, name in miner.mentions:
         targets = miner.by_name.get(name, [])
         # only a name that points at exactly one definition; generic names are ambiguous
         if len(targets) == 1 and len(name) >= 4 and name.lower() not in _GENERIC:
-            yield ref, paragraph, targets[0], text_of(targets[0].row)
+            yield ref, paragraph, targets[0]
 
 
-def identifier_query(miner: "PairMiner", text_of: Callable[[int], str]) -> Iterator[Candidate]:
+def identifier_query(miner: "PairMiner") -> Iterator[Reference]:
     """A definition's qualified name in words ("SecretScanner.redact" -> "secret scanner redact") -> the
     definition: the short keyword queries people type into a search box."""
     for targets in miner.by_name.values():
         for ref in targets:
             words = identifier_words(ref.symbol)
             if len(words) >= 2 and not _is_test(ref):
-                yield ref, " ".join(words), ref, text_of(ref.row)
+                yield ref, " ".join(words), ref
 
 
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
-def test_behaviour(miner: "PairMiner", text_of: Callable[[int], str]) -> Iterator[Candidate]:
+def test_behaviour(miner: "PairMiner") -> Iterator[Reference]:
     """A test's name in words ("test_redact_replaces_each_kind" -> "redact replaces each kind") -> the
     definition it exercises: of the repository's functions it calls, the one whose name shares most
     words with the test's name. Test names are sentences about behaviour, in the words people use."""
@@ -169,7 +171,7 @@ def test_behaviour(miner: "PairMiner", text_of: Callable[[int], str]) -> Iterato
             if len(targets) == 1 and len(called) >= 4 and called.lower() not in _GENERIC and overlap > shared:
                 best, shared = targets[0], overlap
         if best is not None:
-            yield ref, " ".join(words), best, text_of(best.row)
+            yield ref, " ".join(words), best
 
 
 def generated_query(chunks: Iterable[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
@@ -243,18 +245,21 @@ class PairMiner:
                 if len(words) >= self.config.min_docstring_tokens:
                     self.tests.append((ref, words, sorted(set(_CALL.findall(c.text)))))
 
-    def finish(self, text_of: Callable[[int], str], chunks: Callable[[], Iterable[Chunk]]) -> list[Pair]:
-        """The pairs: ``text_of(row)`` reads a chunk's text back, ``chunks()`` streams the corpus (only
-        the question generator needs it). Verbatim and duplicate pairs are dropped (counted)."""
+    def finish(self, texts: Callable[[set[int]], dict[int, str]], chunks: Callable[[], Iterable[Chunk]]) -> list[Pair]:
+        """The pairs: ``texts(rows)`` reads those chunks' texts back (one pass over the corpus per
+        cross-file miner), ``chunks()`` streams the corpus (only the question generator needs it).
+        Verbatim and duplicate pairs are dropped (counted)."""
         self.by_name = _definitions_by_name(self.definitions)
         pairs: list[Pair] = []
-        seen: set[tuple[str, str]] = set()
+        seen: set[bytes] = set()  # a digest per kept (anchor, positive), not the texts: memory
         stats = self.stats
         for pair_type in self.types:
             if pair_type in self.local:
                 candidates: Iterable = self.local[pair_type]
             elif pair_type in INDEX_MINERS:
-                candidates = INDEX_MINERS[pair_type](self, text_of)
+                found = list(INDEX_MINERS[pair_type](self))
+                text = texts({target.row for _, _, target in found})
+                candidates = [(ref, anchor, target, text[target.row]) for ref, anchor, target in found]
             else:
                 candidates = generated_query(chunks(), self.config)
             for a_chunk, anchor, p_chunk, positive in candidates:
@@ -264,10 +269,10 @@ class PairMiner:
                     stats.drop("empty", p_chunk.id)
                 elif key[0] in key[1] or key[1] in key[0]:
                     stats.drop("verbatim", p_chunk.id)
-                elif key in seen:
+                elif (digest := hashlib.blake2b(f"{len(key[0])}:{key[0]}{key[1]}".encode(), digest_size=16).digest()) in seen:
                     stats.drop("duplicate", p_chunk.id)
                 else:
-                    seen.add(key)
+                    seen.add(digest)
                     stats["kept"] += 1
                     stats[f"type_{pair_type}"] += 1
                     pairs.append(Pair(anchor, positive, pair_type, p_chunk.path, a_chunk.kind, p_chunk.kind,
@@ -285,7 +290,7 @@ def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats, seed
     """Stage, for chunks held in memory: every enabled miner over them (``PairMiner``)."""
     miner = PairMiner(config, stats, seed)
     miner.add(chunks)
-    return miner.finish(lambda row: chunks[row].text, lambda: iter(chunks))
+    return miner.finish(lambda rows: {row: chunks[row].text for row in rows}, lambda: iter(chunks))
 
 
 def upsample_order(kinds: list[str], code_share: float, seed: int) -> list[int]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
 from pipeline.clean import text_shingle_hashes
 from pipeline.config import CleanConfig
-from pipeline.dataset import ChunkStore
+from pipeline.dataset import CHUNK_FEATURES, ChunkStore
 from pipeline.records import Chunk, chunk_id
 
 
@@ -26,11 +29,17 @@ def test_the_store_reads_back_what_was_written_in_order(tmp_path):
     every = [c for chunks in files for c in chunks]
     assert store.rows == len(every) == 6 and store.text_bytes == sum(len(c.text.encode()) for c in every)
     assert list(store.chunks()) == every  # meta is not stored, and compares equal regardless
-    assert [store.text(i) for i in range(store.rows)] == [c.text for c in every]
+    assert store.texts(set(range(store.rows))) == dict(enumerate(c.text for c in every))
+    assert store.texts({4, 0}) == {0: every[0].text, 4: every[4].text} and store.texts(set()) == {}
     for (path, hashes), c in zip(store.shingles(), every, strict=True):
         assert path == c.path and hashes == text_shingle_hashes(c.text, config)
-    corpus = store.corpus({"pkg/b.py"})
-    assert corpus.column_names[-1] == "split" and "shingles" not in corpus.column_names
+    digest = hashlib.sha256()
+    corpus = store.write_corpus(tmp_path / ".build" / "corpus.arrow", {"pkg/b.py"}, digest)
+    assert corpus.column_names == list(CHUNK_FEATURES)  # the corpus columns, split last, no shingle hashes
+    expected = hashlib.sha256(b"\x00split\x00")
+    for row in corpus:
+        expected.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+    assert digest.hexdigest() == expected.hexdigest()  # each row hashed as written
     assert corpus["split"] == ["train"] * 3 + ["holdout"] * 2 + ["train"]
     assert corpus["commit"] == ["abc"] * 3 + [""] * 3
     store.remove()
@@ -41,5 +50,6 @@ def test_an_empty_store_closes_and_is_removed(tmp_path):
     store = ChunkStore(tmp_path / ".build" / "chunks.arrow")
     store.close()
     assert store.rows == 0 and list(store.chunks()) == []
+    assert len(store.write_corpus(tmp_path / ".build" / "corpus.arrow", set(), hashlib.sha256())) == 0
     store.remove()
     assert not (tmp_path / ".build").exists()

@@ -80,9 +80,15 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     input_bytes = 0
     listed = apply_rules(files, list(PATH_RULES), stats["clean"], count_kept=False)  # no byte read yet
 
-    def counted(sources):  # bytes entering the pipeline: the denominator of build throughput
+    def counted(sources):  # bytes entering the pipeline (the denominator of build throughput), and collect's time
         nonlocal input_bytes
-        for source in sources:
+        sources = iter(sources)
+        while True:
+            clock = time.perf_counter()
+            source = next(sources, None)
+            seconds["collect"] += time.perf_counter() - clock
+            if source is None:
+                return
             input_bytes += source.size
             yield source
 
@@ -170,8 +176,8 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
                 f"{manifest['counts'][f'{other}_pairs']} {other}, {stats['split'].get('dropped_straddles_split', 0)} straddling the split, "
                 f"{stats['split'].get('dropped_holdout_near_duplicate_of_train', 0)} near-duplicates dropped): the repository is too "
                 f"small to hold out whole files (each kind needs 2 or more files with pairs); {fix}, or add documented code and docs (`collect.include`)")
-    # per stage: seconds summed over the worker processes (read/clean, secrets, chunk, chunk signatures)
-    # and this one; files_wall is the wall time of the per-file part, workers the pool's size
+    # per stage: seconds summed over the worker processes (read/clean, secrets, chunk, the chunks'
+    # shingle hashes) and this one; files_wall is the wall time of the per-file part, workers the pool's size
     timings = {name: round(value, 3) for name, value in seconds.items()}
     return run.update_manifest(timings={"build": timings, "build_total": round(time.perf_counter() - started, 3),
                                         "build_files_wall": round(files_wall, 3), "build_workers": worker_count(recipe)})

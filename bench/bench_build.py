@@ -175,7 +175,7 @@ def plot(results: dict, path: Path) -> None:
     b.plot(mb, [r["peak_pss_mb"] for r in results.values()], "^-", label="PSS, all processes")
     b.plot(mb, [r["peak_pss_anon_mb"] for r in results.values()], "v:", label="its anonymous part")
     b.axhline(1500, ls="--", c="r", lw=1, label="1.5 GB target")
-    b.set_xlabel("input MB"), b.set_ylabel("peak RSS MB"), b.set_title("memory"), b.set_ylim(0), b.legend()
+    b.set_xlabel("input MB"), b.set_ylabel("peak memory MB"), b.set_title("memory"), b.set_ylim(0, 1800), b.legend(loc="upper left", fontsize=7, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

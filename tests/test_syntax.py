@@ -18,7 +18,7 @@ from pipeline.models import load_tokenizer
 from pipeline.pairs import mine_pairs
 from pipeline.records import Chunk, SourceFile, chunk_id
 from pipeline.stage import StageStats
-from pipeline.syntax import GRAMMARS, clean_doc_comment
+from pipeline.syntax import GRAMMARS
 
 
 @lru_cache(maxsize=1)
@@ -321,23 +321,6 @@ def test_tags_become_words():
     java = next(c for c in chunk(*[FIXTURES["src/main/java/org/demo/Account.java"][0], "src/main/java/org/demo/Account.java"])
                 if c.symbol == "Account.deposit")
     assert java.meta["docstring"].endswith("Throws IllegalArgumentException if amount is negative.")
-
-
-@pytest.mark.parametrize("raw, prose", [
-    ("/**\n * Make a {@link Route}.\n *\n * @param {Object} [opts={}] - the options\n * @return {Route}\n * @since 2.0\n */",
-     "Make a Route.\n\nParameter opts: the options. Returns Route."),
-    ("/// <summary>Gets the <see cref=\"System.String\"/> name.</summary>\n/// <param name=\"id\">The id.</param>\n/// <returns>The name.</returns>",
-     "Gets the String name.\n\nParameter id: The id. Returns The name."),
-    ("# Find a user.\n#\n# @param [String] name the user name\n# @return [User] the user", "Find a user.\n\nParameter name: the user name. Returns the user."),
-    ("/**\n * @param string $to the address\n */", "Parameter to: the address."),
-    ("//go:generate stringer -type=Kind\n// Kind is a token kind.\n// It has a name.", "Kind is a token kind.\nIt has a name."),
-    ("//! Crate docs.\n//!\n//! More.", "Crate docs.\n\nMore."),
-    ("/*!\n * \\brief Open a file.\n * \\param path where it lives\n */", "Open a file.\n\nParameter path: where it lives."),
-    ("// eslint-disable-next-line no-console", ""),
-    ("/************/\n/***** CONTEXT CREATION *****/\n/************/", "CONTEXT CREATION"),
-])
-def test_clean_doc_comment(raw, prose):
-    assert clean_doc_comment(raw) == prose
 
 
 # --- the chunk invariants on every language ---------------------------------------------------------

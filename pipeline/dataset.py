@@ -90,11 +90,12 @@ def _columns(rows, features: Features, digest) -> Dataset:
 # the build's chunk store: the corpus columns but `split` (not known until every file is chunked), and
 # each chunk's shingle hashes (computed where the chunk was made, read back by split's leakage check)
 STORE_FEATURES = Features({**{k: v for k, v in CHUNK_FEATURES.items() if k != "split"}, "shingles": Value("binary")})
+_CHUNK_COLUMNS = [name for name in STORE_FEATURES if name != "shingles"]  # a Chunk's fields, as stored
 
 
 class ChunkStore:
-    """The build's chunks, written to one Arrow file as each file is chunked and read back
-    memory-mapped: the corpus is never held in memory whole, whatever the repository's size."""
+    """The build's chunks, written to one Arrow file as each file is chunked and read back as a
+    stream of record batches: the corpus is never held in memory whole, whatever the repository's size."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -144,8 +145,7 @@ class ChunkStore:
 
     def chunks(self) -> Iterator[Chunk]:
         """Every chunk, streamed, without the structure pair mining used (``meta``)."""
-        names = [n for n in STORE_FEATURES if n != "shingles"]
-        for batch in self.batches(names):
+        for batch in self.batches(_CHUNK_COLUMNS):
             for row in batch.to_pylist():
                 yield Chunk(**{**row, "commit": row["commit"] or None})
 
@@ -162,7 +162,7 @@ class ChunkStore:
         writer = ArrowWriter(features=CHUNK_FEATURES, path=str(path))
 
         def rows():
-            for batch in self.batches([n for n in STORE_FEATURES if n != "shingles"]):
+            for batch in self.batches(_CHUNK_COLUMNS):
                 columns = batch.to_pydict()
                 columns["split"] = ["holdout" if file_of(p) in held_files else "train" for p in columns["path"]]
                 writer.write_batch(columns)

@@ -59,6 +59,12 @@ def chunk_id(path: str, start_line: int, end_line: int, text: str) -> str:
     return f"{path}:{start_line}-{end_line}:{digest}"
 
 
+def path_of_id(chunk_id: str) -> str | None:
+    """The path inside an id made by ``chunk_id`` (``path:start-end:digest``), or None if it is not one."""
+    parts = chunk_id.rsplit(":", 2)
+    return parts[0] if len(parts) == 3 else None
+
+
 @dataclass(frozen=True)
 class Pair:
     """An (anchor, positive) training pair mined from the repository's structure."""

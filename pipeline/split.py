@@ -13,19 +13,13 @@ from datasketch import MinHashLSH
 
 from .clean import disjoint_means_no_shared_band, minhash_of_hashes, text_shingle_hashes
 from .config import CleanConfig, SplitConfig
-from .records import Chunk, Pair
+from .records import Chunk, Pair, path_of_id
 from .stage import StageStats
 
 
 def file_of(path: str) -> str:
     """A notebook's cells (nb.ipynb#markdown, nb.ipynb#python) belong to one file."""
     return path.split("#", 1)[0]
-
-
-def path_of_id(chunk_id: str) -> str | None:
-    """The path inside a chunk id (``path:start-end:digest``, see ``records.chunk_id``)."""
-    parts = chunk_id.rsplit(":", 2)
-    return parts[0] if len(parts) == 3 else None
 
 
 @dataclass

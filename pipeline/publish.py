@@ -185,12 +185,12 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
                     paths = ds["path"] if "path" in ds.column_names else [rel] * len(ds)
                     for column in columns:
                         for i, text in enumerate(ds[column]):
-                            found += [(t, f"{rel} row {i} column {column} line {line}")
-                                      for t, line, _ in scanner.scan(text or "", paths[i] or rel, allow)]
+                            found += [(h.type, f"{rel} row {i} column {column} line {h.line}")
+                                      for h in scanner.scan(text or "", paths[i] or rel, allow)]
                     summary["rows"] += len(ds)
                 elif is_text_file(path):
                     summary["text_files"] += 1
-                    found += [(t, f"{rel} line {line}") for t, line, _ in scanner.scan(path.read_text(errors="replace"), rel, allow)]
+                    found += [(h.type, f"{rel} line {h.line}") for h in scanner.scan(path.read_text(errors="replace"), rel, allow)]
                 else:
                     summary["binary_not_scanned"].append(rel)
     if found:

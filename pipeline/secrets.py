@@ -1,11 +1,22 @@
-"""secrets: keep sensitive files out, find every secret with detect-secrets, redact or drop.
+"""secrets: keep sensitive files out, find every secret with three scanners, redact exact spans or drop.
 
-Detection is detect-secrets' own: its default plugins and filters plus the plugins in
-``secret_plugins.py`` (formats its defaults miss), configured once per stage with
-``transient_settings``. Whole private-key blocks are redacted by a text-level pass, because
-detect-secrets flags only the ``BEGIN`` line of a key.
+Three scanners, unioned, each configured once per process:
 
-The report lists type, path and line of each finding, never the value.
+1. **Kingfisher** (``kingfisher_sdk``): a maintained catalog of ~490 vendor rules (gitleaks' successor
+   betterleaks and Google's veles), Hyperscan-compiled, offline and in process; it also looks inside
+   base64. Every finding comes with its exact byte span.
+2. **detect-secrets**: its default plugins (keywords, high-entropy strings, AWS, JWT, Slack, ...) with
+   the filters that drop real values by shape or by an inline allowlist turned off (a dataset is
+   published: a developer's ``# pragma: allowlist secret`` must not decide what goes out).
+   detect-secrets reports a *value*, sometimes only a capture group's prefix (``ghp``, ``glpat``) or a
+   fixed-length head (a JWT without its signature, a Stripe key's first 24 characters): its value is
+   located on its line and widened to the whole token around it.
+3. **repotune's rules** (``secret_rules.py``): the generic forms (secret-named names in any syntax,
+   URLs and connection strings, command lines, headers, base64-wrapped credentials, key armours).
+
+A finding's span is redacted exactly (``<SECRET:type>``); other occurrences of the same value in the
+file only when the value is credential-shaped (so a false value such as ``password`` never rewrites
+prose). The report lists type, path and line of each finding, never the value.
 """
 
 from __future__ import annotations
@@ -14,7 +25,9 @@ import bisect
 import contextlib
 import dataclasses
 import fnmatch
+import functools
 import itertools
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,9 +37,9 @@ from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_cla
 from detect_secrets.core.scan import _process_line_based_plugins
 from detect_secrets.settings import transient_settings
 
-from . import secret_plugins
 from .config import SecretsConfig
 from .records import SourceFile
+from .secret_rules import RULES, SPECIFIC_RULES, is_credential_shaped, rule_spans
 from .stage import StageStats
 
 # Files that hold credentials by their nature: never read, never in the corpus, whatever they contain.
@@ -39,26 +52,25 @@ SENSITIVE_FILE_PATTERNS = (
     "*.tfstate", "*.tfvars",  # terraform state holds provider secrets
 )
 
-_PRIVATE_KEY_BLOCK = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
-    re.DOTALL,
-)
 # Cheap pre-filter: detect-secrets scans ~0.2 MB/s, so only lines that could hold a secret *value*
-# go to it: a long token-like run with a digit (keys, tokens, high-entropy strings), a URL
-# with credentials, a private-key header, an IPv4 address, a secret-ish name assigned a literal, or
-# credentials on a command line (curl -u / --user, httpie -a / --auth, --password and kin).
+# go to it: a long token-like run with a digit (keys, tokens, high-entropy strings), a long quoted run
+# without one, a URL with credentials, a private-key header, an IPv4 address, a secret-ish name
+# assigned a literal (the words of detect-secrets' keyword plugin among them: `db_pass`,
+# `contraseña`), or credentials on a command line (curl -u / --user, httpie -a / --auth, --password).
+# Kingfisher and repotune's rules read the whole text, not these lines.
 # Each pattern runs once over a whole file, none can match across a line break, so a line is a
 # candidate exactly when a pattern matches inside it; the names are matched on the text with ASCII
 # letters lowered (the four other letters that re's IGNORECASE folds to ASCII included), which is
 # the same match as a case-insensitive pattern at a tenth of the cost.
 _CANDIDATE_PATTERNS = tuple(re.compile(p) for p in (
     r"(?<![\w+/=\-])(?=[\w+/=\-]{16})[A-Za-z+/=_\-]*\d",
+    r"[\"'][A-Za-z+/=_\-]{24,}[\"']",
     r"://[^\s]*@",
     r"-----BEGIN",
     r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b",
     r"(?<![\w\-])-(?:[uUa]|-[\w\-]*(?:user|passw|auth))",
 ))
-_CANDIDATE_NAME = re.compile(r"(?:key|secret|token|passw|pwd|auth|credential|bearer)[^=:\n]{0,40}[=:>][^\S\n]*[\"'\w]")
+_CANDIDATE_NAME = re.compile(r"(?:key|secret|token|pass|pwd|auth|credential|bearer|contrase)[^=:\n]{0,40}[=:>][^\S\n]*[\"'\w]")
 _FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},
                        "\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 
@@ -66,14 +78,14 @@ _FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") 
 def candidate_lines(text: str) -> list[tuple[int, str]]:
     """(1-based line number, line) of each line that could hold a secret value, in order."""
     lines = text.split("\n")
-    starts = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+    starts = _line_starts(text)
     found: set[int] = set()
     for pattern, haystack in [*((p, text) for p in _CANDIDATE_PATTERNS), (_CANDIDATE_NAME, text.translate(_FOLD))]:
         found.update(bisect.bisect_right(starts, m.start()) for m in pattern.finditer(haystack))
     return [(n, lines[n - 1]) for n in sorted(found)]
 
 
-# detect-secrets heuristics that suit reviewing a diff but not publishing text: each would let a real
+# detect-secrets filters that suit reviewing a diff but not publishing text: each would let a real
 # value through into a public dataset.
 _DISABLED_FILTERS = (
     # skips every line shaped `x = f(...)`, so `client = OpenAI(api_key="sk-...")` or
@@ -81,10 +93,22 @@ _DISABLED_FILTERS = (
     "detect_secrets.filters.heuristic.is_indirect_reference",
     # skips any path containing "swagger"; a key in docs/swagger.yaml is still a key
     "detect_secrets.filters.heuristic.is_swagger_file",
+    # drop values by shape: UUID-shaped tokens (`HEROKU_API_KEY=<uuid>`, npm `_authToken=<uuid>`), and any
+    # value on a line with `_id` before it (`client_id = "x", client_secret = "..."`)
+    "detect_secrets.filters.heuristic.is_potential_uuid",
+    "detect_secrets.filters.heuristic.is_likely_id_string",
+    # a developer's `# pragma: allowlist secret` is for their own CI, not for what a dataset publishes
+    "detect_secrets.filters.allowlist.is_line_allowlisted",
 )
 _PLACEHOLDER = re.compile(r"<SECRET:[a-z0-9_]+>")
-# detectors that flag anything secret-shaped; a specific detector's type wins when both flag one value
-_GENERIC_TYPES = {"base64_high_entropy_string", "hex_high_entropy_string", "secret_keyword", "secret_assignment"}
+# detectors that flag anything secret-shaped; a specific detector's type wins when both flag one span
+_GENERIC_TYPES = {
+    "base64_high_entropy_string", "hex_high_entropy_string", "secret_keyword", "generic_credential_uri",
+    *(rule.id for rule in RULES if rule.id not in SPECIFIC_RULES),
+}
+# detect-secrets' value is widened to the whole token around it (its GitHub and GitLab patterns capture
+# only the prefix, its JWT pattern stops before the signature, its Stripe pattern at 24 characters)
+_TOKEN_CHAR = re.compile(r"[\w\-+/.~]")
 
 
 _ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
@@ -163,14 +187,42 @@ class Finding:
     line: int
 
 
-def _plugins_config() -> dict:
-    plugins = [{"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()]
-    custom = [
-        {"name": name, "path": f"file://{secret_plugins.__file__}"}
-        for name, obj in vars(secret_plugins).items()
-        if isinstance(obj, type) and obj.__module__ == secret_plugins.__name__ and not name.startswith("_")
-    ]
-    return {"plugins_used": plugins + custom}
+# Kingfisher rules that find identifiers, not secrets (a client id, an account name, a host, a
+# publishable key): redacting them would damage the corpus and protect nothing.
+_KINGFISHER_NOT_SECRETS = re.compile(
+    r"(?:(?<!key)-id|-domain|-username|-instance-url|-project-url|-rest-url|-jfrog-url|-host|-name|-address|"
+    r"-public-key|-pub-key|-pub-api-key)(?:\.\d+)?$")
+
+
+@functools.lru_cache(maxsize=None)
+def _kingfisher(pid: int):
+    """The catalog, compiled once per process (a forked worker builds its own; Kingfisher caches the
+    compiled rules on disk, so that takes well under a second after the first time)."""
+    from kingfisher_sdk import Rules, Scanner
+
+    return Scanner(Rules(confidence="low"))
+
+
+def kingfisher_rules() -> list[dict]:
+    """The catalog's rules in use: id and what they find."""
+    from kingfisher_sdk import Rules
+
+    return [m for m in Rules(confidence="low").metadata() if not _KINGFISHER_NOT_SECRETS.search(m["id"])]
+
+
+def _kingfisher_slug(rule_id: str) -> str:
+    return secret_slug(re.sub(r"^(?:betterleaks\.|veles\.secrets/)", "", re.sub(r"\.\d+$", "", rule_id)))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One finding: its type, exact character span, 1-based line, and the value (never written out)."""
+
+    type: str
+    start: int
+    end: int
+    line: int
+    value: str
 
 
 class RedactionError(RuntimeError):
@@ -182,76 +234,141 @@ class RedactionError(RuntimeError):
 
 
 class SecretScanner:
-    """detect-secrets configured once (defaults + our plugins); use as a context manager."""
+    """Kingfisher + detect-secrets + repotune's rules, configured once; use as a context manager.
+
+    The one scanner set of every way in: the build (per file and per path), ``search --corpus FOLDER``,
+    the gate's ``secrets`` suite and publish's last scan."""
 
     def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "SecretScanner":
-        settings = self._stack.enter_context(transient_settings(_plugins_config()))
+        plugins = [{"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()]
+        settings = self._stack.enter_context(transient_settings({"plugins_used": plugins}))
         settings.disable_filters(*_DISABLED_FILTERS)
-        # detect-secrets caches its type->class map; rebuild it so our file:// plugins are in it
-        get_mapping_from_secret_type_to_class.cache_clear()
-        self._stack.callback(get_mapping_from_secret_type_to_class.cache_clear)
+        self.kingfisher = _kingfisher(os.getpid())
         return self
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
-    def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, int, str]]:
-        """(slug, line, value) for each finding in ``text``; line numbers are 1-based.
+    def _kingfisher_spans(self, text: str) -> Iterator[tuple[str, int, int]]:
+        data = text.encode("utf-8", "surrogatepass")
+        ascii_only = len(data) == len(text)
+        for finding in self.kingfisher.scan(data):
+            if not finding.visible or _KINGFISHER_NOT_SECRETS.search(finding.rule_id):
+                continue
+            start, end = finding.location["start_offset"], finding.location["end_offset"]
+            if not ascii_only:  # byte offsets -> character offsets
+                start = len(data[:start].decode("utf-8", "ignore"))
+                end = len(data[:end].decode("utf-8", "ignore"))
+            yield _kingfisher_slug(finding.rule_id), start, end
+
+    def _detect_secrets_spans(self, text: str, path: str) -> Iterator[tuple[str, int, int]]:
+        lines = candidate_lines(text)
+        if not lines:
+            return
+        line_of = dict(lines)
+        starts = _line_starts(text)
+        # The same function detect-secrets' scan_file runs on a file's lines; we call it on the
+        # normalised text (and notebook cells) we actually keep, which has no file on disk.
+        for secret in _process_line_based_plugins(lines=lines, filename=path):
+            value, line = secret.secret_value, line_of[secret.line_number]
+            if not value:
+                continue
+            for m in re.finditer(re.escape(value), line):
+                start, end = m.start(), m.end()
+                while start > 0 and _TOKEN_CHAR.match(line[start - 1]):
+                    start -= 1
+                while end < len(line) and (_TOKEN_CHAR.match(line[end]) or line[end] == "="):
+                    end += 1
+                yield secret_slug(secret.type), starts[secret.line_number - 1] + start, starts[secret.line_number - 1] + end
+
+    def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset()) -> list[Hit]:
+        """Every finding in ``text``, overlapping spans of the three scanners merged into one.
 
         ``allow``: exact values known not to be secrets (the run's own commit and content hashes,
         which detect-secrets sees as high-entropy hex strings)."""
-        found = []
-        for match in _PRIVATE_KEY_BLOCK.finditer(text):
-            found.append(("private_key", text.count("\n", 0, match.start()) + 1, match.group(0)))
-        blocks = [value for _, _, value in found]
-        # a value that overlaps a placeholder is our own redaction seen again (`password: <SECRET:x>`
+        # a span that overlaps a placeholder is our own redaction seen again (`password: <SECRET:x>`
         # reads as the keyword SECRET assigned "x>"), not a secret: rescanning must converge
-        masked = _PLACEHOLDER.sub("\0", text)
-        lines = candidate_lines(text)
-        if lines:
-            # The same function detect-secrets' scan_file runs on a file's lines; we call it on the
-            # normalised text (and notebook cells) we actually keep, which has no file on disk.
-            secrets = [s for s in _process_line_based_plugins(lines=lines, filename=path)
-                       if s.secret_value and s.secret_value in masked and s.secret_value not in allow
-                       and not any(s.secret_value in block for block in blocks)]  # a key block's BEGIN line
-            # several detectors may flag one value (an hf_ token is also high-entropy): the specific
-            # type names the placeholder and the report, the generic ones only catch the rest
-            secrets.sort(key=lambda s: secret_slug(s.type) in _GENERIC_TYPES)
-            type_of: dict[str, str] = {}
-            for secret in secrets:
-                type_of.setdefault(secret.secret_value, secret_slug(secret.type))
-            seen: set[tuple[str, int]] = set()  # one finding per value and line: the report lists each place
-            for secret in sorted(secrets, key=lambda s: s.line_number):
-                if (secret.secret_value, secret.line_number) not in seen:
-                    seen.add((secret.secret_value, secret.line_number))
-                    found.append((type_of[secret.secret_value], secret.line_number, secret.secret_value))
-        return found
+        ours = [m.span() for m in _PLACEHOLDER.finditer(text)]
+        spans = []
+        sources = (self._kingfisher_spans(text), self._detect_secrets_spans(text, path), rule_spans(text, path))
+        for rank, (kind, start, end) in ((rank, hit) for rank, found in enumerate(sources) for hit in found):
+            value = text[start:end]
+            if end <= start or value in allow or value.strip("\"'") in allow:
+                continue
+            if any(s < end and start < e for s, e in ours):
+                continue
+            spans.append((start, end, kind, rank))
+        return _merge(text, spans)
 
     def redact(self, text: str, path: str) -> tuple[str, list[Finding]]:
-        """Replace every finding by ``<SECRET:type>``; rescan until clean (a value may hide another)."""
+        """Replace every finding's span by ``<SECRET:type>`` (and, for a credential-shaped value, its
+        other occurrences in the file); rescan until clean (a value may hide another). Line breaks
+        inside a span (a key block) are kept, so line numbers stay true."""
         findings: list[Finding] = []
         for _ in range(5):
-            found = self.scan(text, path)
-            if not found:
+            hits = self.scan(text, path)
+            if not hits:
                 return text, findings
-            lines = text.split("\n")
-            for slug, line_no, value in sorted(found, key=lambda f: -len(f[2])):
-                findings.append(Finding(slug, path, line_no))
-                placeholder = f"<SECRET:{slug}>"
-                if "\n" in value:  # a key block: one placeholder per line keeps line numbers true
-                    text = text.replace(value, "\n".join([placeholder] * (value.count("\n") + 1)))
-                    lines = text.split("\n")
-                elif len(value) >= 8:
-                    # long values are replaced wherever they occur, not only on the line they were found
-                    text = text.replace(value, placeholder)
-                    lines = text.split("\n")
-                else:
-                    lines[line_no - 1] = lines[line_no - 1].replace(value, placeholder)
-                    text = "\n".join(lines)
+            spans = [(h.start, h.end, h.type, 0) for h in hits]
+            for hit in hits:
+                if is_credential_shaped(hit.value):
+                    spans += [(m.start(), m.end(), hit.type, 0) for m in re.finditer(re.escape(hit.value), text)]
+            merged = _merge(text, spans)
+            findings += [Finding(h.type, path, h.line) for h in merged]
+            pieces, last = [], 0
+            for h in merged:
+                pieces += [text[last:h.start], _placeholder_lines(text[h.start:h.end], f"<SECRET:{h.type}>")]
+                last = h.end
+            text = "".join(pieces) + text[last:]
         raise RedactionError(f"{path}: secrets remain after 5 redaction passes; drop the file (secrets.policy: drop)", findings)
+
+    def redact_path(self, path: str) -> tuple[str, list[Hit]]:
+        """A path with any credential in a file or folder name redacted, and what was found."""
+        hits = self.scan(path, path)
+        if not hits:
+            return path, []
+        pieces, last = [], 0
+        for h in hits:
+            pieces += [path[last:h.start], f"<SECRET:{h.type}>"]
+            last = h.end
+        return "".join(pieces) + path[last:], hits
+
+
+def _line_starts(text: str) -> list[int]:
+    """The offset of each line's first character."""
+    return list(itertools.accumulate((len(line) + 1 for line in text.split("\n")[:-1]), initial=0))
+
+
+def _merge(text: str, spans: list[tuple[int, int, str, int]]) -> list[Hit]:
+    """Overlapping or touching spans (start, end, type, rank of its scanner) as one hit; its type is
+    the most specific among them: a vendor's over a generic one, then the catalog's, detect-secrets',
+    repotune's, then the longest."""
+    hits: list[Hit] = []
+    group: list[tuple[int, int, str, int]] = []
+
+    def close() -> None:
+        start, end = group[0][0], max(g[1] for g in group)
+        kind = min(group, key=lambda g: (g[2] in _GENERIC_TYPES, g[3], g[0] - g[1]))[2]
+        hits.append(Hit(kind, start, end, text.count("\n", 0, start) + 1, text[start:end]))
+
+    for span in sorted(spans):
+        if group and span[0] > max(g[1] for g in group):
+            close()
+            group = []
+        group.append(span)
+    if group:
+        close()
+    return hits
+
+
+def _placeholder_lines(value: str, placeholder: str) -> str:
+    """A span's replacement: one placeholder per line it covers, each line's indentation kept."""
+    lines = value.split("\n")
+    return "\n".join([placeholder] + [line[:len(line) - len(line.lstrip())] + placeholder if line.strip() else line
+                                       for line in lines[1:]])
 
 
 def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfig, stats: StageStats,
@@ -259,6 +376,12 @@ def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfi
     """One file: redacted (or None when the policy or a sensitive name drops it); findings go to ``report``."""
     if sensitive_file_reason(source.path):
         stats.drop("sensitive_file", source.path)
+        return None
+    safe_path, hits = scanner.redact_path(source.path)
+    if hits:  # a credential in a file or folder name: the file goes, and the report names it redacted
+        report.extend(Finding(h.type, safe_path, 0) for h in hits)
+        stats["files_with_secrets"] += 1
+        stats.drop("secret_in_path")
         return None
     try:
         text, findings = scanner.redact(source.text, source.path)

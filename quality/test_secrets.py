@@ -23,9 +23,9 @@ def test_no_secret_in_dataset(pairs, corpus, scanner, policy, check):
     for split in pairs:
         for i, row in enumerate(pairs[split]):
             for column in ("anchor", "positive"):
-                found += [(t, f"pairs/{split}[{i}].{column}", line) for t, line, _ in scanner.scan(row[column], row["path"])]
+                found += [(h.type, f"pairs/{split}[{i}].{column}", h.line) for h in scanner.scan(row[column], row["path"])]
     for row in corpus:
-        found += [(t, f"corpus:{row['id']}", line) for t, line, _ in scanner.scan(row["text"], row["path"])]
+        found += [(h.type, f"corpus:{row['id']}", h.line) for h in scanner.scan(row["text"], row["path"])]
     limit = policy["secrets"]["max_findings"]
     check(len(found), f"<= {limit}", len(found) <= limit,
           f"secrets in the dataset: {_report(found)}. Rebuild with `secrets.policy: drop`, or remove the secret from the repository")
@@ -40,7 +40,7 @@ def test_no_secret_in_uploadable_files(run, manifest, scanner, policy, check):
     files = [p for p in sorted(run.root.rglob("*")) if p.is_file() and not any(d in p.parents for d in data_dirs) and is_text_file(p)]
     for path in files:
         rel = path.relative_to(run.root).as_posix()
-        found += [(t, rel, line) for t, line, _ in scanner.scan(path.read_text(errors="replace"), rel, allow)]
+        found += [(h.type, rel, h.line) for h in scanner.scan(path.read_text(errors="replace"), rel, allow)]
     limit = policy["secrets"]["max_findings"]
     check(len(found), f"<= {limit}", len(found) <= limit,
           f"secrets in files publish could upload ({len(files)} scanned): {_report(found)}. Delete the run and rebuild after removing the secret")

@@ -14,7 +14,7 @@ from support import FIXTURE_FILES, git_init, write_files
 from pipeline.build import build
 from pipeline.config import SecretsConfig, load_recipe
 from pipeline.records import SourceFile
-from pipeline.secrets import Finding, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
+from pipeline.secrets import Finding, Hit, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
 from pipeline.stage import StageStats
 
 _rng = random.Random(20240607)
@@ -287,7 +287,7 @@ def test_redacted_files_stay_in_the_corpus_with_typed_placeholders(redacted_run)
     assert {"pkg/settings.py", "deploy.sh", "config/app.yaml", "docs/deploy.md"} <= set(text_by_path)
     settings = text_by_path["pkg/settings.py"]
     for placeholder in ("<SECRET:aws_access_key>", "<SECRET:hugging_face_token>", "<SECRET:openai_key>",
-                        "<SECRET:anthropic_key>", "<SECRET:github_fine_grained_token>", "<SECRET:npm_token>", "<SECRET:private_key>"):
+                        "<SECRET:anthropic_key>", "<SECRET:github_fine_grained_pat>", "<SECRET:npmjsaccesstoken>", "<SECRET:private_key>"):
         assert placeholder in settings + text_by_path.get("notebooks/explore.ipynb#markdown", "")
     # ordinary code that merely names a token or a password is left alone
     assert "token = tokenizer(client)" in settings
@@ -308,19 +308,19 @@ def test_header_and_flag_credentials_are_redacted_and_their_commands_kept(redact
         body = text[path]
         for value in values.values():
             assert value not in body
+        # placeholders compared without their type (three scanners may name one credential); a
+        # `user:password` may go whole (the catalog's curl rule takes both)
+        seen = re.sub(r"<SECRET:[a-z0-9_]+>", "<SECRET>", body).replace("deploy:<SECRET>", "<SECRET>")
         for original in _header_and_flag_lines(values, tag):
             # what the line should read once its credential is a placeholder
             expected = original.strip()
-            for name, value in values.items():
-                slug = "http_authorization_credentials" if name.endswith(("basic", "bearer", "token", "digest_response")) \
-                    else "command_line_credentials"
-                expected = expected.replace(value, f"<SECRET:{slug}>")
+            for value in values.values():
+                expected = expected.replace(value, "<SECRET>")
             if "Digest" in expected:  # the whole parameter list of a Digest header is the credential
-                expected = original.strip().split("Digest ")[0] + "Digest <SECRET:http_authorization_credentials>' " \
-                    + original.strip().rsplit("' ", 1)[1]
-            assert expected in body, (path, expected)
+                expected = original.strip().split("Digest ")[0] + "Digest <SECRET>' " + original.strip().rsplit("' ", 1)[1]
+            assert expected.replace("deploy:<SECRET>", "<SECRET>") in seen, (path, expected)
         assert "The API answers with a JSON list of items, newest first." in body or path.endswith(".sh")
-    assert '"Authorization": "Bearer <SECRET:http_authorization_credentials>", "Accept": "application/json"' in text["pkg/client.py"]
+    assert re.search(r'"Authorization": "Bearer <SECRET:\w+>", "Accept": "application/json"', text["pkg/client.py"])
     assert "session = requests.Session()" in text["pkg/client.py"]
 
 
@@ -349,8 +349,8 @@ def test_secrets_report_lists_type_path_line_and_no_value(redacted_run, secret_r
     openai_line = next(i for i, line in enumerate(lines, 1) if OPENAI in line)
     assert ("openai_key", openai_line) in where  # inside a call: detect-secrets alone would skip it
     types = {f["type"] for f in findings}
-    assert {"aws_access_key", "hugging_face_token", "openai_key", "anthropic_key", "github_fine_grained_token",
-            "npm_token", "private_key"} <= types
+    assert {"aws_access_key", "hugging_face_token", "openai_key", "anthropic_key", "github_fine_grained_pat",
+            "npmjsaccesstoken", "private_key"} <= types
     stats = json.loads((redacted_run / "stats" / "secrets.json").read_text())
     assert stats["files_with_secrets"] == len(FILES_WITH_SECRETS)
     assert sum(v for k, v in stats.items() if k.startswith("finding_")) == len(findings)
@@ -394,8 +394,8 @@ def scanner():
         (f'HF = "{HF}"', "hugging_face_token"),
         (f"client = OpenAI(api_key='{OPENAI}')", "openai_key"),
         (f"anthropic = Anthropic(api_key={ANTHROPIC!r})", "anthropic_key"),
-        (f"GH={GITHUB}", "github_fine_grained_token"),
-        (f"publish with {NPM} today", "npm_token"),
+        (f"GH={GITHUB}", "github_fine_grained_pat"),
+        (f"publish with {NPM} today", "npmjsaccesstoken"),
         (f"url = 'postgres://user:{URL_PASSWORD}@host:5432/db'", "basic_auth_credentials"),
         (f"export DB_PASSWORD={SHELL_PASSWORD}", "secret_assignment"),
         (f'db_password = "{PY_PASSWORD}"', "secret_keyword"),
@@ -531,7 +531,8 @@ def test_stage_counts_and_policies():
 
 def test_a_file_that_cannot_be_redacted_is_dropped_not_crashed(monkeypatch):
     # a detector that keeps finding a value it cannot locate: redaction never converges
-    monkeypatch.setattr(SecretScanner, "scan", lambda self, text, path: [("stubborn", 1, "not-in-the-text")])
+    monkeypatch.setattr(SecretScanner, "scan", lambda self, text, path, allow=frozenset():
+                        [] if text == path else [Hit("stubborn", 0, 1, 1, text[:1])])
     stats, report = StageStats("secrets"), []
     files = [SourceFile("a.py", "code", "python", text="x = 1"), SourceFile("b.py", "code", "python", text="y = 2")]
     assert list(redact_secrets(files, SecretsConfig(), stats, report)) == []

@@ -1,0 +1,505 @@
+"""repotune's own secret rules: the generic forms a vendor catalog does not cover.
+
+Kingfisher's catalog (vendor token formats) and detect-secrets' plugins (keywords, entropy) are the
+other two scanners (``secrets.py``); these rules cover what both miss, by *category* rather than by
+example: a secret-named name assigned a literal in any language's syntax (typed declarations, YAML
+block scalars, XML elements, name/value pairs), credentials inside URLs and connection strings,
+password flags of command lines, base64 that decodes to ``user:pass`` or a key, every private-key
+armour, password hashes, webhook URLs and the token prefixes of today's vendors.
+
+Each rule is data: an id, what it finds, the words one of which a text must hold for the rule to run
+(``keywords``, lower case; the cheap gate gitleaks uses), and a regex whose group ``v`` is the exact
+span to redact (never a prefix, never the name). A rule may add a ``check`` on the match (the name is
+secret-like, the value is a literal here). Whatever a rule finds, a placeholder is recognised by what
+it says (``$VAR``, ``<token>``, ``xxxx``, ``YOUR_...``, ``changeme``, ``example``), never by its shape:
+for a dataset that will be published, a UUID-shaped value or a line with ``_id`` on it is a value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+# --- names ------------------------------------------------------------------------------------------
+
+# the last word of a name that holds a secret (DB_PASSWORD, smtpPass, GH_PAT, authToken, contraseña)
+SECRET_WORDS = frozenset({
+    "password", "passwd", "passwort", "pwd", "pass", "passphrase", "pw", "secret", "secrets", "token", "credential",
+    "credentials", "creds", "pat", "auth", "authorization", "contraseña", "contrasena", "motdepasse", "senha",
+    "apikey", "secretkey", "privatekey", "accesskey", "authkey", "authtoken", "accesstoken", "apitoken",
+    "clientsecret", "signingkey", "encryptionkey", "masterkey", "sessionkey", "requirepass", "masterauth",
+    "storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass", "dbpass", "sig",
+})
+# the last two words of a name that holds a secret (API_KEY, signingKey, SharedAccessKey)
+SECRET_PAIRS = frozenset((a, "key") for a in (
+    "api", "access", "secret", "private", "signing", "encryption", "encrypt", "crypt", "cipher", "master", "auth",
+    "client", "app", "application", "account", "storage", "shared", "license", "licence", "hmac", "session", "deploy",
+    "service", "jwt", "aes", "subscription", "consumer", "webhook", "admin", "root", "write", "upload", "publish",
+    "ingest", "ingestion", "server", "sdk", "rest", "primary", "secondary", "db", "database", "live", "prod",
+)) | {("key", "data"), ("private", "pem")}
+# words a name may end in after its secret part (SECRET_KEY_BASE, password_hash, token_value)
+TRAILING_WORDS = frozenset({"value", "base", "b64", "base64", "hex", "raw", "plain", "plaintext", "str", "string",
+                            "literal", "text", "encoded", "enc", "hash", "digest"})
+# first words that make a name about a secret, not one (is_password, max_tokens, pad_token, show_secret)
+NOT_SECRET_FIRST = frozenset({"is", "has", "use", "no", "show", "hide", "enable", "disable", "allow", "ask", "prompt",
+                              "confirm", "check", "validate", "require", "requires", "min", "max", "num", "n", "count",
+                              "eos", "bos", "pad", "unk", "sep", "cls", "mask", "special", "forgot", "bypass"})
+_CAMEL = re.compile(r"(?<=[a-zà-ÿ0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def name_words(name: str) -> list[str]:
+    """A name in every case style as lower-case words: "X-Api-Key" / "apiKey" / "API_KEY" -> ["api", "key"]."""
+    return [w.lower() for part in re.split(r"[\W_]+", name) for w in _CAMEL.split(part) if w and not w.isdigit()]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a name (a variable, a key, a flag, a header, an element) says it holds a secret."""
+    words = name_words(name)
+    while len(words) > 1 and words[-1] in TRAILING_WORDS:
+        words.pop()
+    if not words or words[0] in NOT_SECRET_FIRST or (words[0] == "x" and len(words) == 1):
+        return False
+    last = words[-1]
+    if last in SECRET_WORDS and not (last == "sig" and len(words) > 1):
+        return True
+    return len(words) > 1 and (words[-2], last) in SECRET_PAIRS
+
+
+# --- values -----------------------------------------------------------------------------------------
+
+# what a value says when it is not one: a reference, a template, a marker of an example
+_PLACEHOLDER_MARKS = re.compile(
+    r"\$\{|\$\(|\{\{|\{%|%\(|%s\b|<[^>]*>|^[$<{%@\[]|[>}\]]$|\\[nstdwb]|\(\?|\[\^|\.\.\.|…|\*{3}|x{4}|X{4}|#{4}|"
+    r"example|sample|placeholder|change_?me|change-me|dummy|redacted|your[_\-]?[a-z]|insert[_\- ]|replace[_\- ]?me|"
+    r"_here\b|-here\b|fixme|todo|not[_\-]?real|fake|mock|<secret",
+    re.IGNORECASE,
+)
+# words that, alone or together with digits, make a value a stand-in (password123, test-token, my_secret)
+PLACEHOLDER_WORDS = frozenset({
+    "password", "passwd", "pass", "pwd", "passphrase", "secret", "secrets", "token", "tokens", "key", "keys", "api",
+    "apikey", "access", "auth", "private", "client", "my", "your", "the", "a", "foo", "bar", "baz", "qux", "test",
+    "tests", "testing", "admin", "administrator", "user", "username", "root", "default", "none", "null", "nil",
+    "undefined", "true", "false", "yes", "no", "str", "string", "value", "env", "var", "bearer", "basic", "hunter",
+    "letmein", "qwerty", "abc", "abcdef", "demo", "local", "localhost", "dev", "development", "prod", "production",
+    "staging", "id", "guest", "postgres", "mysql", "redis", "mongo", "mongodb", "rabbitmq", "sa", "oracle", "pw",
+    "changeit", "optional", "required", "bytes", "int", "bool", "any", "object", "new", "old", "current", "empty",
+    "unknown", "hidden", "masked", "hashed", "encrypted", "set", "unset", "missing", "invalid", "valid", "wrong",
+    "correct", "good", "bad", "some", "other", "xyz", "session", "cookie", "ci", "bot", "app", "service", "account",
+    "sk", "pk", "live", "data", "type", "name", "field", "input", "output", "file", "path", "url", "uri", "host",
+    "stdin", "stdout", "prompt", "here", "there", "this", "that", "it", "is", "not", "of", "for", "to", "in", "on",
+    "s3cret", "s3cr3t", "p4ssw0rd", "passw0rd", "p@ssw0rd", "secret123", "world", "hello", "public", "anonymous",
+    "django", "flask", "rails", "insecure", "unsafe", "supersecret", "topsecret", "master", "main", "blah",
+})
+_WORD_SPLIT = re.compile(r"[^a-z0-9@]+")
+
+
+def is_placeholder(value: str) -> bool:
+    """A value that names where a credential comes from, or stands in for one, rather than being one."""
+    v = value.strip().strip("\"'`")
+    if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or len(set(v.lower())) <= 2:
+        return True
+    if re.fullmatch(r"[A-Z][A-Z0-9]*(?:[_.\-][A-Z0-9]+)*", v) and any(w in PLACEHOLDER_WORDS for w in name_words(v)):
+        return True  # YOUR_API_KEY, DB_PASSWORD, TOKEN: the name of a variable
+    words = [w for w in _WORD_SPLIT.split("-".join(name_words(v))) if w and not w.isdigit()]
+    return bool(words) and all(w in PLACEHOLDER_WORDS for w in words)
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(value)
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+
+
+def is_credential_shaped(value: str) -> bool:
+    """Long and random enough that finding it elsewhere in the file is finding it again (not a word
+    such as ``password`` or ``dropped``): what decides whether other occurrences are redacted too."""
+    if len(value) < 12 or any(c.isspace() for c in value):
+        return False
+    mixed = bool(re.search(r"\d", value)) and bool(re.search(r"[A-Za-z]", value))
+    return mixed or entropy(value) >= 3.5
+
+
+def is_wordlike(value: str) -> bool:
+    """A lower-case word of prose ("argument", "required"), as flags and keys are followed by in docs."""
+    if not re.fullmatch(r"[a-z]{2,15}", value):
+        return False
+    vowels = sum(c in "aeiouy" for c in value)
+    return vowels / len(value) >= 0.3 and not re.search(r"[^aeiouy]{5}", value)
+
+
+# an identifier made of words: userPassword2, db_password_2, DbPassword
+_WORDY_IDENTIFIER = re.compile(r"[a-z]*(?:[A-Z]?[a-z]{2,}|_[a-z]{2,})+_?\d{0,3}|[A-Z][A-Z]*(?:_[A-Z]{2,})+_?\d{0,3}")
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)*")
+
+# --- file kinds -------------------------------------------------------------------------------------
+
+# in code, a bare word after `=` is a reference to a variable; in config it is the literal value
+CODE_SUFFIXES = frozenset({
+    ".py", ".pyi", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".go", ".java", ".kt", ".kts", ".scala", ".rs", ".rb",
+    ".php", ".cs", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".swift", ".m", ".mm", ".dart", ".lua", ".r",
+    ".jl", ".ex", ".exs", ".clj", ".groovy", ".vue", ".svelte", ".fs", ".vb", ".pl", ".pm",
+})
+DOC_SUFFIXES = frozenset({".md", ".markdown", ".rst", ".txt", ".adoc", ".html", ".htm", ".tex", ".org"})
+
+
+def file_kind(path: str) -> str:
+    """'code', 'docs' or 'config' (everything else: YAML, JSON, INI, shell, Dockerfile, XML, SQL, ...)."""
+    name = path.split("#", 1)[0]
+    suffix = PurePosixPath(name).suffix.lower()
+    if "#" in path and path.rsplit("#", 1)[1] not in ("markdown", "raw"):
+        return "code"  # a notebook's code cells
+    if suffix in CODE_SUFFIXES:
+        return "code"
+    if suffix in DOC_SUFFIXES or ("#" in path):
+        return "docs"
+    return "config"
+
+
+# --- the rules --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Context:
+    text: str
+    kind: str  # file_kind of the path
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    what: str  # one line for the README's table
+    keywords: tuple[str, ...]  # the (lower-cased) text must contain one of these for the rule to run
+    pattern: re.Pattern
+    check: Callable[[re.Match, Context], bool] | None = None
+    placeholders: bool = True  # apply is_placeholder to the value
+
+
+_SCHEME = re.compile(r"(?i)(?:bearer|basic|token|apikey|api-key|digest|negotiate|ntlm|hmac|sso-key)\s+(?=\S)")
+
+
+def _strip_scheme(text: str, start: int, end: int) -> tuple[int, int]:
+    """ "Bearer abc" as a value: the credential is what follows the scheme."""
+    m = _SCHEME.match(text, start, end)
+    return (m.end(), end) if m else (start, end)
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _inside_string(text: str, pos: int) -> bool:
+    """Whether ``pos`` lies inside a quoted string on its line (an odd number of quotes before it)."""
+    before = text[_line_start(text, pos):pos]
+    return before.count('"') % 2 == 1 or before.count("'") % 2 == 1 or before.count("`") % 2 == 1
+
+
+def _name_starts_line(text: str, pos: int) -> bool:
+    before = text[_line_start(text, pos):pos]
+    return re.fullmatch(r"\s*(?:[-*>]\s+|\$\s+|export\s+|set\s+|ENV\s+|ARG\s+|#\s*)?[\"']?", before) is not None
+
+
+def _is_quoted(m: re.Match) -> bool:
+    return any(v is not None for k, v in m.groupdict().items() if k.startswith("q") and k != "qname")
+
+
+def _val(m: re.Match) -> str:
+    """The matched value, quoted (group ``v``) or bare (group ``b``)."""
+    span = _value_span(m)
+    return m.string[span[0]:span[1]] if span else ""
+
+
+def _literal_value(m: re.Match, ctx: Context) -> bool:
+    """A quoted value is a literal anywhere; a bare one in config, in a string of code, or (in docs)
+    after `=` or at the start of a line, and not a plain word of prose."""
+    value = _val(m)
+    if _is_quoted(m):
+        return not re.search(r"\s", value.strip()) or _SCHEME.match(value) is not None
+    pos = m.start("b")
+    if ctx.kind == "code" and not _inside_string(ctx.text, pos):  # a variable, unless it looks random
+        if re.fullmatch(r"[\d.]+", value):
+            return False
+        return not _IDENTIFIER.fullmatch(value) or (
+            is_credential_shaped(value) and entropy(value) >= 3.3 and not _WORDY_IDENTIFIER.fullmatch(value))
+    if ctx.kind == "docs" and not _inside_string(ctx.text, pos):
+        op = m.groupdict().get("op") or "="
+        if ":" in op and not _name_starts_line(ctx.text, m.start("name")):
+            return False
+        return not is_wordlike(value)
+    return True
+
+
+def _named(m: re.Match, ctx: Context) -> bool:
+    return is_secret_name(m.group("name")) and _literal_value(m, ctx)
+
+
+# a value: quoted (group q is its quote), or bare up to a delimiter
+_QUOTED = r"(?P<q>[\"'`])(?P<v>(?:(?!(?P=q))[^\n\\]|\\.){4,400}?)(?P=q)"
+_BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
+_BARE = rf"(?P<b>{_BARE_CHARS}{{4,400}}?)(?=$|[\s\"'`;&,)\]}}<>|])"
+_VALUE = rf"(?:[rRbBuUfF@$]{{0,2}}{_QUOTED}|(?![\"'`]){_BARE})"
+# a name: letters of any script, digits, _ - . $ (PHP's $dbPassword, Ruby's config.secret_key_base)
+_NAME = r"(?P<name>[^\W\d][\w.$\-]{0,80}?)"
+_SECRETISH = r"(?=[\w.$\-]*?(?i:pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b))"
+
+RULES: list[Rule] = [
+    Rule("secret_assignment",
+         "a secret-named name (any case style, any script) assigned a literal: `=`, `:`, `:=`, `=>`, `==`, "
+         "typed declarations (`const apiKey: string =`, `val x: String =`, `API_KEY: &str =`, Go `x string =`)",
+         ("pass", "pwd", "pw", "secret", "token", "key", "auth", "cred", "contrase", "senha", "pat", "sig"),
+         re.compile(rf"(?<![\w$\-]){_SECRETISH}{_NAME}[\"'`\]]?[ \t]*"
+                    rf"(?:(?::[ \t]*[\w&'<>\[\]., ?*]{{1,40}}?[ \t]*)|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*)?"
+                    rf"(?P<op>:=|=>|===?|\?=|\|\|=|\?\?=|!=|<-|=|:(?!:))[ \t]*"
+                    rf"(?:new[ \t]+)?(?:String|SecretStr|Secret|str|bytes)?\(?[ \t]*{_VALUE}"),
+         _named),
+    Rule("yaml_block_secret",
+         "a secret-named YAML key whose value is a block scalar (`password: |` / `>-`, value on the next lines)",
+         ("pass", "pwd", "secret", "token", "key", "auth", "cred"),
+         re.compile(r"(?m)^(?P<ind>[ \t]*)(?:-[ \t]+)?[\"']?(?P<name>[^\W\d][\w.\-]*)[\"']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\n"
+                    r"(?:[ \t]*\n)*(?P=ind)[ \t]+(?P<v>\S[^\n]*)"),
+         lambda m, ctx: is_secret_name(m.group("name"))),
+    Rule("name_value_pair",
+         "a name/value pair whose name is secret-like: k8s `- name: DB_PASSWORD` / `value: ...`, Postman "
+         "`{\"key\": \"Authorization\", \"value\": ...}`, XML `<add key=\"ApiKey\" value=\"...\"/>`",
+         ("value",),
+         re.compile(r"(?i)[\"']?\b(?:name|key|param|parameter|property)[\"']?[ \t]*[:=][ \t]*[\"']?(?P<name>[^\W\d][\w.\-]*)[\"']?"
+                    rf"[ \t]*[,;]?[ \t]*(?:\n[ \t]*)?[\"']?value[\"']?[ \t]*[:=][ \t]*{_VALUE}"),
+         lambda m, ctx: is_secret_name(m.group("name")) and (_is_quoted(m) or ctx.kind != "code")),
+    Rule("xml_element_secret",
+         "a secret-named XML/HTML element: `<password>...</password>`, `<apiKey>...</apiKey>`",
+         ("pass", "pwd", "secret", "token", "key", "auth", "cred"),
+         re.compile(r"<(?P<name>[^\W\d][\w.:\-]*)(?:\s[^<>]*)?>[ \t]*(?P<v>[^<>\n]{4,400}?)[ \t]*</(?P=name)>"),
+         lambda m, ctx: is_secret_name(m.group("name").rsplit(":", 1)[-1])),
+    Rule("define_secret",
+         "a secret-named constant defined without `=`: C `#define API_KEY \"...\"`, PHP `define('DB_PASSWORD', '...')`, "
+         "Dockerfile `ENV TOKEN value`, `setenv(\"TOKEN\", \"...\")`, any `(\"NAME\", \"value\")` pair",
+         ("pass", "pwd", "secret", "token", "key", "auth", "cred"),
+         re.compile(rf"(?:(?m:^[ \t]*#[ \t]*define|^[ \t]*(?:ENV|ARG))[ \t]+{_NAME}[ \t]+{_VALUE}"
+                    rf"|[\"'](?P<qname>[^\W\d][\w.\-]*)[\"'][ \t]*,[ \t]*(?P<q2>[\"'])(?P<v2>[^\"'\n]{{4,400}})(?P=q2))"),
+         lambda m, ctx: is_secret_name(m.group("name") or m.group("qname"))
+         and (_is_quoted(m) or ctx.kind != "code")),
+    Rule("login_call",
+         "a password passed to a login call: `server.login(\"user\", \"...\")`, `auth=(\"user\", \"...\")`, "
+         "`HTTPBasicAuth(\"user\", \"...\")`, `connect(host, user, \"...\")`",
+         ("login", "auth", "connect", "credential", "signin", "sign_in"),
+         re.compile(r"(?i)(?:\b(?:login|log_in|signin|sign_in|authenticate|basic_?auth|httpbasicauth|httpdigestauth|"
+                    r"credentials?|passwordcredential|usernamepasswordcredentials?|networkcredential|connect)|\bauth)"
+                    rf"[ \t]*(?:=[ \t]*)?\([ \t]*(?:[^,()\n]+,[ \t]*){{1,3}}{_QUOTED}[ \t]*[,)]"),
+         lambda m, ctx: not re.search(r"\s", m.group("v"))),
+    Rule("netrc_password",
+         "netrc / pgpass style credentials: `machine h login u password ...`, `host:5432:db:user:...`",
+         ("password", "5432", "3306"),
+         re.compile(r"(?im)(?:\b(?:login|user(?:name)?)[ \t]+\S+[ \t]+password[ \t]+|^[ \t]*password[ \t]+(?=\S+[ \t]*$))"
+                    r"[\"']?(?P<v>[^\s\"']{4,200})"
+                    r"|(?m:^)[\w.\-*]+:(?:\d+|\*):[\w\-*]+:[\w\-.@*]+:(?P<v2>[^\s:]{4,200})(?m:$)"),
+         lambda m, ctx: not is_wordlike(_val(m))),
+    Rule("sql_password",
+         "SQL passwords: `IDENTIFIED BY '...'`, `WITH PASSWORD '...'`, `PASSWORD('...')`",
+         ("identified", "password"),
+         re.compile(r"(?i)\b(?:identified[ \t]+(?:with[ \t]+\w+[ \t]+)?by|(?:with|set|encrypted)[ \t]+password(?:[ \t]*=)?|"
+                    rf"password[ \t]*\()[ \t]*{_QUOTED}"),
+         None),
+    Rule("password_flag",
+         "a secret-named command-line flag with its value: `--password x`, `--token=x`, `--requirepass x`, "
+         "`-storepass x`, `--from-literal=password=x`",
+         ("--", "-storepass", "-keypass", "-srcstorepass", "-deststorepass"),
+         re.compile(rf"(?<![\w\-])-{{1,2}}(?P<name>[A-Za-z][\w\-]*)(?:=|[ \t]+)(?![\-\\])(?:{_QUOTED}|{_BARE})"),
+         lambda m, ctx: is_secret_name(m.group("name")) and not is_wordlike(_val(m)) and _literal_value(m, ctx)),
+    Rule("cli_password",
+         "passwords of common command lines: `mysql -p...`, `sshpass -p`, `docker login -p`, `redis-cli -a`, "
+         "`sqlcmd -P`, `ldapsearch -w`, `smbclient -U user%...`, `zip -P`, `7z -p...`, `openssl ... pass:...`, "
+         "`htpasswd -b file user ...`",
+         ("mysql", "mariadb", "sshpass", "login", "redis-cli", "sqlcmd", "bcp", "ldap", "smbclient", "rpcclient", "zip",
+          "7z", "pass:", "htpasswd", "ipmitool", "mongo"),
+         re.compile(r"\b(?:"
+                    r"(?:mysql\w*|mariadb\w*)\b[^\n|;&]*?(?<![\w\-])-p(?P<q0>[\"']?)(?P<v0>[^\s\"']{3,200})"
+                    r"|(?:sshpass|mongo\w*|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm[ \t]+registry|crane[ \t]+auth|"
+                    r"regctl[ \t]+registry)[ \t]+login)\b[^\n|;&]*?(?<![\w\-])-p[ \t]+[\"']?(?P<v1>[^\s\"']{3,200})"
+                    r"|redis-cli\b[^\n|;&]*?(?<![\w\-])-a[ \t]+[\"']?(?P<v2>[^\s\"']{3,200})"
+                    r"|(?:sqlcmd|bcp|zip|unzip|ipmitool)\b[^\n|;&]*?(?<![\w\-])-P[ \t]*[\"']?(?P<v3>[^\s\"']{3,200})"
+                    r"|ldap\w+\b[^\n|;&]*?(?<![\w\-])-w[ \t]+[\"']?(?P<v4>[^\s\"']{3,200})"
+                    r"|(?:smbclient|rpcclient|smbmap|smbget)\b[^\n|;&]*?-U[ \t]*[\"']?[^\s%\"']+%(?P<v5>[^\s\"']{3,200})"
+                    r"|7za?\b[^\n|;&]*?(?<![\w\-])-p(?P<v6>[^\s\"']{3,200})"
+                    r"|htpasswd\b[^\n|;&]*?(?<![\w\-])-\w*b\w*[ \t]+(?:-\w+[ \t]+)*\S+[ \t]+\S+[ \t]+[\"']?(?P<v7>[^\s\"']{3,200})"
+                    r")|(?<![\w\-])pass:(?P<v8>[^\s\"']{3,200})"),
+         None),
+    Rule("user_password_flag",
+         "`user:password` given to a flag: `curl -u` / `-U` / `--user` / `--proxy-user`, httpie `-a` / `--auth`",
+         ("-u", "--user", "--proxy-user", "-a", "--auth"),
+         re.compile(r"\bcurl\b[^\n]*?(?<![\w\-])(?:-[uU]|--(?:proxy-)?user\b)[\s\"',=]*[^\s:\"',]*:(?P<v>[^\s\"',]+)"
+                    r"|(?<![\w\-])--(?:proxy-)?user(?:=|\s+)[\"']?[^\s:\"']*:(?P<v2>[^\s\"',]+)"
+                    r"|\b(?:https?|httpie)\b[^\n]*?(?<![\w\-])(?:-a|--auth\b)[\s\"',=]*[^\s:\"',]*:(?P<v3>[^\s\"',]+)"),
+         None),
+    Rule("env_config_set",
+         "a secret set by a CLI's config command: `aws configure set aws_secret_access_key ...`, "
+         "`git config x.token ...`, `npm config set //registry/:_authToken ...`, `gh secret set NAME --body ...`",
+         ("set", "config", "secret"),
+         re.compile(r"\b(?:configure[ \t]+set|config[ \t]+(?:set[ \t]+)?(?:--[\w\-]+[ \t]+)*|secret[ \t]+set)[ \t]*"
+                    rf"[\"']?(?P<name>[^\s\"'=]+)[\"']?[ \t]+(?:(?:--body|-b)[ \t]+)?(?:{_QUOTED}|{_BARE})"),
+         lambda m, ctx: is_secret_name(re.split(r"[/:]", m.group("name"))[-1]) and not is_wordlike(_val(m))),
+    Rule("secret_header",
+         "a credential in a custom header: `X-API-Key: ...`, `X-Auth-Token: ...`, `Private-Token: ...`, "
+         "`X-Shopify-Access-Token: ...`, `Ocp-Apim-Subscription-Key: ...` (raw, in curl -H, in a dict or JSON)",
+         ("-key", "-token", "-secret", "-auth", "-signature", "-password"),
+         re.compile(rf"(?<![\w\-])(?P<name>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+)[\"']?[ \t]*:[ \t]*{_VALUE}"),
+         lambda m, ctx: is_secret_name(m.group("name")) and not is_wordlike(_val(m)) and _literal_value(m, ctx)),
+    Rule("http_authorization",
+         "the credential of an `Authorization:` / `Proxy-Authorization:` header of any scheme (Basic, Bearer, "
+         "Token, ...), token68 with any padding, in any quoting; Digest / AWS4 parameter lists whole",
+         ("authorization",),
+         re.compile(r"(?i)(?<![\w\-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:"
+                    r"(?!digest\b)[A-Za-z][\w.\-]*[ \t]+(?P<v>[A-Za-z0-9._~+/\-]{4,}=*)(?![\w.~+/\-=])"
+                    r"|[A-Za-z][\w.\-]*[ \t]+(?P<v2>(?:[\w\-]+=(?:\"[^\"\n]*\"|[^\s,\"']+)[ \t,]*)+))"),
+         None),
+    Rule("url_userinfo",
+         "the password of `scheme://user:password@host` (the user may be empty: `redis://:pw@host`), and a token "
+         "used as the user (`https://<token>@github.com`)",
+         ("://",),
+         re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://(?:[^\s:/@'\"<>`]*:(?P<v>[^\s@/'\"<>`]{3,300})"
+                    r"|(?P<t>[A-Za-z0-9_\-.~]{20,300}))@(?=[\w\[.\-])"),
+         None),
+    Rule("url_parameter",
+         "a key=value pair inside a URL or a connection string whose name is a credential: `?api_key=`, `&sig=`, "
+         "`?key=`, `;Password=`, `AccountKey=`, `SharedAccessKey=`, JDBC `&password=`",
+         ("=",),
+         re.compile(r"(?i)(?:(?P<pre>[?&;])|(?<![\w.\-]))(?P<name>[A-Za-z][\w.\-]{0,40})[ \t]*=[ \t]*"
+                    r"(?P<v>[^&;#\s\"'<>]{4,400})(?P<post>;?)"),
+         lambda m, ctx: (m.group("pre") or m.group("post"))
+         and (is_secret_name(m.group("name")) or m.group("name").lower() in ("key", "sig", "signature"))),
+    Rule("base64_credentials",
+         "base64 that decodes to `user:password`, a private key or a PuTTY key (docker config.json `auth`, "
+         "kubeconfig `client-key-data`, `Basic` credentials outside a header)",
+         ("",),
+         re.compile(r"(?<![A-Za-z0-9+/=\-_])(?P<v>(?:[A-Za-z0-9+/]{4}){3,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)"
+                    r"(?![A-Za-z0-9+/=\-_])"),
+         lambda m, ctx: _decodes_to_credentials(m.group("v")), placeholders=False),
+    Rule("private_key_block",
+         "every private-key armour, whole: PEM (RSA, EC, DSA, OpenSSH, PKCS#8, encrypted), PGP private key blocks, "
+         "SSH2 (`---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----`), PuTTY v2/v3 (`PuTTY-User-Key-File-3:` .. `Private-MAC:`)",
+         ("private key", "putty-user-key-file"),
+         re.compile(r"(?s)(?P<v>-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----.{0,20000}?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
+                    r"|---- BEGIN SSH2 (?:ENCRYPTED )?PRIVATE KEY ----.{0,20000}?---- END SSH2 (?:ENCRYPTED )?PRIVATE KEY ----"
+                    r"|PuTTY-User-Key-File-\d:.{0,20000}?Private-MAC:[^\n]*"
+                    r"|(?:-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|---- BEGIN SSH2 (?:ENCRYPTED )?PRIVATE KEY ----)"
+                    r"(?:(?:\\n|\s)+(?:[A-Za-z0-9+/=]{16,}|[\w\-]+: [^\n\\]*))+)"),
+         lambda m, ctx: re.search(r"[A-Za-z0-9+/]{16,}", m.group("v").replace("\\n", "\n")) is not None, placeholders=False),
+    Rule("password_hash",
+         "password hashes: htpasswd / crypt (`$apr1$`, `$2y$`, `$6$`, `$argon2id$`) and `{SHA}` / `{SSHA}`",
+         ("$", "{sha}", "{ssha"),
+         re.compile(r"(?<![\w$])(?P<v>\$(?:apr1|2[abxy]?|1|5|6|y|argon2(?:id|i|d)|scrypt|pbkdf2[\w\-]*)\$[./A-Za-z0-9$=,+\-]{16,}"
+                    r"|\{S?SHA(?:256|512)?\}[A-Za-z0-9+/]{20,}={0,2})"),
+         None, placeholders=False),
+    Rule("webhook_url",
+         "webhook URLs that carry their secret: Discord, Slack, Microsoft Teams / Office 365, Google Chat",
+         ("webhook", "hooks.slack"),
+         re.compile(r"https://(?:(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/(?P<v>[\w\-]{20,})"
+                    r"|hooks\.slack\.com/(?:services|workflows|triggers)/(?P<v2>[\w/\-]{20,})"
+                    r"|[\w\-]+\.webhook\.office\.com/(?P<v3>[^\s\"'<>`]{20,})"
+                    r"|outlook\.office(?:365)?\.com/webhook/(?P<v4>[^\s\"'<>`]{20,}))"),
+         None, placeholders=False),
+    Rule("jwt", "a JSON Web Token, whole (header, payload and signature)", ("eyj",),
+         re.compile(r"(?<![\w\-.])(?P<v>eyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]{8,})"), None, placeholders=False),
+]
+
+# Tokens by their vendor's prefix: a backstop beside the catalog (which checks some formats' checksums
+# and entropy, so it misses a few real shapes); each becomes a rule of its own, gated on its prefix.
+VENDOR_TOKENS = [
+    ("github_token", "GitHub tokens (classic, OAuth, app, refresh, fine-grained)", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|github_pat_\w{30,}"),
+    ("gitlab_token", "GitLab tokens (personal, deploy, runner, trigger, OAuth, feed ...)", ("gl",),
+     r"gl(?:pat|dt|rt|ptt|cbt|oas|soat|ft|imt|agent|ffct|ptt|rtr)-[\w\-]{20,}"),
+    ("slack_token", "Slack bot, user, app and config tokens", ("xox", "xapp-"), r"xox[abposre]-[\w\-]{10,}|xapp-[\w\-]{10,}"),
+    ("stripe_key", "Stripe secret, restricted and publishable keys, webhook secrets, at any length", ("_live_", "_test_", "whsec_"),
+     r"(?:sk|rk|pk)_(?:live|test)_\w{20,}|whsec_\w{20,}"),
+    ("hugging_face_token", "Hugging Face user and organisation tokens", ("hf_", "api_org_"), r"hf_[A-Za-z0-9]{30,}|api_org_[A-Za-z0-9]{30,}"),
+    ("npm_token", "npm access tokens", ("npm_",), r"npm_[A-Za-z0-9]{30,}"),
+    ("pypi_token", "PyPI upload tokens", ("pypi-",), r"pypi-[\w\-]{50,}"),
+    ("docker_hub_token", "Docker Hub personal and organisation access tokens", ("dckr_",), r"dckr_(?:pat|oat)_[\w\-]{20,}"),
+    ("anthropic_key", "Anthropic API and admin keys", ("sk-ant-",), r"sk-ant-[\w\-]{20,}"),
+    ("openai_key", "OpenAI project, service-account, admin and legacy keys; OpenRouter keys", ("sk-",),
+     r"sk-(?:proj|svcacct|admin|or-v1)-[\w\-]{20,}|sk-[A-Za-z0-9]{32,}"),
+    ("aws_access_key", "AWS access key ids (AKIA, ASIA, ...)", ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "anva", "apka"),
+     r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|APKA)[0-9A-Z]{16}"),
+    ("google_key", "Google API keys, OAuth client secrets and access tokens", ("aiza", "gocspx-", "ya29."),
+     r"AIza[\w\-]{35}|GOCSPX-[\w\-]{20,}|ya29\.[\w\-]{20,}"),
+    ("atlassian_token", "Atlassian API and Confluence tokens, Bitbucket app passwords", ("atatt3", "atctt3", "atbb"),
+     r"AT[AC]TT3[\w=\-]{20,}|ATBB[A-Za-z0-9]{20,}"),
+    ("linear_key", "Linear API and OAuth keys", ("lin_",), r"lin_(?:api|oauth)_[A-Za-z0-9]{20,}"),
+    ("vault_token", "HashiCorp Vault service, batch and recovery tokens", ("hvs.", "hvb.", "hvr."), r"hv[sbr]\.[\w\-]{20,}"),
+    ("databricks_token", "Databricks personal access tokens", ("dapi",), r"dapi[0-9a-f]{32}(?:-\d+)?"),
+    ("supabase_key", "Supabase management and secret keys", ("sbp_", "sb_secret_"), r"sbp_[0-9a-f]{40}|sb_secret_[\w\-]{20,}"),
+    ("new_relic_key", "New Relic user and ingest keys", ("nrak-", "nrii-"), r"NRAK-[A-Z0-9]{20,}|NRII-[\w\-]{20,}"),
+    ("postman_key", "Postman API keys", ("pmak-",), r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}"),
+    ("pulumi_token", "Pulumi access tokens", ("pul-",), r"pul-[0-9a-f]{40}"),
+    ("age_secret_key", "age encryption secret keys", ("age-secret-key-1",), r"AGE-SECRET-KEY-1[0-9A-Z]{50,}"),
+    ("facebook_token", "Facebook (Meta) access tokens", ("eaa",), r"EAA[A-Za-z0-9]{30,}"),
+    ("digitalocean_token", "DigitalOcean personal, OAuth and refresh tokens", ("_v1_",), r"do[opr]_v1_[0-9a-f]{64}"),
+    ("mailgun_key", "Mailgun API keys", ("key-",), r"key-[0-9a-f]{32}"),
+    ("mapbox_token", "Mapbox secret tokens", ("sk.eyj",), r"sk\.eyJ[\w.\-]{20,}"),
+    ("shopify_token", "Shopify access tokens and shared secrets", ("shpat_", "shpss_", "shpca_", "shppa_"), r"shp(?:at|ss|ca|pa)_[0-9a-fA-F]{32}"),
+    ("sendgrid_key", "SendGrid API keys", ("sg.",), r"SG\.[\w\-]{20,}\.[\w\-]{20,}"),
+    ("grafana_token", "Grafana service-account and cloud tokens", ("glsa_", "glc_"), r"glsa_\w{32}_[0-9a-f]{8}|glc_[\w=+/]{30,}"),
+    ("sentry_token", "Sentry user and org tokens", ("sntry",), r"sntry[su]_[\w=+/]{40,}"),
+    ("discord_bot_token", "Discord bot tokens", (".",), r"[MNO][A-Za-z\d]{23,27}\.[\w\-]{6}\.[\w\-]{27,}"),
+    ("azure_storage_key", "Azure storage account keys and SAS signatures in connection strings", ("accountkey=", "sharedaccesssignature="),
+     r"AccountKey=[A-Za-z0-9+/]{40,}={0,2}|SharedAccessSignature=[^\s\"';]{20,}"),
+    ("ethereum_private_key", "64-hex private keys written 0x... (Ethereum and other chains' wallets)", ("0x",),
+     r"0x[0-9a-fA-F]{64}(?![0-9a-fA-F])"),
+]
+RULES += [Rule(slug, what, keywords, re.compile(rf"(?<![\w\-.])(?P<v>{pattern})"), None, placeholders=False)
+          for slug, what, keywords, pattern in VENDOR_TOKENS]
+
+# rules whose type names what was found (a vendor's token, a key block); the others' findings are typed
+# by whichever scanner names them more precisely
+SPECIFIC_RULES = frozenset({"private_key_block", "webhook_url", "password_hash", "jwt", *(v[0] for v in VENDOR_TOKENS)})
+
+# Python's re has no duplicate group names: rules with alternatives number their value groups v, v0..v9;
+# `_value_span` takes whichever matched.
+_VALUE_GROUPS = ("v", "b", "t", *(f"v{i}" for i in range(10)))
+
+
+def _value_span(m: re.Match) -> tuple[int, int] | None:
+    for name in _VALUE_GROUPS:
+        if name in m.re.groupindex and m.group(name) is not None:
+            return m.span(name)
+    return None
+
+
+def _decodes_to_credentials(token: str) -> bool:
+    """base64 of `user:password` (printable, one colon, a password of 4+), of a PEM private key, or of
+    a PuTTY / OpenSSH key."""
+    try:
+        raw = base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if b"PRIVATE KEY" in raw[:64] or raw.startswith((b"PuTTY-User-Key-File", b"openssh-key-v1")):
+        return True
+    try:
+        decoded = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    m = re.fullmatch(r"([!-9;-~]{1,64}):([!-~]{4,128})", decoded)
+    return m is not None and not is_placeholder(m.group(2))
+
+
+def rule_spans(text: str, path: str) -> Iterator[tuple[str, int, int]]:
+    """(rule id, start, end) of each value the rules find in ``text`` (character offsets)."""
+    lowered = text.lower()
+    ctx = Context(text, file_kind(path))
+    for rule in RULES:
+        if not any(k in lowered for k in rule.keywords):
+            continue
+        for m in rule.pattern.finditer(text):
+            span = _value_span(m)
+            if span is None:
+                continue
+            start, end = _strip_scheme(text, *span)
+            value = text[start:end]
+            if not value or (rule.placeholders and is_placeholder(value)):
+                continue
+            if rule.check is None or rule.check(m, ctx):
+                yield rule.id, start, end

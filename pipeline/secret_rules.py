@@ -30,11 +30,12 @@ from pathlib import PurePosixPath
 
 # the last word of a name that holds a secret (DB_PASSWORD, smtpPass, GH_PAT, authToken, contraseña)
 SECRET_WORDS = frozenset({
-    "password", "passwd", "passwort", "pwd", "pass", "passphrase", "pw", "secret", "secrets", "token", "credential",
+    "password", "passwd", "passwort", "pwd", "pass", "passphrase", "pw", "secret", "token", "credential",
     "credentials", "creds", "pat", "auth", "authorization", "contraseña", "contrasena", "motdepasse", "senha",
     "apikey", "secretkey", "privatekey", "accesskey", "authkey", "authtoken", "accesstoken", "apitoken",
     "clientsecret", "signingkey", "encryptionkey", "masterkey", "sessionkey", "requirepass", "masterauth",
     "storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass", "dbpass", "sig",
+    "mnemonic", "userpwd",
 })
 # the last two words of a name that holds a secret (API_KEY, signingKey, SharedAccessKey)
 SECRET_PAIRS = frozenset((a, "key") for a in (
@@ -50,6 +51,8 @@ TRAILING_WORDS = frozenset({"value", "base", "b64", "base64", "hex", "raw", "pla
 NOT_SECRET_FIRST = frozenset({"is", "has", "use", "no", "show", "hide", "enable", "disable", "allow", "ask", "prompt",
                               "confirm", "check", "validate", "require", "requires", "min", "max", "num", "n", "count",
                               "eos", "bos", "pad", "unk", "sep", "cls", "mask", "special", "forgot", "bypass"})
+_SECRET_SUFFIXES = ("password", "passwd", "passphrase", "secret", "token", "apikey", "secretkey", "privatekey",
+                    "accesskey", "authkey")
 _CAMEL = re.compile(r"(?<=[a-zà-ÿ0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -68,6 +71,10 @@ def is_secret_name(name: str) -> bool:
     last = words[-1]
     if last in SECRET_WORDS and not (last == "sig" and len(words) > 1):
         return True
+    if len(words) == 1 and last.endswith(_SECRET_SUFFIXES):  # one word: pgpassword, mytoken, appsecret
+        return True
+    if words[-2:] in (["seed", "phrase"], ["recovery", "phrase"]):
+        return True
     return len(words) > 1 and (words[-2], last) in SECRET_PAIRS
 
 
@@ -75,7 +82,14 @@ def is_secret_name(name: str) -> bool:
 
 # what a value says when it is not one: a reference, a template, a marker of an example
 _PLACEHOLDER_MARKS = re.compile(
-    r"\$\{|\$\(|\{\{|\{%|%\(|%s\b|<[^>]*>|^[$<{%@\[]|[>}\]]$|\\[nstdwb]|\(\?|\[\^|\.\.\.|…|\*{3}|x{4}|X{4}|#{4}|"
+    # templates and references, whole enough that a random value with symbols does not read as one
+    r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
+    r"(?<![A-Za-z0-9])%[sd](?![A-Za-z0-9])|<[A-Za-z_][\w\- .]*>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
+    r"^@[A-Z_][A-Z0-9_]*@$|^\[[A-Z_ ]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
+    # code about values: escapes, regex syntax, globs, elisions, masks
+    r"\\[nstdwbux]|\(\?[:P!=<]|\[\^[^\]]*\]|\[[^\]]*[A-Za-z0-9]-[A-Za-z0-9][^\]]*\]|\{\d+,?\d*\}|"
+    r"^\*\.|\.\*$|^\*\*|\*\*$|/\*\*/|^[\w.\-]+\*$|\.\.\.|…|^\*{3}|\*{3}$|x{4}|X{4}|#{4}|^[\d.:/\- ]+$|"
+    # what a stand-in says
     r"example|sample|placeholder|change_?me|change-me|dummy|redacted|your[_\-]?[a-z]|insert[_\- ]|replace[_\- ]?me|"
     r"_here\b|-here\b|fixme|todo|not[_\-]?real|fake|mock|<secret",
     re.IGNORECASE,
@@ -94,7 +108,7 @@ PLACEHOLDER_WORDS = frozenset({
     "sk", "pk", "live", "data", "type", "name", "field", "input", "output", "file", "path", "url", "uri", "host",
     "stdin", "stdout", "prompt", "here", "there", "this", "that", "it", "is", "not", "of", "for", "to", "in", "on",
     "s3cret", "s3cr3t", "p4ssw0rd", "passw0rd", "p@ssw0rd", "secret123", "world", "hello", "public", "anonymous",
-    "django", "flask", "rails", "insecure", "unsafe", "supersecret", "topsecret", "master", "main", "blah",
+    "django", "flask", "rails", "insecure", "unsafe", "supersecret", "topsecret", "master", "main", "blah", "db",
 })
 _WORD_SPLIT = re.compile(r"[^a-z0-9@]+")
 
@@ -102,12 +116,30 @@ _WORD_SPLIT = re.compile(r"[^a-z0-9@]+")
 def is_placeholder(value: str) -> bool:
     """A value that names where a credential comes from, or stands in for one, rather than being one."""
     v = value.strip().strip("\"'`")
-    if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or len(set(v.lower())) <= 2:
+    if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or len(set(v.lower())) <= 2 or v.lower() in PLACEHOLDER_WORDS:
         return True
-    if re.fullmatch(r"[A-Z][A-Z0-9]*(?:[_.\-][A-Z0-9]+)*", v) and any(w in PLACEHOLDER_WORDS for w in name_words(v)):
-        return True  # YOUR_API_KEY, DB_PASSWORD, TOKEN: the name of a variable
+    if v.lower() in _SEQUENCE or v in _SEQUENCE[::-1]:
+        return True  # 0123456789abcdef, abcdefgh
+    if re.fullmatch(r"[a-z][a-z0-9]*(?:[_.\-][a-z0-9]+)*|[A-Z][A-Z0-9]*(?:[_.\-][A-Z0-9]+)*", v) and is_secret_name(v) \
+            and not re.search(r"\d", v):
+        return True  # the name of a secret, not its value: "db_password", "deststorepass"
+    # made of words: YOUR_API_KEY, GITHUB_TOKEN (the name of a variable), prod/db/password (the name of a
+    # secret in a vault), password123, my-secret-key; a random value is not
+    segments = [w for w in re.split(r"[^A-Za-z0-9]+", v) if w]
+    if len(segments) > 1 and all(_is_word(w) for w in segments):
+        # ... but a diceware passphrase (kestrel-hazel-mulberry) is made of words too: it says nothing of secrets
+        return any(w.lower() in PLACEHOLDER_WORDS for w in segments)
     words = [w for w in _WORD_SPLIT.split("-".join(name_words(v))) if w and not w.isdigit()]
     return bool(words) and all(w in PLACEHOLDER_WORDS for w in words)
+
+
+_SEQUENCE = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _is_word(segment: str) -> bool:
+    """One word: a stand-in's vocabulary, or a lower-case / Capitalised / UPPER-CASE pronounceable word."""
+    return segment.lower() in PLACEHOLDER_WORDS or bool(re.fullmatch(r"v?\d+|[a-z]\d", segment)) or bool(
+        re.fullmatch(r"[A-Z]?[a-z]+|[A-Z]+", segment) and is_wordlike(segment.lower()))
 
 
 def entropy(value: str) -> float:
@@ -126,11 +158,102 @@ def is_credential_shaped(value: str) -> bool:
 
 
 def is_wordlike(value: str) -> bool:
-    """A lower-case word of prose ("argument", "required"), as flags and keys are followed by in docs."""
-    if not re.fullmatch(r"[a-z]{2,15}", value):
+    """A word of prose ("argument", "Discord", "dropped"), as flags and keys are followed by in docs:
+    short, or pronounceable (enough vowels, no long consonant run). Random values are long: one of 12
+    or more letters counts as a word only if it reads like one."""
+    if not re.fullmatch(r"[A-Za-z][a-z]{1,24}", value):
         return False
-    vowels = sum(c in "aeiouy" for c in value)
-    return vowels / len(value) >= 0.3 and not re.search(r"[^aeiouy]{5}", value)
+    value = value.lower()
+    if len(value) <= 6:
+        return True
+    vowels = sum(c in "aeiouy" for c in value) / len(value)
+    if len(value) < 12:
+        return vowels >= 0.25 and not re.search(r"[^aeiouy]{5}", value)
+    return vowels >= 0.35 and not re.search(r"[^aeiouy]{4}", value)
+
+
+# the letter pairs that make up most of English text (and of identifiers made of English words); a
+# random pair of letters is one of them about one time in six
+COMMON_BIGRAMS = frozenset(
+    "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro "
+    "ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di fo ho pe ec pr no ct us ac ot il tr ly nc et ut ss so "
+    "rs un lo wa ge ie wh ee wi em ad ol rt po we na ul ni ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl "
+    "ig tu ev ld ry mp fe bl ab gh ty op wo sa ay ex ke fr oo av ag if ap gr od bo sp rd do uc bu ei ov by rm ep tt "
+    "oc fa ef cu rn sc gi da cr cl du ga qu ue ff ba va um pp up lu go ht ru ug ds lt pi rc au ck ew mu br bi pt "
+    "ak pu ui ib ki rk ob mm ph og ms ud mb ip ub oi rl gu dr ft wn nu af hu nn vo rv xp gn sm fl iz ok nl gl aw "
+    "ox xy oy ya yo ye ys ks ws yp ym yn".split())
+_RUNS = re.compile(r"[A-Z]?[a-z]+")
+
+
+def _is_english_run(run: str) -> bool:
+    run = run.lower()
+    if len(run) < 3 or not re.search(r"[aeiou]", run):
+        return False
+    pairs = [run[i:i + 2] for i in range(len(run) - 1)]
+    return sum(p in COMMON_BIGRAMS for p in pairs) / len(pairs) >= 0.6
+
+
+def word_share(value: str) -> float:
+    """Share of a value's letters that stand in runs reading as English (Auto, Model, handle, Connection:
+    three letters or more, mostly common letter pairs): most of an identifier's or a path's, few of a
+    random token's."""
+    letters = sum(c.isalpha() for c in value)
+    if not letters:
+        return 0.0
+    return sum(len(run) for run in _RUNS.findall(value) if _is_english_run(run)) / letters
+
+
+def class_changes(value: str) -> float:
+    """Share of neighbouring characters of different classes (lower, upper, digit, other): about 0.6 in a
+    random mixed token, 0.2-0.35 in an identifier such as `Base64HighEntropyString`."""
+    def cls(c: str) -> int:
+        return 0 if c.islower() else 1 if c.isupper() else 2 if c.isdigit() else 3
+    return sum(cls(a) != cls(b) for a, b in zip(value, value[1:])) / max(len(value) - 1, 1)
+
+
+_HASH_PREFIX = re.compile(r"(?i)^(?:sha\d*|md5|blake2\w*|crc\d*|sri|commit|rev|git|hash|digest)[-_:]")
+
+
+def looks_random(value: str, strict: bool = False) -> bool:
+    """A credential by its shape alone: long, high-entropy, with letters and digits, not made of words
+    (identifiers, paths, host names) and, when ``strict`` (no credential word near it), mixed enough
+    that code and prose never look so; hex only with a vendor-like prefix (a bare hex string is a hash)."""
+    v = value.strip("\"'`")
+    if len(v) < (20 if strict else 8) or re.search(r"\s|://", v) or is_placeholder(v):
+        return False
+    segments = [w for w in re.split(r"[^A-Za-z0-9]+", v) if w]
+    if all(w.isalpha() or w.isdigit() for w in segments) and all(
+            w.isdigit() or _is_word(w) or _WORDY_IDENTIFIER.fullmatch(w) for w in segments):
+        return False  # words, numbers and separators: a path, a host, an identifier
+    if re.fullmatch(r"[A-Za-z_][\w.\-]*=.*", v):  # NAME=value: the value is judged by the assignment rules
+        return False
+    longest = max(re.findall(r"[A-Za-z0-9]+", v) or [""], key=len)
+    digit_runs = len(re.findall(r"\d+", longest))  # F9dG5ourmeckaG4: random, though a run of it reads as English
+    # the random part: what follows a vendor-like prefix of words (live_, access-production-, rnd_)
+    prefixed = re.match(r"(?:[A-Za-z]{1,12}[_\-.])+(?=.*\d|[A-Z]{2})", v)
+    rest = v[prefixed.end():] if prefixed and len(v) - prefixed.end() >= 16 else v
+    letters = re.sub(r"[^A-Za-z]", "", rest)
+    hexish = sum(c in "abcdefABCDEF" for c in letters) >= 0.9 * len(letters)  # hex letters spell English-like runs
+    if not hexish and word_share(rest) >= 0.5 and not (digit_runs >= 3 and re.search(r"[a-z]", longest) and re.search(r"[A-Z]", longest)):
+        return False
+    body = re.sub(r"[^A-Za-z0-9]", "", rest) if prefixed else max(segments, key=len)
+    has_digit, has_lower, has_upper = (any(f(c) for c in body) for f in (str.isdigit, str.islower, str.isupper))
+    if not (has_lower or has_upper):
+        return False
+    if re.fullmatch(r"[0-9a-fA-F]+", body) and (strict or len(body) < 16):
+        return bool(strict and len(body) >= 24 and prefixed and not _HASH_PREFIX.match(v))
+    if not strict:
+        return (has_digit or (has_upper and has_lower)) and entropy(v) >= min(3.0, math.log2(len(v)) - 0.3) \
+            and not _WORDY_IDENTIFIER.fullmatch(v)
+    if len(body) < 16:
+        return False
+    if has_lower and has_upper:
+        if not has_digit:  # letters only: only a long, mixed run that does not read as words
+            return len(body) >= 20 and entropy(body) >= 3.8 and class_changes(body) >= 0.25 and word_share(body) < 0.3
+        return entropy(body) >= 3.6 and class_changes(body) >= 0.35
+    if not has_digit or len(max(segments, key=len)) < 24:  # lower case and digits: one long run, not words and versions
+        return False
+    return len(body) >= 24 and entropy(body) >= 3.3 and sum(c.isdigit() for c in body) >= 3 and class_changes(body) >= 0.25
 
 
 # an identifier made of words: userPassword2, db_password_2, DbPassword
@@ -177,6 +300,7 @@ class Rule:
     pattern: re.Pattern
     check: Callable[[re.Match, Context], bool] | None = None
     placeholders: bool = True  # apply is_placeholder to the value
+    extract: Callable[[re.Match, Context], Iterator[tuple[int, int]]] | None = None  # spans other than group v
 
 
 _SCHEME = re.compile(r"(?i)(?:bearer|basic|token|apikey|api-key|digest|negotiate|ntlm|hmac|sso-key)\s+(?=\S)")
@@ -214,23 +338,31 @@ def _val(m: re.Match) -> str:
 
 
 def _literal_value(m: re.Match, ctx: Context) -> bool:
-    """A quoted value is a literal anywhere; a bare one in config, in a string of code, or (in docs)
-    after `=` or at the start of a line, and not a plain word of prose."""
+    """A quoted value is a literal anywhere (a word with spaces only after an auth scheme, or as a seed
+    phrase); a bare one in config or in a string of code, and in docs after `=` or at the start of a
+    line; never a word of prose, nor (in code and docs) a variable such as `settings.TOKEN` or
+    `user_password`, unless it looks random."""
     value = _val(m)
     if _is_quoted(m):
-        return not re.search(r"\s", value.strip()) or _SCHEME.match(value) is not None
+        if not re.search(r"\s", value.strip()) or _SCHEME.match(value):
+            return not is_wordlike(value)
+        name = m.groupdict().get("name") or ""
+        return bool(re.search(r"(?i)mnemonic|phrase", name)) and len(value.split()) >= 12
     pos = m.start("b")
-    if ctx.kind == "code" and not _inside_string(ctx.text, pos):  # a variable, unless it looks random
-        if re.fullmatch(r"[\d.]+", value):
-            return False
-        return not _IDENTIFIER.fullmatch(value) or (
-            is_credential_shaped(value) and entropy(value) >= 3.3 and not _WORDY_IDENTIFIER.fullmatch(value))
-    if ctx.kind == "docs" and not _inside_string(ctx.text, pos):
+    if is_wordlike(value) or re.fullmatch(r"[\d.]+", value):
+        return False
+    if ctx.kind == "config" or _inside_string(ctx.text, pos):
+        return True
+    if ctx.kind == "docs":
         op = m.groupdict().get("op") or "="
         if ":" in op and not _name_starts_line(ctx.text, m.start("name")):
             return False
-        return not is_wordlike(value)
-    return True
+    if not _IDENTIFIER.fullmatch(value):
+        return True
+    if "." in value or "::" in value or "->" in value or _WORDY_IDENTIFIER.fullmatch(value):
+        return False  # settings.CLIENT_SECRET, process.env.TOKEN, confirm_password: a reference
+    # docs show values; code names variables, so a bare name there is a value only when it looks random
+    return ctx.kind == "docs" or (looks_random(value) and len(value) >= 12)
 
 
 def _named(m: re.Match, ctx: Context) -> bool:
@@ -238,22 +370,22 @@ def _named(m: re.Match, ctx: Context) -> bool:
 
 
 # a value: quoted (group q is its quote), or bare up to a delimiter
-_QUOTED = r"(?P<q>[\"'`])(?P<v>(?:(?!(?P=q))[^\n\\]|\\.){4,400}?)(?P=q)"
+_QUOTED = r"(?P<e>\\?)(?P<q>[\"'`])(?P<v>(?:(?!(?P=e)(?P=q))[^\n\\]|\\.){4,400}?)(?P=e)(?P=q)"
 _BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
-_BARE = rf"(?P<b>{_BARE_CHARS}{{4,400}}?)(?=$|[\s\"'`;&,)\]}}<>|])"
+_BARE = rf"(?P<b>{_BARE_CHARS}{{4,400}}?)(?<!:)(?=$|[\s\"'`;&,)\]}}<>|])"
 _VALUE = rf"(?:[rRbBuUfF@$]{{0,2}}{_QUOTED}|(?![\"'`]){_BARE})"
 # a name: letters of any script, digits, _ - . $ (PHP's $dbPassword, Ruby's config.secret_key_base)
 _NAME = r"(?P<name>[^\W\d][\w.$\-]{0,80}?)"
-_SECRETISH = r"(?=[\w.$\-]*?(?i:pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b))"
+_SECRETISH = r"(?=[\w.$\-]*?(?i:pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b|mnemonic|phrase))"
 
 RULES: list[Rule] = [
     Rule("secret_assignment",
          "a secret-named name (any case style, any script) assigned a literal: `=`, `:`, `:=`, `=>`, `==`, "
          "typed declarations (`const apiKey: string =`, `val x: String =`, `API_KEY: &str =`, Go `x string =`)",
-         ("pass", "pwd", "pw", "secret", "token", "key", "auth", "cred", "contrase", "senha", "pat", "sig"),
+         ("pass", "pwd", "pw", "secret", "token", "key", "auth", "cred", "contrase", "senha", "pat", "sig", "mnemonic", "phrase"),
          re.compile(rf"(?<![\w$\-]){_SECRETISH}{_NAME}[\"'`\]]?[ \t]*"
-                    rf"(?:(?::[ \t]*[\w&'<>\[\]., ?*]{{1,40}}?[ \t]*)|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*)?"
-                    rf"(?P<op>:=|=>|===?|\?=|\|\|=|\?\?=|!=|<-|=|:(?!:))[ \t]*"
+                    rf"(?:(?::[ \t]*[\w&'<>\[\]., ?*]{{1,40}}?[ \t]*)?(?P<op>:=|=>|===?|\?=|\|\|=|\?\?=|<-|=|:(?!:))"
+                    rf"|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*(?P<goop>=))[ \t]*"
                     rf"(?:new[ \t]+)?(?:String|SecretStr|Secret|str|bytes)?\(?[ \t]*{_VALUE}"),
          _named),
     Rule("yaml_block_secret",
@@ -276,12 +408,13 @@ RULES: list[Rule] = [
          lambda m, ctx: is_secret_name(m.group("name").rsplit(":", 1)[-1])),
     Rule("define_secret",
          "a secret-named constant defined without `=`: C `#define API_KEY \"...\"`, PHP `define('DB_PASSWORD', '...')`, "
-         "Dockerfile `ENV TOKEN value`, `setenv(\"TOKEN\", \"...\")`, any `(\"NAME\", \"value\")` pair",
+         "Dockerfile `ENV TOKEN value`, `setenv(\"TOKEN\", \"...\")`, `config.set(\"api_key\", \"...\")`",
          ("pass", "pwd", "secret", "token", "key", "auth", "cred"),
          re.compile(rf"(?:(?m:^[ \t]*#[ \t]*define|^[ \t]*(?:ENV|ARG))[ \t]+{_NAME}[ \t]+{_VALUE}"
-                    rf"|[\"'](?P<qname>[^\W\d][\w.\-]*)[\"'][ \t]*,[ \t]*(?P<q2>[\"'])(?P<v2>[^\"'\n]{{4,400}})(?P=q2))"),
+                    r"|[\"'](?P<qname>[^\W\d][\w.\-]*)[\"'][ \t]*,[ \t]*\\?(?P<q2>[\"'])(?P<v2>[^\"'\n]{4,400}?)\\?(?P=q2))"),
          lambda m, ctx: is_secret_name(m.group("name") or m.group("qname"))
-         and (_is_quoted(m) or ctx.kind != "code")),
+         and (_is_quoted(m) or ctx.kind != "code") and not is_wordlike(_val(m))
+         and (not re.search(r"\s", _val(m).strip()) or _SCHEME.match(_val(m)) is not None)),
     Rule("login_call",
          "a password passed to a login call: `server.login(\"user\", \"...\")`, `auth=(\"user\", \"...\")`, "
          "`HTTPBasicAuth(\"user\", \"...\")`, `connect(host, user, \"...\")`",
@@ -293,16 +426,16 @@ RULES: list[Rule] = [
     Rule("netrc_password",
          "netrc / pgpass style credentials: `machine h login u password ...`, `host:5432:db:user:...`",
          ("password", "5432", "3306"),
-         re.compile(r"(?im)(?:\b(?:login|user(?:name)?)[ \t]+\S+[ \t]+password[ \t]+|^[ \t]*password[ \t]+(?=\S+[ \t]*$))"
+         re.compile(r"(?im)(?:\blogin[ \t]+\S+[ \t]+password[ \t]+|^[ \t]*password[ \t]+(?=\S+[ \t]*$))"
                     r"[\"']?(?P<v>[^\s\"']{4,200})"
-                    r"|(?m:^)[\w.\-*]+:(?:\d+|\*):[\w\-*]+:[\w\-.@*]+:(?P<v2>[^\s:]{4,200})(?m:$)"),
+                    r"|(?m:^)[\w.\-*]+:(?:\d+|\*):[\w\-*]+:[\w\-.@*]+:(?P<v2>\S{4,200})(?m:$)"),
          lambda m, ctx: not is_wordlike(_val(m))),
     Rule("sql_password",
          "SQL passwords: `IDENTIFIED BY '...'`, `WITH PASSWORD '...'`, `PASSWORD('...')`",
          ("identified", "password"),
-         re.compile(r"(?i)\b(?:identified[ \t]+(?:with[ \t]+\w+[ \t]+)?by|(?:with|set|encrypted)[ \t]+password(?:[ \t]*=)?|"
-                    rf"password[ \t]*\()[ \t]*{_QUOTED}"),
-         None),
+         re.compile(r"(?i)\b(?:identified[ \t]+(?:with[ \t]+\w+[ \t]+)?by|password|passwd|passphrase)"
+                    rf"[ \t]*(?:=[ \t]*)?\(?[ \t]*{_QUOTED}"),
+         lambda m, ctx: not re.search(r"\s", m.group("v"))),
     Rule("password_flag",
          "a secret-named command-line flag with its value: `--password x`, `--token=x`, `--requirepass x`, "
          "`-storepass x`, `--from-literal=password=x`",
@@ -314,7 +447,7 @@ RULES: list[Rule] = [
          "`sqlcmd -P`, `ldapsearch -w`, `smbclient -U user%...`, `zip -P`, `7z -p...`, `openssl ... pass:...`, "
          "`htpasswd -b file user ...`",
          ("mysql", "mariadb", "sshpass", "login", "redis-cli", "sqlcmd", "bcp", "ldap", "smbclient", "rpcclient", "zip",
-          "7z", "pass:", "htpasswd", "ipmitool", "mongo"),
+          "7z", "pass:", "htpasswd", "ipmitool", "mongo", "rabbitmqctl", "/p:", "/pass", "userpwd"),
          re.compile(r"\b(?:"
                     r"(?:mysql\w*|mariadb\w*)\b[^\n|;&]*?(?<![\w\-])-p(?P<q0>[\"']?)(?P<v0>[^\s\"']{3,200})"
                     r"|(?:sshpass|mongo\w*|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm[ \t]+registry|crane[ \t]+auth|"
@@ -325,7 +458,11 @@ RULES: list[Rule] = [
                     r"|(?:smbclient|rpcclient|smbmap|smbget)\b[^\n|;&]*?-U[ \t]*[\"']?[^\s%\"']+%(?P<v5>[^\s\"']{3,200})"
                     r"|7za?\b[^\n|;&]*?(?<![\w\-])-p(?P<v6>[^\s\"']{3,200})"
                     r"|htpasswd\b[^\n|;&]*?(?<![\w\-])-\w*b\w*[ \t]+(?:-\w+[ \t]+)*\S+[ \t]+\S+[ \t]+[\"']?(?P<v7>[^\s\"']{3,200})"
-                    r")|(?<![\w\-])pass:(?P<v8>[^\s\"']{3,200})"),
+                    r"|rabbitmqctl\b[^\n|;&]*?\b(?:add_user|change_password)[ \t]+\S+[ \t]+[\"']?(?P<v9>[^\s\"']{3,200})"
+                    r"|(?:az[ \t]+login|mysqladmin)\b[^\n|;&]*?(?:(?<![\w\-])-p|\bpassword)[ \t]+[\"']?(?P<v5b>[^\s\"']{3,200})"
+                    r")|(?<![\w\-])pass:(?P<v8>[^\s\"']{3,200})"
+                    r"|(?<![\w/])/(?:p|pass|password):(?P<t>[^\s\"']{3,200})"
+                    r"|USERPWD[\"']?[ \t]*,[ \t]*[\"'](?P<v7b>[^\"'\n]{4,200})[\"']"),
          None),
     Rule("user_password_flag",
          "`user:password` given to a flag: `curl -u` / `-U` / `--user` / `--proxy-user`, httpie `-a` / `--auth`",
@@ -362,14 +499,18 @@ RULES: list[Rule] = [
          re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://(?:[^\s:/@'\"<>`]*:(?P<v>[^\s@/'\"<>`]{3,300})"
                     r"|(?P<t>[A-Za-z0-9_\-.~]{20,300}))@(?=[\w\[.\-])"),
          None),
+    Rule("dsn_userinfo",
+         "`user:password@host` without a scheme, as DSNs write it (Go's `user:pw@tcp(host:3306)/db`)",
+         ("@",),
+         re.compile(r"(?<![\w:/.\-])[\w.\-]{1,64}:(?P<v>[^\s:@/\"'`]{4,200})@(?:tcp|udp|unix)?\(?[\w\[.\-]"),
+         lambda m, ctx: looks_random(m.group("v"))),
     Rule("url_parameter",
          "a key=value pair inside a URL or a connection string whose name is a credential: `?api_key=`, `&sig=`, "
          "`?key=`, `;Password=`, `AccountKey=`, `SharedAccessKey=`, JDBC `&password=`",
          ("=",),
-         re.compile(r"(?i)(?:(?P<pre>[?&;])|(?<![\w.\-]))(?P<name>[A-Za-z][\w.\-]{0,40})[ \t]*=[ \t]*"
-                    r"(?P<v>[^&;#\s\"'<>]{4,400})(?P<post>;?)"),
-         lambda m, ctx: (m.group("pre") or m.group("post"))
-         and (is_secret_name(m.group("name")) or m.group("name").lower() in ("key", "sig", "signature"))),
+         re.compile(r"(?i)(?P<pre>[?&;])(?P<name>[A-Za-z][\w.\-]{0,40})[ \t]*=[ \t]*(?P<v>[^&;#\s\"'<>`]{4,400})"),
+         lambda m, ctx: m.group("pre") and (is_secret_name(m.group("name")) or looks_random(m.group("v"))
+                                            or m.group("name").lower() in ("key", "sig", "signature", "appid"))),
     Rule("base64_credentials",
          "base64 that decodes to `user:password`, a private key or a PuTTY key (docker config.json `auth`, "
          "kubeconfig `client-key-data`, `Basic` credentials outside a header)",
@@ -388,9 +529,11 @@ RULES: list[Rule] = [
                     r"(?:(?:\\n|\s)+(?:[A-Za-z0-9+/=]{16,}|[\w\-]+: [^\n\\]*))+)"),
          lambda m, ctx: re.search(r"[A-Za-z0-9+/]{16,}", m.group("v").replace("\\n", "\n")) is not None, placeholders=False),
     Rule("password_hash",
-         "password hashes: htpasswd / crypt (`$apr1$`, `$2y$`, `$6$`, `$argon2id$`) and `{SHA}` / `{SSHA}`",
-         ("$", "{sha}", "{ssha"),
+         "password hashes: htpasswd / crypt (`$apr1$`, `$2y$`, `$6$`, `$argon2id$`), `{SHA}` / `{SSHA}`, PostgreSQL "
+         "SCRAM verifiers and `md5...` hashes",
+         ("$", "{sha}", "{ssha", "md5"),
          re.compile(r"(?<![\w$])(?P<v>\$(?:apr1|2[abxy]?|1|5|6|y|argon2(?:id|i|d)|scrypt|pbkdf2[\w\-]*)\$[./A-Za-z0-9$=,+\-]{16,}"
+                    r"|SCRAM-SHA-(?:1|256|512)\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+|(?<![\w])md5[0-9a-f]{32}(?![\w])"
                     r"|\{S?SHA(?:256|512)?\}[A-Za-z0-9+/]{20,}={0,2})"),
          None, placeholders=False),
     Rule("webhook_url",
@@ -401,6 +544,44 @@ RULES: list[Rule] = [
                     r"|[\w\-]+\.webhook\.office\.com/(?P<v3>[^\s\"'<>`]{20,})"
                     r"|outlook\.office(?:365)?\.com/webhook/(?P<v4>[^\s\"'<>`]{20,}))"),
          None, placeholders=False),
+    Rule("config_directive",
+         "a secret-named directive of a config file, without `=`: redis `requirepass ...` / `masterauth ...`, "
+         "`auth_token ...`, and redis ACL passwords (`user u on >...`)",
+         ("pass", "auth", "secret", "token", "user"),
+         re.compile(r"(?m:^)[ \t]*(?:(?P<name>[A-Za-z][\w.\-]*)[ \t]+[\"']?(?P<v>[^\s\"']{4,400})[\"']?[ \t]*(?m:$)"
+                    r"|user[ \t]+\S+[ \t]+[^\n]*?(?<=\s)>(?P<v2>[^\s]{4,400}))"),
+         lambda m, ctx: ctx.kind != "code" and (m.group("v2") is not None or (
+             is_secret_name(m.group("name")) and not is_wordlike(_val(m)) and not _IDENTIFIER.fullmatch(_val(m) or "")
+             or is_secret_name(m.group("name") or "") and looks_random(_val(m))))),
+    Rule("prose_secret",
+         "a secret given in prose: `the password is ...`, `its token was ...`, `the API key of the robot is ...`",
+         ("password", "passphrase", "secret", "token", "key", "pin"),
+         re.compile(r"(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|pin)\b"
+                    r"(?:[ \t]+(?:of|for)[ \t]+[\w' \-]{1,40}?)?[ \t]+(?:is|was|are|were|reads|becomes|set[ \t]+to|:)[ \t]+"
+                    r"[`\"']?(?P<v>[^\s`\"']{6,400}?)[`\"']?(?=[\s,;)]|\.(?:\s|$)|$)"),
+         lambda m, ctx: not is_wordlike(m.group("v")) and not _IDENTIFIER.fullmatch(m.group("v")) or looks_random(m.group("v"))),
+    Rule("userlist_password",
+         "a PgBouncer-style userlist line: `\"user\" \"password\"` (plain, md5 or SCRAM)",
+         ('"',),
+         re.compile(r"(?m:^)[ \t]*\"[^\"\s]+\"[ \t]+\"(?P<v>[^\"\n]{4,400})\"[ \t]*(?m:$)"),
+         lambda m, ctx: ctx.kind != "code" and not is_wordlike(m.group("v")) and not re.search(r"\s", m.group("v"))),
+    Rule("credential_line_literal",
+         "a random-looking literal on a line about credentials (a password, key, token, login, connect, auth "
+         "or DSN word on it): positional passwords (`mysqli_connect(h, u, \"...\")`, `NetworkCredential(u, \"...\")`), "
+         "keys in tables and prose (`secret CLA6...`), hex API keys (`wandb.login(key=\"...\")`)",
+         ("pass", "pwd", "secret", "token", "key", "auth", "credential", "login", "connect", "smtp", "jdbc", "dsn",
+          "bearer", "signing", "pdo", "mysql", "postgres", "dbname", "database", "redis", "mongo", "amqp"),
+         re.compile(r"(?im)^(?=[^\n]*(?:pass|pwd|secret|token|key|auth|credential|login|connect|smtp|jdbc|dsn|bearer|signing|"
+                    r"pdo|mysql|postgres|dbname|database|redis|mongo|amqp))"
+                    r"(?P<v>[^\n]+)"),
+         None, placeholders=False, extract=lambda m, ctx: _random_literals(m, ctx)),
+    Rule("random_token",
+         "a token that looks random wherever it stands (mixed case and digits, high entropy, frequent changes of "
+         "character class), each piece of a URL path apart: the vendor formats no rule names yet (`nfp_...`, "
+         "`rnd_...`, `tfp_...`, a key in a URL path); quoted literals by a lower bar",
+         ("",),
+         re.compile(r"(?<![\w\-+=.~%$@])(?P<v>[A-Za-z0-9][\w\-+/=.~]{10,}[\w\-+/=~])(?![\w\-+/=~@]|\.[\w\-+/=~])"),
+         None, placeholders=False, extract=lambda m, ctx: _random_pieces(m)),
     Rule("jwt", "a JSON Web Token, whole (header, payload and signature)", ("eyj",),
          re.compile(r"(?<![\w\-.])(?P<v>eyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]{8,})"), None, placeholders=False),
 ]
@@ -450,7 +631,7 @@ VENDOR_TOKENS = [
     ("ethereum_private_key", "64-hex private keys written 0x... (Ethereum and other chains' wallets)", ("0x",),
      r"0x[0-9a-fA-F]{64}(?![0-9a-fA-F])"),
 ]
-RULES += [Rule(slug, what, keywords, re.compile(rf"(?<![\w\-.])(?P<v>{pattern})"), None, placeholders=False)
+RULES += [Rule(slug, what, keywords, re.compile(rf"(?<![\w\-.])(?P<v>{pattern})"), None)
           for slug, what, keywords, pattern in VENDOR_TOKENS]
 
 # rules whose type names what was found (a vendor's token, a key block); the others' findings are typed
@@ -459,7 +640,7 @@ SPECIFIC_RULES = frozenset({"private_key_block", "webhook_url", "password_hash",
 
 # Python's re has no duplicate group names: rules with alternatives number their value groups v, v0..v9;
 # `_value_span` takes whichever matched.
-_VALUE_GROUPS = ("v", "b", "t", *(f"v{i}" for i in range(10)))
+_VALUE_GROUPS = ("v", "b", "t", *(f"v{i}" for i in range(10)), "v5b", "v7b")
 
 
 def _value_span(m: re.Match) -> tuple[int, int] | None:
@@ -467,6 +648,45 @@ def _value_span(m: re.Match) -> tuple[int, int] | None:
         if name in m.re.groupindex and m.group(name) is not None:
             return m.span(name)
     return None
+
+
+_QUOTED_RE = re.compile(_QUOTED)
+_BARE_END = re.compile(r"[\s\"'`<>]|$")
+
+
+_BARE_TOKEN = re.compile(r"(?<![\w\-+/=.~%$@])[\w\-+/=.~]{12,400}(?![\w\-+/=~@]|\.[\w\-+/=~])")
+
+
+def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
+    """The random-looking literals of one line: quoted ones (and the tokens inside a quoted string) by the
+    plain bar, bare tokens when they hold a digit too."""
+    text, start, end = m.string, m.start("v"), m.end("v")
+    for lit in _QUOTED_RE.finditer(text, start, end):
+        if looks_random(lit.group("v")):
+            yield _strip_scheme(text, *lit.span("v"))
+    for tok in _BARE_TOKEN.finditer(text, start, end):
+        value = tok.group(0)
+        if looks_random(value) and (re.search(r"\d", value) or (
+                re.fullmatch(r"[A-Za-z]+", value) and class_changes(value) >= 0.4 and word_share(value) < 0.3)):
+            yield tok.span()
+
+
+def _random_pieces(m: re.Match) -> Iterator[tuple[int, int]]:
+    """A token that looks random by the strict bar, or else each piece of it between slashes (a URL path's
+    segments); a quoted literal of 12 or more by a lower one."""
+    value, start = m.group("v"), m.start("v")
+    if looks_random(value, strict=True):
+        yield m.span("v")
+        return
+    offset = 0
+    for piece in value.split("/"):
+        if len(piece) >= 16 and looks_random(piece, strict=True):
+            yield start + offset, start + offset + len(piece)
+        offset += len(piece) + 1
+    text = m.string
+    if start and text[start - 1] in "\"'`" and text[m.end("v"):m.end("v") + 1] == text[start - 1] and len(value) >= 12:
+        if not re.fullmatch(r"[0-9a-fA-F]+", value) and re.search(r"\d|[^\w]", value) and looks_random(value) and class_changes(value) >= 0.4 and entropy(value) >= 3.3:
+            yield m.span("v")
 
 
 def _decodes_to_credentials(token: str) -> bool:
@@ -494,6 +714,9 @@ def rule_spans(text: str, path: str) -> Iterator[tuple[str, int, int]]:
         if not any(k in lowered for k in rule.keywords):
             continue
         for m in rule.pattern.finditer(text):
+            if rule.extract is not None:
+                yield from ((rule.id, start, end) for start, end in rule.extract(m, ctx))
+                continue
             span = _value_span(m)
             if span is None:
                 continue
@@ -502,4 +725,6 @@ def rule_spans(text: str, path: str) -> Iterator[tuple[str, int, int]]:
             if not value or (rule.placeholders and is_placeholder(value)):
                 continue
             if rule.check is None or rule.check(m, ctx):
+                if m.groupdict().get("b") is not None and (ctx.kind != "code" or _inside_string(text, start)):
+                    end = _BARE_END.search(text, end).start()  # a bare value runs to the next space or quote
                 yield rule.id, start, end

@@ -39,7 +39,7 @@ from detect_secrets.settings import transient_settings
 
 from .config import SecretsConfig
 from .records import SourceFile
-from .secret_rules import RULES, SPECIFIC_RULES, is_credential_shaped, rule_spans
+from .secret_rules import RULES, SPECIFIC_RULES, is_credential_shaped, is_placeholder, is_wordlike, rule_spans
 from .stage import StageStats
 
 # Files that hold credentials by their nature: never read, never in the corpus, whatever they contain.
@@ -274,7 +274,7 @@ class SecretScanner:
         # normalised text (and notebook cells) we actually keep, which has no file on disk.
         for secret in _process_line_based_plugins(lines=lines, filename=path):
             value, line = secret.secret_value, line_of[secret.line_number]
-            if not value:
+            if not value or secret.type == "Private Key":  # it flags a BEGIN line; key blocks are found whole
                 continue
             for m in re.finditer(re.escape(value), line):
                 start, end = m.start(), m.end()
@@ -299,6 +299,8 @@ class SecretScanner:
             if end <= start or value in allow or value.strip("\"'") in allow:
                 continue
             if any(s < end and start < e for s, e in ours):
+                continue
+            if rank < 2 and _not_a_value(text, start, value, kind):  # repotune's rules judge their own values
                 continue
             spans.append((start, end, kind, rank))
         return _merge(text, spans)
@@ -335,6 +337,22 @@ class SecretScanner:
             pieces += [path[last:h.start], f"<SECRET:{h.type}>"]
             last = h.end
         return "".join(pieces) + path[last:], hits
+
+
+# a key that says its value is a content address, not a credential (`"dataset_hash": "<64 hex>"`)
+_DIGEST_NAME = re.compile(r"(?i)(?:hash|sha\d*|sum|digest|checksum|fingerprint|revision|commit|etag|integrity|oid)[\"']?\s*[:=]\s*[\"']?$")
+
+
+def _not_a_value(text: str, start: int, value: str, kind: str) -> bool:
+    """A catalog or detect-secrets finding that is a placeholder by what it says; for their generic
+    detectors (keywords, entropy), also prose (a value with spaces, a plain word) and content hashes
+    named as such."""
+    if is_placeholder(value):
+        return True
+    if kind not in _GENERIC_TYPES:
+        return False
+    before = text[text.rfind("\n", 0, start) + 1:start]
+    return bool(re.search(r"\s", value.strip()) or is_wordlike(value.strip("\"'")) or _DIGEST_NAME.search(before))
 
 
 def _line_starts(text: str) -> list[int]:

@@ -1,0 +1,196 @@
+"""The adversarial secret corpus (tests/secret_corpus.py): fresh credentials in hundreds of forms, none
+of which may survive the scanner or reach any byte of a run directory.
+
+Every run draws a new corpus. The seed is printed in each failure message; set REPOTUNE_CORPUS_SEED
+to that number to get the same corpus again.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+from pathlib import Path, PurePosixPath
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from secret_corpus import CATEGORIES, PATH, PLACEHOLDER_LINES, CorpusFile, base_form, forms, generate, leaks, run_dir_blobs
+from support import FIXTURE_FILES, git_init, write_files
+
+SEED = int(os.environ.get("REPOTUNE_CORPUS_SEED") or random.SystemRandom().randrange(2**32))
+REPRO = f"corpus seed {SEED} (rerun with REPOTUNE_CORPUS_SEED={SEED})"
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[CorpusFile]:
+    return generate(SEED)
+
+
+@pytest.fixture(scope="module")
+def scanner():
+    from pipeline.secrets import SecretScanner
+
+    with SecretScanner() as s:
+        yield s
+
+
+def _file_type(path: str) -> str:
+    p = PurePosixPath(path)
+    return p.suffix or p.name
+
+
+def _in_path(f: CorpusFile) -> bool:
+    return any(p.value in f.path for p in f.planted)
+
+
+def _report(found: list[tuple[str, str, str]], files: list[CorpusFile]) -> str:
+    """Leaks grouped by category, then form: every leaking form at once, not only the first."""
+    category = {p.form: p.category for f in files for p in f.planted}
+    by_cat: dict[str, dict[str, list[str]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+    for form, where, what in found:
+        by_cat[category[form]][base_form(form)].append(f"{where}: {what}")
+    lines = [f"{len({base_form(f) for f, _, _ in found})} forms leak; {REPRO}"]
+    for cat in sorted(by_cat):
+        lines.append(f"[{cat}] {len(by_cat[cat])} forms")
+        lines += [f"  {form}: {'; '.join(sorted(set(wheres))[:3])}" for form, wheres in sorted(by_cat[cat].items())]
+    return "\n".join(lines)
+
+
+# --- the corpus itself ---------------------------------------------------------------------------------
+
+def test_corpus_is_large_and_varied(corpus):
+    assert len(forms()) >= 150
+    assert {base_form(p.form) for f in corpus for p in f.planted} == set(forms()), REPRO
+    assert len({_file_type(f.path) for f in corpus}) >= 12
+    by_category = collections.defaultdict(set)
+    for f in corpus:
+        for p in f.planted:
+            assert p.category in CATEGORIES, p
+            assert len(p.random) >= 12 and p.random in p.value, (p, REPRO)
+            assert p.value in f.text or p.value in f.path, (f.path, p.form, REPRO)
+            by_category[p.category].add(_file_type(f.path))
+    assert set(by_category) == set(CATEGORIES)
+    assert all(len(types) >= 2 for types in by_category.values()), dict(by_category)
+    # ordinary files: within the clean stage's shape limits, and no window of any random part occurs
+    # in the text around the values (else a redacted file would read as a leak)
+    for f in corpus:
+        lines = f.text.split("\n")
+        assert max(map(len, lines)) <= 1000 and sum(map(len, lines)) / len(lines) <= 100, f.path
+        rest = f.text
+        for p in sorted(f.planted, key=lambda p: -len(p.value)):
+            rest = rest.replace(p.value, "")
+        assert leaks(corpus, {f.path: rest.encode()}) == [], (f.path, REPRO)
+
+
+def test_fresh_values_every_call_and_a_seed_reproduces_them():
+    assert [f.text for f in generate(7)] == [f.text for f in generate(7)]
+    a, b = generate(), generate()
+    assert not {p.random for f in a for p in f.planted} & {p.random for f in b for p in f.planted}
+
+
+def test_leaks_finds_whole_values_and_windows_of_the_random_part(corpus):
+    p = next(p for f in corpus if not _in_path(f) for p in f.planted if len(p.random) >= 15)
+    assert leaks(corpus, {"x": b"nothing here"}) == []
+    assert [(form, where) for form, where, _ in leaks(corpus, {"x": p.value.encode()})] == [(p.form, "x")]
+    window = p.random[3:15].upper().encode()  # a piece, in another case: still a leak
+    assert [form for form, _, _ in leaks(corpus, {"y": b"..." + window + b"..."})] == [p.form]
+
+
+# --- the scanner, file by file -------------------------------------------------------------------------
+
+def test_scanner_redacts_every_planted_form(corpus, scanner):
+    found, changed_lines = [], []
+    for f in corpus:
+        if _in_path(f):
+            continue  # a credential in a file name is the build's to handle (see the run-directory test)
+        redacted, _findings = scanner.redact(f.text, f.path)
+        found += leaks(corpus, {"redacted:" + f.path: redacted.encode()})
+        if redacted.count("\n") != f.text.count("\n"):
+            changed_lines.append(f.path)
+    assert not found, _report(found, corpus)
+    assert not changed_lines, f"line count changed by redaction in {changed_lines}; {REPRO}"
+
+
+def test_placeholders_are_left_alone(scanner):
+    damaged = []
+    for line in PLACEHOLDER_LINES:
+        for path, text in (("pkg/placeholder.py", f"# settings of the worker\n{line}\nprint('ready')\n"),
+                           ("docs/placeholder.md", f"# Configuration\n\nSet it like this:\n\n```\n{line}\n```\n")):
+            redacted, findings = scanner.redact(text, path)
+            if redacted != text or findings:
+                damaged.append(f"{path}: {line!r} -> {findings}")
+    assert not damaged, "placeholders changed or reported:\n" + "\n".join(damaged)
+
+
+# --- the whole build -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def corpus_run(corpus, tiny_model, tmp_path_factory) -> Path:
+    from pipeline.build import build
+    from pipeline.config import load_recipe
+
+    files = {f.path: f.text for f in corpus}
+    assert not set(files) & set(FIXTURE_FILES)
+    root = tmp_path_factory.mktemp("corpus")
+    repo = write_files(root / "repo", {**FIXTURE_FILES, **files})
+    git_init(repo)
+    out = root / "run"
+    build(repo, out, load_recipe("smoke", [f"train.base_model={tiny_model}"]))
+    return out
+
+
+def test_no_planted_value_reaches_the_run_directory(corpus, corpus_run):
+    from datasets import load_from_disk
+
+    from pipeline.collect import classify
+
+    blobs = run_dir_blobs(corpus_run)
+    assert len(blobs) > 10 and any(name.endswith(".arrow") for name in blobs)
+    problems = []
+    found = leaks(corpus, blobs)
+    if found:
+        problems.append(_report(found, corpus))
+    # not passed by dropping everything: most files the build can read must be in the corpus
+    kept = {path.split("#", 1)[0] for path in load_from_disk(str(corpus_run / "dataset" / "corpus"))["path"]}
+    readable = [f.path for f in corpus if not _in_path(f) and classify(f.path)[0] != "other"]
+    missing = sorted(set(readable) - kept)
+    if len(missing) > 0.2 * len(readable):
+        stats = {p.name: p.read_text() for p in sorted((corpus_run / "stats").glob("*.json"))}
+        problems.append(f"{len(missing)}/{len(readable)} readable files are not in the corpus: {missing}; stats: {stats}; {REPRO}")
+    assert not problems, "\n".join(problems)
+
+
+def test_path_forms_are_planted_in_paths(corpus):
+    in_paths = [p for f in corpus for p in f.planted if p.category == PATH]
+    assert len(in_paths) >= 3
+    assert all(any(p.value in f.path for f in corpus) for p in in_paths)
+
+
+# --- token68 credentials of the Authorization header, in every quoting style ----------------------------
+
+_TOKEN68 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+_STYLES = {
+    "bare header": "Authorization: {scheme} {value}",
+    "double quoted": 'headers = ["Authorization: {scheme} {value}"]',
+    "single quoted": "headers = ['Authorization: {scheme} {value}']",
+    "json": '{{"Authorization": "{scheme} {value}"}}',
+    "python dict": "session.headers.update({{'Authorization': '{scheme} {value}'}})",
+    "curl -H": 'curl -H "Authorization: {scheme} {value}" https://api.example.internal/v1/items',
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.text(_TOKEN68, min_size=16, max_size=60), padding=st.sampled_from(["", "=", "=="]),
+       scheme=st.sampled_from(["Basic", "Bearer"]))
+def test_token68_credentials_in_every_quoting_style(scanner, body, padding, scheme):
+    # a body of very few distinct characters reads as a placeholder (xxxx…), which a scanner may rightly keep
+    assume(len(set(body)) >= 5)
+    assume(all(body not in style for style in _STYLES.values()))
+    value = body + padding
+    lines = [style.format(scheme=scheme, value=value) for style in _STYLES.values()]
+    text = "# calls to the items API\n" + "\n".join(lines) + "\n"
+    redacted, _ = scanner.redact(text, "scripts/calls.py")
+    kept = [name for name, line in zip(_STYLES, redacted.split("\n")[1:]) if body in line]
+    assert not kept, f"{scheme} {value!r} survives in: {kept}"
+    assert redacted.count("\n") == text.count("\n")

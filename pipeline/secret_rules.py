@@ -84,15 +84,17 @@ def is_secret_name(name: str) -> bool:
 _PLACEHOLDER_MARKS = re.compile(
     # templates and references, whole enough that a random value with symbols does not read as one
     r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
-    r"(?<![A-Za-z0-9])%[sd](?![A-Za-z0-9])|<[A-Za-z_][\w\- .]*>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
+    r"(?<![A-Za-z0-9])%[sd](?![A-Za-z0-9])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
     r"^@[A-Z_][A-Z0-9_]*@$|^\[[A-Z_ ]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
     # code about values: escapes, regex syntax, globs, elisions, masks
     r"\\[nstdwbux]|\(\?[:P!=<]|\[\^[^\]]*\]|\[[^\]]*[A-Za-z0-9]-[A-Za-z0-9][^\]]*\]|\{\d+,?\d*\}|"
-    r"^\*\.|\.\*$|^\*\*|\*\*$|/\*\*/|^[\w.\-]+\*$|\.\.\.|…|^\*{3}|\*{3}$|x{4}|X{4}|#{4}|^[\d.:/\- ]+$|"
-    # what a stand-in says
-    r"example|sample|placeholder|change_?me|change-me|dummy|redacted|your[_\-]?[a-z]|insert[_\- ]|replace[_\- ]?me|"
-    r"_here\b|-here\b|fixme|todo|not[_\-]?real|fake|mock|<secret",
-    re.IGNORECASE,
+    r"^\*\.|\.\*$|^\*\*|\*\*$|/\*\*/|^[a-z0-9]+(?:[_.\-][a-z0-9]+)*\*$|^\.\.\.|\.\.\.$|…|^\*{3}|\*{3}$|"
+    r"(?i:x{4})|#{4}|^[\d.:/\- ]+$|"
+    # what a stand-in says, as a word of its own (so a random token that happens to hold "MOCK" is not one)
+    r"(?<![A-Za-z])(?:" + "|".join(f"{w}|{w.capitalize()}|{w.upper()}" for w in (
+        "example", "sample", "placeholder", "changeme", "change_me", "change-me", "dummy", "redacted", "your_", "your-",
+        "yourapi", "insert_", "insert-", "replaceme", "replace_me", "here", "fixme", "todo", "notreal", "not_real", "fake",
+        "mock")) + r")(?![a-z])"
 )
 # words that, alone or together with digits, make a value a stand-in (password123, test-token, my_secret)
 PLACEHOLDER_WORDS = frozenset({
@@ -178,10 +180,7 @@ COMMON_BIGRAMS = frozenset(
     "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro "
     "ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di fo ho pe ec pr no ct us ac ot il tr ly nc et ut ss so "
     "rs un lo wa ge ie wh ee wi em ad ol rt po we na ul ni ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl "
-    "ig tu ev ld ry mp fe bl ab gh ty op wo sa ay ex ke fr oo av ag if ap gr od bo sp rd do uc bu ei ov by rm ep tt "
-    "oc fa ef cu rn sc gi da cr cl du ga qu ue ff ba va um pp up lu go ht ru ug ds lt pi rc au ck ew mu br bi pt "
-    "ak pu ui ib ki rk ob mm ph og ms ud mb ip ub oi rl gu dr ft wn nu af hu nn vo rv xp gn sm fl iz ok nl gl aw "
-    "ox xy oy ya yo ye ys ks ws yp ym yn".split())
+    "ig tu ev ld ry mp fe bl ab gh ty op ex ke fr oo av ag if ap gr od bo sp rd do uc bu ck au ox xy ok".split())
 _RUNS = re.compile(r"[A-Z]?[a-z]+")
 
 
@@ -214,12 +213,44 @@ def class_changes(value: str) -> float:
 _HASH_PREFIX = re.compile(r"(?i)^(?:sha\d*|md5|blake2\w*|crc\d*|sri|commit|rev|git|hash|digest)[-_:]")
 
 
-def looks_random(value: str, strict: bool = False) -> bool:
+_CHUNKS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def is_conventional_name(value: str) -> bool:
+    """An identifier written by a person: each piece between separators is a word in one case style
+    (camelCase, PascalCase, snake, an ACRONYM), a number or a version (`v2`, `L6`, `blake2b`), every
+    word at least three letters long. A random token breaks that somewhere (`Vy`, `QgD`, `Pp`)."""
+    segments = [seg for seg in re.split(r"[^A-Za-z0-9]+", value) if seg]
+    written = [_conventional_segment(seg) for seg in segments]
+    if all(written):
+        return True
+    # words with one odd piece (PuTTY-User-Key-File-3): most pieces of a kebab or dotted name are words
+    return len(segments) >= 3 and not re.search(r"[^\w.\-/ ]", value) and sum(written) >= 0.75 * len(segments)
+
+
+_SHORT_WORDS = frozenset("is id to of in on at by db ok io ui os no up or if as be do go my an we me".split())
+
+
+def _conventional_segment(segment: str) -> bool:
+    if re.fullmatch(r"[A-Za-z]{0,2}\d+[a-z]?|\d+", segment):
+        return True  # a number or a version: v2, L6, x86
+    chunks = _CHUNKS.findall(segment)
+    for i, chunk in enumerate(chunks):
+        if chunk.isdigit() or chunk.lower() in _SHORT_WORDS:
+            continue
+        if chunk.isupper() and len(chunk) <= 5 and (i == len(chunks) - 1 or chunks[i + 1][:1].isupper()):
+            continue  # HTTP in HTTPDigestAuth, LM in Seq2SeqLM
+        if len(chunk) < 3 and not (i > 0 and chunks[i - 1].isdigit() and i == len(chunks) - 1):
+            return False  # a short word only as a version's suffix (blake2b); hex breaks this everywhere
+    return True
+
+
+def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
     """A credential by its shape alone: long, high-entropy, with letters and digits, not made of words
     (identifiers, paths, host names) and, when ``strict`` (no credential word near it), mixed enough
     that code and prose never look so; hex only with a vendor-like prefix (a bare hex string is a hash)."""
     v = value.strip("\"'`")
-    if len(v) < (20 if strict else 8) or re.search(r"\s|://", v) or is_placeholder(v):
+    if len(v) < (min_len if strict else 8) or re.search(r"\s|://", v) or is_placeholder(v):
         return False
     segments = [w for w in re.split(r"[^A-Za-z0-9]+", v) if w]
     if all(w.isalpha() or w.isdigit() for w in segments) and all(
@@ -233,24 +264,25 @@ def looks_random(value: str, strict: bool = False) -> bool:
     prefixed = re.match(r"(?:[A-Za-z]{1,12}[_\-.])+(?=.*\d|[A-Z]{2})", v)
     rest = v[prefixed.end():] if prefixed and len(v) - prefixed.end() >= 16 else v
     letters = re.sub(r"[^A-Za-z]", "", rest)
-    hexish = sum(c in "abcdefABCDEF" for c in letters) >= 0.9 * len(letters)  # hex letters spell English-like runs
-    if not hexish and word_share(rest) >= 0.5 and not (digit_runs >= 3 and re.search(r"[a-z]", longest) and re.search(r"[A-Z]", longest)):
+    hexish = sum(c not in "abcdefABCDEF" for c in letters) <= 1  # hex letters spell English-like runs
+    if not hexish and word_share(rest) >= (0.5 if strict else 0.75) and not (digit_runs >= 3 and re.search(r"[a-z]", longest) and re.search(r"[A-Z]", longest)):
         return False
     body = re.sub(r"[^A-Za-z0-9]", "", rest) if prefixed else max(segments, key=len)
     has_digit, has_lower, has_upper = (any(f(c) for c in body) for f in (str.isdigit, str.islower, str.isupper))
     if not (has_lower or has_upper):
         return False
-    if re.fullmatch(r"[0-9a-fA-F]+", body) and (strict or len(body) < 16):
+    if (re.fullmatch(r"[0-9a-fA-F]+", body) or hexish and prefixed) and (strict or len(body) < 16):
         return bool(strict and len(body) >= 24 and prefixed and not _HASH_PREFIX.match(v))
     if not strict:
         return (has_digit or (has_upper and has_lower)) and entropy(v) >= min(3.0, math.log2(len(v)) - 0.3) \
-            and not _WORDY_IDENTIFIER.fullmatch(v)
-    if len(body) < 16:
+            and not _WORDY_IDENTIFIER.fullmatch(v) and not is_conventional_name(v)
+    if len(body) < min(16, min_len):
         return False
     if has_lower and has_upper:
         if not has_digit:  # letters only: only a long, mixed run that does not read as words
             return len(body) >= 20 and entropy(body) >= 3.8 and class_changes(body) >= 0.25 and word_share(body) < 0.3
-        return entropy(body) >= 3.6 and class_changes(body) >= 0.35
+        changes = class_changes(body)
+        return (entropy(body) >= 3.6 and changes >= 0.35) or (entropy(body) >= 4.0 and changes >= 0.28)
     if not has_digit or len(max(segments, key=len)) < 24:  # lower case and digits: one long run, not words and versions
         return False
     return len(body) >= 24 and entropy(body) >= 3.3 and sum(c.isdigit() for c in body) >= 3 and class_changes(body) >= 0.25
@@ -372,7 +404,8 @@ def _named(m: re.Match, ctx: Context) -> bool:
 # a value: quoted (group q is its quote), or bare up to a delimiter
 _QUOTED = r"(?P<e>\\?)(?P<q>[\"'`])(?P<v>(?:(?!(?P=e)(?P=q))[^\n\\]|\\.){4,400}?)(?P=e)(?P=q)"
 _BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
-_BARE = rf"(?P<b>{_BARE_CHARS}{{4,400}}?)(?<!:)(?=$|[\s\"'`;&,)\]}}<>|])"
+_BARE = (rf"(?P<b>(?:{_BARE_CHARS}|[;&,)\]}}](?![\s\"'`<>|;&,)\]}}]|$)){{4,400}}?)(?<!:)"
+         rf"(?=$|[\s\"'`;&,)\]}}<>|])")
 _VALUE = rf"(?:[rRbBuUfF@$]{{0,2}}{_QUOTED}|(?![\"'`]){_BARE})"
 # a name: letters of any script, digits, _ - . $ (PHP's $dbPassword, Ruby's config.secret_key_base)
 _NAME = r"(?P<name>[^\W\d][\w.$\-]{0,80}?)"
@@ -416,13 +449,14 @@ RULES: list[Rule] = [
          and (_is_quoted(m) or ctx.kind != "code") and not is_wordlike(_val(m))
          and (not re.search(r"\s", _val(m).strip()) or _SCHEME.match(_val(m)) is not None)),
     Rule("login_call",
-         "a password passed to a login call: `server.login(\"user\", \"...\")`, `auth=(\"user\", \"...\")`, "
-         "`HTTPBasicAuth(\"user\", \"...\")`, `connect(host, user, \"...\")`",
-         ("login", "auth", "connect", "credential", "signin", "sign_in"),
-         re.compile(r"(?i)(?:\b(?:login|log_in|signin|sign_in|authenticate|basic_?auth|httpbasicauth|httpdigestauth|"
-                    r"credentials?|passwordcredential|usernamepasswordcredentials?|networkcredential|connect)|\bauth)"
-                    rf"[ \t]*(?:=[ \t]*)?\([ \t]*(?:[^,()\n]+,[ \t]*){{1,3}}{_QUOTED}[ \t]*[,)]"),
-         lambda m, ctx: not re.search(r"\s", m.group("v"))),
+         "passwords passed positionally to a login or connect call: `server.login(\"user\", \"...\")`, "
+         "`getConnection(url, \"user\", \"...\")`, `mysqli_connect(h, u, \"...\")`, `basic_auth(\"u\", Some(\"...\"))`, "
+         "`NetworkCredential(u, \"...\")`, `Net::SMTP.start(..., \"...\", :login)`",
+         ("login", "logon", "auth", "connect", "credential", "signin", "sign_in", "smtp", "pdo", "password"),
+         re.compile(r"(?i)\b(?:[\w.:]*(?:login|logon|log_in|signin|sign_in|authenticat\w*|basic_?auth\w*|auth|credentials?|"
+                    r"passwordauthentication|networkcredential|connect\w*|getconnection|pdo|smtp\w*\.start|set_?password|"
+                    r"with_?password|password)[\w.:]*)[ \t]*(?:=[ \t]*)?\((?P<v>[^\n]*)"),
+         None, placeholders=False, extract=lambda m, ctx: _call_passwords(m)),
     Rule("netrc_password",
          "netrc / pgpass style credentials: `machine h login u password ...`, `host:5432:db:user:...`",
          ("password", "5432", "3306"),
@@ -467,9 +501,9 @@ RULES: list[Rule] = [
     Rule("user_password_flag",
          "`user:password` given to a flag: `curl -u` / `-U` / `--user` / `--proxy-user`, httpie `-a` / `--auth`",
          ("-u", "--user", "--proxy-user", "-a", "--auth"),
-         re.compile(r"\bcurl\b[^\n]*?(?<![\w\-])(?:-[uU]|--(?:proxy-)?user\b)[\s\"',=]*[^\s:\"',]*:(?P<v>[^\s\"',]+)"
-                    r"|(?<![\w\-])--(?:proxy-)?user(?:=|\s+)[\"']?[^\s:\"']*:(?P<v2>[^\s\"',]+)"
-                    r"|\b(?:https?|httpie)\b[^\n]*?(?<![\w\-])(?:-a|--auth\b)[\s\"',=]*[^\s:\"',]*:(?P<v3>[^\s\"',]+)"),
+         re.compile(r"\bcurl\b[^\n]*?(?<![\w\-])(?:-[uU]|--(?:proxy-)?user\b)[\s\"',=]*[^\s:\"',]*:(?P<v>[^\s\"']+)"
+                    r"|(?<![\w\-])--(?:proxy-)?user(?:=|\s+)[\"']?[^\s:\"']*:(?P<v2>[^\s\"']+)"
+                    r"|\b(?:https?|httpie)\b[^\n]*?(?<![\w\-])(?:-a|--auth\b)[\s\"',=]*[^\s:\"',]*:(?P<v3>[^\s\"']+)"),
          None),
     Rule("env_config_set",
          "a secret set by a CLI's config command: `aws configure set aws_secret_access_key ...`, "
@@ -537,12 +571,13 @@ RULES: list[Rule] = [
                     r"|\{S?SHA(?:256|512)?\}[A-Za-z0-9+/]{20,}={0,2})"),
          None, placeholders=False),
     Rule("webhook_url",
-         "webhook URLs that carry their secret: Discord, Slack, Microsoft Teams / Office 365, Google Chat",
-         ("webhook", "hooks.slack"),
+         "webhook URLs that carry their secret: Discord, Slack, Microsoft Teams / Office 365, Mattermost (`/hooks/...`)",
+         ("webhook", "hooks.slack", "/hooks/"),
          re.compile(r"https://(?:(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/(?P<v>[\w\-]{20,})"
                     r"|hooks\.slack\.com/(?:services|workflows|triggers)/(?P<v2>[\w/\-]{20,})"
                     r"|[\w\-]+\.webhook\.office\.com/(?P<v3>[^\s\"'<>`]{20,})"
-                    r"|outlook\.office(?:365)?\.com/webhook/(?P<v4>[^\s\"'<>`]{20,}))"),
+                    r"|outlook\.office(?:365)?\.com/webhook/(?P<v4>[^\s\"'<>`]{20,})"
+                    r"|[\w.\-]+/hooks/(?P<v5>[A-Za-z0-9]{20,}))"),
          None, placeholders=False),
     Rule("config_directive",
          "a secret-named directive of a config file, without `=`: redis `requirepass ...` / `masterauth ...`, "
@@ -559,7 +594,8 @@ RULES: list[Rule] = [
          re.compile(r"(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|pin)\b"
                     r"(?:[ \t]+(?:of|for)[ \t]+[\w' \-]{1,40}?)?[ \t]+(?:is|was|are|were|reads|becomes|set[ \t]+to|:)[ \t]+"
                     r"[`\"']?(?P<v>[^\s`\"']{6,400}?)[`\"']?(?=[\s,;)]|\.(?:\s|$)|$)"),
-         lambda m, ctx: not is_wordlike(m.group("v")) and not _IDENTIFIER.fullmatch(m.group("v")) or looks_random(m.group("v"))),
+         lambda m, ctx: not is_wordlike(m.group("v")) and not _WORDY_IDENTIFIER.fullmatch(m.group("v"))
+         and not re.fullmatch(r"[\w\-]+(?:\.[\w\-]+)+", m.group("v")) or looks_random(m.group("v"))),
     Rule("userlist_password",
          "a PgBouncer-style userlist line: `\"user\" \"password\"` (plain, md5 or SCRAM)",
          ('"',),
@@ -671,6 +707,23 @@ def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
             yield tok.span()
 
 
+_HOST = re.compile(r"[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}(?::\d+)?|[a-z0-9\-.]+:\d+|[\w.+\-]+@[a-z0-9\-.]+")
+
+
+def _call_passwords(m: re.Match) -> Iterator[tuple[int, int]]:
+    """The quoted arguments of a login or connect call after its first (a user, a URL, a host): each one
+    that is neither a word, a host nor a stand-in is the password."""
+    literals = list(_QUOTED_RE.finditer(m.string, m.start("v"), m.end("v")))
+    named = re.search(r"(?i)password|passwd|secret|token", m.string[m.start():m.start("v")])
+    for lit in literals if named else literals[1:]:
+        value = lit.group("v")
+        if re.search(r"\s", value) or is_wordlike(value) or _HOST.fullmatch(value) or is_placeholder(value) \
+                or _WORDY_IDENTIFIER.fullmatch(value) or re.fullmatch(r"[\w.\-]*", value) and not re.search(r"\d", value) \
+                and not re.search(r"[A-Z].*[a-z]|[a-z].*[A-Z]", value):
+            continue
+        yield lit.span("v")
+
+
 def _random_pieces(m: re.Match) -> Iterator[tuple[int, int]]:
     """A token that looks random by the strict bar, or else each piece of it between slashes (a URL path's
     segments); a quoted literal of 12 or more by a lower one."""
@@ -685,7 +738,7 @@ def _random_pieces(m: re.Match) -> Iterator[tuple[int, int]]:
         offset += len(piece) + 1
     text = m.string
     if start and text[start - 1] in "\"'`" and text[m.end("v"):m.end("v") + 1] == text[start - 1] and len(value) >= 12:
-        if not re.fullmatch(r"[0-9a-fA-F]+", value) and re.search(r"\d|[^\w]", value) and looks_random(value) and class_changes(value) >= 0.4 and entropy(value) >= 3.3:
+        if not re.fullmatch(r"[0-9a-fA-F]+", value) and looks_random(value, strict=True, min_len=12):
             yield m.span("v")
 
 

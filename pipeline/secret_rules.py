@@ -69,7 +69,7 @@ def is_secret_name(name: str) -> bool:
     if not words or words[0] in NOT_SECRET_FIRST or (words[0] == "x" and len(words) == 1):
         return False
     last = words[-1]
-    if last in SECRET_WORDS and not (last == "sig" and len(words) > 1):
+    if last in SECRET_WORDS and not (last in ("sig", "pat") and len(words) == 1 if last == "pat" else last == "sig" and len(words) > 1):
         return True
     if len(words) == 1 and last.endswith(_SECRET_SUFFIXES):  # one word: pgpassword, mytoken, appsecret
         return True
@@ -81,25 +81,36 @@ def is_secret_name(name: str) -> bool:
 # --- values -----------------------------------------------------------------------------------------
 
 # what a value says when it is not one: a reference, a template, a marker of an example
-_PLACEHOLDER_MARKS = re.compile(
-    # templates and references, whole enough that a random value with symbols does not read as one
+# What a placeholder says. Templates, references and code about values (escapes, regex syntax, globs)
+# are recognised only in values that are not symbol soup: a random password of printable characters
+# (a WordPress salt) holds `<ab1>`, `%d` or `[^x]` by chance.
+_SYNTAX_MARKS = re.compile(
     r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
-    r"(?<![A-Za-z0-9])%[sd](?![A-Za-z0-9])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
+    r"(?:^|[\s'\"=:(])%[sd](?:$|[\s'\")])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
     r"^@[A-Z_][A-Z0-9_]*@$|^\[[A-Z_ ]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
-    # code about values: escapes, regex syntax, globs, elisions, masks
-    r"\\[nstdwbux]|\(\?[:P!=<]|\[\^[^\]]*\]|\[[^\]]*[A-Za-z0-9]-[A-Za-z0-9][^\]]*\]|\{\d+,?\d*\}|"
-    r"^\*\.|\.\*$|^\*\*|\*\*$|/\*\*/|^[a-z0-9]+(?:[_.\-][a-z0-9]+)*\*$|^\.\.\.|\.\.\.$|…|^\*{3}|\*{3}$|"
-    r"(?i:x{4})|#{4}|^[\d.:/\- ]+$|"
+    r"\(\?[:P!=<]|\[\^[\\\w\s\-]*\]|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]|\{\d+,?\d*\}|"
+    r"^\*\.|^[\w\-/\\]*\.\*$|^\*\*|/\*\*$|/\*\*/|^[a-z0-9]+(?:[_.\-][a-z0-9]+)*\*$|^\.\.\.|\.\.\.$|…|^\*{3}|\*{3}$|"
+    r"#{4}|^[\d.:/\- ]+$"
+)
+_PLACEHOLDER_MARKS = re.compile(
+    r"\\[nstdwbux]|\{\d+,?\d*\}|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]|xxxx|XXXX|"
     # what a stand-in says, as a word of its own (so a random token that happens to hold "MOCK" is not one)
     r"(?<![A-Za-z])(?:" + "|".join(f"{w}|{w.capitalize()}|{w.upper()}" for w in (
         "example", "sample", "placeholder", "changeme", "change_me", "change-me", "dummy", "redacted", "your_", "your-",
         "yourapi", "insert_", "insert-", "replaceme", "replace_me", "here", "fixme", "todo", "notreal", "not_real", "fake",
         "mock")) + r")(?![a-z])"
 )
+
+
+def _is_soup(value: str) -> bool:
+    """Five or more kinds of punctuation in 16 characters or more: a generated password, not code."""
+    return len(value) >= 16 and len({c for c in value if not c.isalnum()}) >= 5
+
+
 # words that, alone or together with digits, make a value a stand-in (password123, test-token, my_secret)
 PLACEHOLDER_WORDS = frozenset({
     "password", "passwd", "pass", "pwd", "passphrase", "secret", "secrets", "token", "tokens", "key", "keys", "api",
-    "apikey", "access", "auth", "private", "client", "my", "your", "the", "a", "foo", "bar", "baz", "qux", "test",
+    "apikey", "access", "auth", "private", "client", "my", "your", "the", "foo", "bar", "baz", "qux", "test",
     "tests", "testing", "admin", "administrator", "user", "username", "root", "default", "none", "null", "nil",
     "undefined", "true", "false", "yes", "no", "str", "string", "value", "env", "var", "bearer", "basic", "hunter",
     "letmein", "qwerty", "abc", "abcdef", "demo", "local", "localhost", "dev", "development", "prod", "production",
@@ -120,9 +131,11 @@ def is_placeholder(value: str) -> bool:
     v = value.strip().strip("\"'`")
     if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or len(set(v.lower())) <= 2 or v.lower() in PLACEHOLDER_WORDS:
         return True
+    if not _is_soup(v) and _SYNTAX_MARKS.search(v):
+        return True
     if v.lower() in _SEQUENCE or v in _SEQUENCE[::-1]:
         return True  # 0123456789abcdef, abcdefgh
-    if re.fullmatch(r"[a-z][a-z0-9]*(?:[_.\-][a-z0-9]+)*|[A-Z][A-Z0-9]*(?:[_.\-][A-Z0-9]+)*", v) and is_secret_name(v) \
+    if re.fullmatch(r"[^\W_][^\W_]*(?:[_.\-][^\W_]+)*", v) and (v.islower() or v.isupper()) and is_secret_name(v) \
             and not re.search(r"\d", v):
         return True  # the name of a secret, not its value: "db_password", "deststorepass"
     # made of words: YOUR_API_KEY, GITHUB_TOKEN (the name of a variable), prod/db/password (the name of a
@@ -140,8 +153,10 @@ _SEQUENCE = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 def _is_word(segment: str) -> bool:
     """One word: a stand-in's vocabulary, or a lower-case / Capitalised / UPPER-CASE pronounceable word."""
+    if len(segment) < 2:
+        return False
     return segment.lower() in PLACEHOLDER_WORDS or bool(re.fullmatch(r"v?\d+|[a-z]\d", segment)) or bool(
-        re.fullmatch(r"[A-Z]?[a-z]+|[A-Z]+", segment) and is_wordlike(segment.lower()))
+        re.fullmatch(r"[A-Z]?[a-z]+|[A-Z]+", segment) and len(segment) >= 3 and is_wordlike(segment.lower()))
 
 
 def entropy(value: str) -> float:
@@ -180,7 +195,10 @@ COMMON_BIGRAMS = frozenset(
     "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro "
     "ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di fo ho pe ec pr no ct us ac ot il tr ly nc et ut ss so "
     "rs un lo wa ge ie wh ee wi em ad ol rt po we na ul ni ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl "
-    "ig tu ev ld ry mp fe bl ab gh ty op ex ke fr oo av ag if ap gr od bo sp rd do uc bu ck au ox xy ok".split())
+    "ig tu ev ld ry mp fe bl ab gh ty op wo sa ay ex ke fr oo av ag if ap gr od bo sp rd do uc bu ei ov by rm ep tt "
+    "oc fa ef cu rn sc gi da cr cl du ga qu ue ff ba va um pp up lu go ht ru ug ds lt pi rc au ck ew mu br bi pt "
+    "ak pu ui ib ki rk ob mm ph og ms ud mb ip ub oi rl gu dr ft wn nu af hu nn vo rv xp gn sm fl iz ok nl gl aw "
+    "ox xy eq rg".split())
 _RUNS = re.compile(r"[A-Z]?[a-z]+")
 
 
@@ -238,7 +256,7 @@ def _conventional_segment(segment: str) -> bool:
     for i, chunk in enumerate(chunks):
         if chunk.isdigit() or chunk.lower() in _SHORT_WORDS:
             continue
-        if chunk.isupper() and len(chunk) <= 5 and (i == len(chunks) - 1 or chunks[i + 1][:1].isupper()):
+        if chunk.isupper() and 2 <= len(chunk) <= 5 and (i == len(chunks) - 1 or chunks[i + 1][:1].isupper()):
             continue  # HTTP in HTTPDigestAuth, LM in Seq2SeqLM
         if len(chunk) < 3 and not (i > 0 and chunks[i - 1].isdigit() and i == len(chunks) - 1):
             return False  # a short word only as a version's suffix (blake2b); hex breaks this everywhere
@@ -254,7 +272,7 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
         return False
     segments = [w for w in re.split(r"[^A-Za-z0-9]+", v) if w]
     if all(w.isalpha() or w.isdigit() for w in segments) and all(
-            w.isdigit() or _is_word(w) or _WORDY_IDENTIFIER.fullmatch(w) for w in segments):
+            w.isdigit() or _is_word(w) or is_wordy(w) for w in segments):
         return False  # words, numbers and separators: a path, a host, an identifier
     if re.fullmatch(r"[A-Za-z_][\w.\-]*=.*", v):  # NAME=value: the value is judged by the assignment rules
         return False
@@ -275,7 +293,7 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
         return bool(strict and len(body) >= 24 and prefixed and not _HASH_PREFIX.match(v))
     if not strict:
         return (has_digit or (has_upper and has_lower)) and entropy(v) >= min(3.0, math.log2(len(v)) - 0.3) \
-            and not _WORDY_IDENTIFIER.fullmatch(v) and not is_conventional_name(v)
+            and not is_wordy(v)
     if len(body) < min(16, min_len):
         return False
     if has_lower and has_upper:
@@ -289,7 +307,12 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
 
 
 # an identifier made of words: userPassword2, db_password_2, DbPassword
-_WORDY_IDENTIFIER = re.compile(r"[a-z]*(?:[A-Z]?[a-z]{2,}|_[a-z]{2,})+_?\d{0,3}|[A-Z][A-Z]*(?:_[A-Z]{2,})+_?\d{0,3}")
+def is_wordy(value: str) -> bool:
+    """An identifier made of words (userPassword2, db_password_2, accessTkn, DB_PASSWORD): written by a
+    person in one case convention, and reading mostly as English, or ALL_CAPS words."""
+    if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", value):
+        return all(_is_word(w) or w.isdigit() for w in value.split("_"))
+    return is_conventional_name(value) and word_share(value) >= 0.5
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)*")
 
 # --- file kinds -------------------------------------------------------------------------------------
@@ -391,7 +414,7 @@ def _literal_value(m: re.Match, ctx: Context) -> bool:
             return False
     if not _IDENTIFIER.fullmatch(value):
         return True
-    if "." in value or "::" in value or "->" in value or _WORDY_IDENTIFIER.fullmatch(value):
+    if "." in value or "::" in value or "->" in value or is_wordy(value):
         return False  # settings.CLIENT_SECRET, process.env.TOKEN, confirm_password: a reference
     # docs show values; code names variables, so a bare name there is a value only when it looks random
     return ctx.kind == "docs" or (looks_random(value) and len(value) >= 12)
@@ -419,7 +442,7 @@ RULES: list[Rule] = [
          re.compile(rf"(?<![\w$\-]){_SECRETISH}{_NAME}[\"'`\]]?[ \t]*"
                     rf"(?:(?::[ \t]*[\w&'<>\[\]., ?*]{{1,40}}?[ \t]*)?(?P<op>:=|=>|===?|\?=|\|\|=|\?\?=|<-|=|:(?!:))"
                     rf"|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*(?P<goop>=))[ \t]*"
-                    rf"(?:new[ \t]+)?(?:String|SecretStr|Secret|str|bytes)?\(?[ \t]*{_VALUE}"),
+                    rf"(?:new[ \t]+)?(?:[\w:.]{{0,30}}(?:String|Secret\w*|str|bytes|from|b64decode|Password\w*|Credential\w*)\((?=[ \t]*[rRbBuUfF@$]{{0,2}}\\?[\"'`]))?[ \t]*{_VALUE}"),
          _named),
     Rule("yaml_block_secret",
          "a secret-named YAML key whose value is a block scalar (`password: |` / `>-`, value on the next lines)",
@@ -536,8 +559,8 @@ RULES: list[Rule] = [
     Rule("dsn_userinfo",
          "`user:password@host` without a scheme, as DSNs write it (Go's `user:pw@tcp(host:3306)/db`)",
          ("@",),
-         re.compile(r"(?<![\w:/.\-])[\w.\-]{1,64}:(?P<v>[^\s:@/\"'`]{4,200})@(?:tcp|udp|unix)?\(?[\w\[.\-]"),
-         lambda m, ctx: looks_random(m.group("v"))),
+         re.compile(r"(?<![\w:/.\-])[\w.\-]{1,64}:(?P<v>[^\s:@/\"'`]{4,200})@(?P<proto>(?:tcp|udp|unix)\()?[\w\[.\-]"),
+         lambda m, ctx: looks_random(m.group("v")) or (m.group("proto") is not None and not is_wordlike(m.group("v")))),
     Rule("url_parameter",
          "a key=value pair inside a URL or a connection string whose name is a credential: `?api_key=`, `&sig=`, "
          "`?key=`, `;Password=`, `AccountKey=`, `SharedAccessKey=`, JDBC `&password=`",
@@ -594,7 +617,7 @@ RULES: list[Rule] = [
          re.compile(r"(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|pin)\b"
                     r"(?:[ \t]+(?:of|for)[ \t]+[\w' \-]{1,40}?)?[ \t]+(?:is|was|are|were|reads|becomes|set[ \t]+to|:)[ \t]+"
                     r"[`\"']?(?P<v>[^\s`\"']{6,400}?)[`\"']?(?=[\s,;)]|\.(?:\s|$)|$)"),
-         lambda m, ctx: not is_wordlike(m.group("v")) and not _WORDY_IDENTIFIER.fullmatch(m.group("v"))
+         lambda m, ctx: not is_wordlike(m.group("v")) and not is_wordy(m.group("v"))
          and not re.fullmatch(r"[\w\-]+(?:\.[\w\-]+)+", m.group("v")) or looks_random(m.group("v"))),
     Rule("userlist_password",
          "a PgBouncer-style userlist line: `\"user\" \"password\"` (plain, md5 or SCRAM)",
@@ -718,7 +741,7 @@ def _call_passwords(m: re.Match) -> Iterator[tuple[int, int]]:
     for lit in literals if named else literals[1:]:
         value = lit.group("v")
         if re.search(r"\s", value) or is_wordlike(value) or _HOST.fullmatch(value) or is_placeholder(value) \
-                or _WORDY_IDENTIFIER.fullmatch(value) or re.fullmatch(r"[\w.\-]*", value) and not re.search(r"\d", value) \
+                or is_wordy(value) and not re.search(r"[^\w.\-]", value) or re.fullmatch(r"[\w.\-]*", value) and not re.search(r"\d", value) \
                 and not re.search(r"[A-Z].*[a-z]|[a-z].*[A-Z]", value):
             continue
         yield lit.span("v")

@@ -283,7 +283,8 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
     rest = v[prefixed.end():] if prefixed and len(v) - prefixed.end() >= 16 else v
     letters = re.sub(r"[^A-Za-z]", "", rest)
     hexish = sum(c not in "abcdefABCDEF" for c in letters) <= 1  # hex letters spell English-like runs
-    if not hexish and word_share(rest) >= (0.5 if strict else 0.75) and not (digit_runs >= 3 and re.search(r"[a-z]", longest) and re.search(r"[A-Z]", longest)):
+    dense = len(rest) >= 24 and entropy(rest) >= 4.2 and re.search(r"[a-z]", rest) and re.search(r"[A-Z]", rest)
+    if not hexish and not dense and word_share(rest) >= (0.5 if strict else 0.75) and not (digit_runs >= 3 and re.search(r"[a-z]", longest) and re.search(r"[A-Z]", longest)):
         return False
     body = re.sub(r"[^A-Za-z0-9]", "", rest) if prefixed else max(segments, key=len)
     has_digit, has_lower, has_upper = (any(f(c) for c in body) for f in (str.isdigit, str.islower, str.isupper))
@@ -300,7 +301,8 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
         if not has_digit:  # letters only: only a long, mixed run that does not read as words
             return len(body) >= 20 and entropy(body) >= 3.8 and class_changes(body) >= 0.25 and word_share(body) < 0.3
         changes = class_changes(body)
-        return (entropy(body) >= 3.6 and changes >= 0.35) or (entropy(body) >= 4.0 and changes >= 0.28)
+        return (entropy(body) >= 3.6 and changes >= 0.35) or (entropy(body) >= 4.0 and changes >= 0.28) \
+            or (len(body) >= 24 and entropy(body) >= 4.2 and changes >= 0.2)
     if not has_digit or len(max(segments, key=len)) < 24:  # lower case and digits: one long run, not words and versions
         return False
     return len(body) >= 24 and entropy(body) >= 3.3 and sum(c.isdigit() for c in body) >= 3 and class_changes(body) >= 0.25
@@ -414,10 +416,11 @@ def _literal_value(m: re.Match, ctx: Context) -> bool:
             return False
     if not _IDENTIFIER.fullmatch(value):
         return True
-    if "." in value or "::" in value or "->" in value or is_wordy(value):
-        return False  # settings.CLIENT_SECRET, process.env.TOKEN, confirm_password: a reference
-    # docs show values; code names variables, so a bare name there is a value only when it looks random
-    return ctx.kind == "docs" or (looks_random(value) and len(value) >= 12)
+    if "." in value or "::" in value or "->" in value:
+        return False  # settings.CLIENT_SECRET, process.env.TOKEN: a reference
+    if ctx.kind == "docs":  # docs show values: a name there is a variable only in snake or UPPER case (confirm_password)
+        return not ((value.islower() or value.isupper()) and (is_wordy(value) or "_" in value))
+    return not is_wordy(value) and looks_random(value) and len(value) >= 12  # code names variables
 
 
 def _named(m: re.Match, ctx: Context) -> bool:
@@ -427,7 +430,7 @@ def _named(m: re.Match, ctx: Context) -> bool:
 # a value: quoted (group q is its quote), or bare up to a delimiter
 _QUOTED = r"(?P<e>\\?)(?P<q>[\"'`])(?P<v>(?:(?!(?P=e)(?P=q))[^\n\\]|\\.){4,400}?)(?P=e)(?P=q)"
 _BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
-_BARE = (rf"(?P<b>(?:{_BARE_CHARS}|[;&,)\]}}](?![\s\"'`<>|;&,)\]}}]|$)){{4,400}}?)(?<!:)"
+_BARE = (rf"(?P<b>(?:{_BARE_CHARS}|[;&,)\]}}](?![\s\"'`<>|;&,)\]}}]|$)){{4,400}}?)"
          rf"(?=$|[\s\"'`;&,)\]}}<>|])")
 _VALUE = rf"(?:[rRbBuUfF@$]{{0,2}}{_QUOTED}|(?![\"'`]){_BARE})"
 # a name: letters of any script, digits, _ - . $ (PHP's $dbPassword, Ruby's config.secret_key_base)
@@ -740,9 +743,9 @@ def _call_passwords(m: re.Match) -> Iterator[tuple[int, int]]:
     named = re.search(r"(?i)password|passwd|secret|token", m.string[m.start():m.start("v")])
     for lit in literals if named else literals[1:]:
         value = lit.group("v")
+        plain_name = re.fullmatch(r"[\w.\-]+", value) and (value.islower() or value.isupper())  # svc_inventory, SUPPLIER
         if re.search(r"\s", value) or is_wordlike(value) or _HOST.fullmatch(value) or is_placeholder(value) \
-                or is_wordy(value) and not re.search(r"[^\w.\-]", value) or re.fullmatch(r"[\w.\-]*", value) and not re.search(r"\d", value) \
-                and not re.search(r"[A-Z].*[a-z]|[a-z].*[A-Z]", value):
+                or (plain_name and (is_wordy(value) or not re.search(r"\d", value))):
             continue
         yield lit.span("v")
 

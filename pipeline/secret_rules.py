@@ -299,7 +299,8 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
         return False
     if has_lower and has_upper:
         if not has_digit:  # letters only: only a long, mixed run that does not read as words
-            return len(body) >= 20 and entropy(body) >= 3.8 and class_changes(body) >= 0.25 and word_share(body) < 0.3
+            return len(body) >= 20 and entropy(body) >= 3.8 and class_changes(body) >= 0.25 and word_share(body) < 0.3 \
+                or len(body) >= 24 and entropy(body) >= 4.2
         changes = class_changes(body)
         return (entropy(body) >= 3.6 and changes >= 0.35) or (entropy(body) >= 4.0 and changes >= 0.28) \
             or (len(body) >= 24 and entropy(body) >= 4.2 and changes >= 0.2)

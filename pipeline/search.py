@@ -158,17 +158,17 @@ def model_settings(model_dir: Path) -> dict:
     return {"context": bool(settings.get("context", False)), "hybrid_alpha": float(settings.get("hybrid_alpha", DEFAULT_ALPHA))}
 
 
-def _chunks_of_folder(folder: Path, model) -> list[dict]:
-    """A plain folder's chunks, made on the fly by the build's own collect, clean and chunk stages."""
-    from .chunk import Chunker, TokenCounter, chunk_files
-    from .clean import clean
+def _chunks_of_folder(folder: Path, model_dir: Path, model) -> list[dict]:
+    """A plain folder's chunks, made on the fly by the build's own per-file path: collect, then each file
+    read, cleaned, scanned for secrets (redacted as the build redacts) and chunked by ``workers.FileWorker``."""
     from .collect import collect
-    from .config import ChunkConfig, CleanConfig, CollectConfig
+    from .config import load_recipe
     from .stage import StageStats
+    from .workers import process_files
 
-    files = clean(collect(folder, CollectConfig(), StageStats("collect")), CleanConfig(), StageStats("clean"), CollectConfig())
-    chunker = Chunker(TokenCounter(model.tokenizer), model.max_seq_length, StageStats("chunk"))
-    return [c.to_row() for c in chunk_files(files, chunker, ChunkConfig().min_chars)]
+    recipe = load_recipe("default", [f"train.base_model={model_dir}", f"train.max_seq_length={model.max_seq_length}"])
+    files = collect(folder, recipe.collect, StageStats("collect"))
+    return [chunk.to_row() for result in process_files(files, recipe) for chunk in result.chunks]
 
 
 def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[list[dict], str, Path]:
@@ -193,7 +193,7 @@ def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[li
     if shards:
         return [row for shard in shards for row in Dataset.from_file(str(shard))], f"chunk corpus {path / 'corpus'}", cache
     if path.is_dir():
-        rows = _chunks_of_folder(path, model)
+        rows = _chunks_of_folder(path, model_dir, model)
         if not rows:
             raise SearchError(f"no text chunks in {path}: point --corpus at a folder of code and docs")
         return rows, f"{len(rows)} chunks made from {path}", cache

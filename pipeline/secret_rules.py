@@ -126,6 +126,14 @@ PLACEHOLDER_WORDS = frozenset({
 _WORD_SPLIT = re.compile(r"[^a-z0-9@]+")
 
 
+def says_placeholder(value: str) -> bool:
+    """The narrow test, for places where anything is a credential (after `Authorization: Basic`):
+    only a template, a reference, a marker word or a stand-in word as the whole value."""
+    v = value.strip().strip("\"'`")
+    return len(v) < 4 or bool(_PLACEHOLDER_MARKS.search(v)) or v.lower() in PLACEHOLDER_WORDS or (
+        not _is_soup(v) and bool(_SYNTAX_MARKS.search(v)))
+
+
 def is_placeholder(value: str) -> bool:
     """A value that names where a credential comes from, or stands in for one, rather than being one."""
     v = value.strip().strip("\"'`")
@@ -133,7 +141,7 @@ def is_placeholder(value: str) -> bool:
         return True
     if not _is_soup(v) and _SYNTAX_MARKS.search(v):
         return True
-    if v.lower() in _SEQUENCE or v in _SEQUENCE[::-1]:
+    if v.lower() in _SEQUENCE or v in _SEQUENCE[::-1] or v in _ALPHABETS:
         return True  # 0123456789abcdef, abcdefgh
     if re.fullmatch(r"[^\W_][^\W_]*(?:[_.\-][^\W_]+)*", v) and (v.islower() or v.isupper()) and is_secret_name(v) \
             and not re.search(r"\d", v):
@@ -149,6 +157,7 @@ def is_placeholder(value: str) -> bool:
 
 
 _SEQUENCE = "0123456789abcdefghijklmnopqrstuvwxyz"
+_ALPHABETS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-._~"  # an alphabet, written out
 
 
 def _is_word(segment: str) -> bool:
@@ -274,7 +283,7 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
     if all(w.isalpha() or w.isdigit() for w in segments) and all(
             w.isdigit() or _is_word(w) or is_wordy(w) for w in segments):
         return False  # words, numbers and separators: a path, a host, an identifier
-    if re.fullmatch(r"[A-Za-z_][\w.\-]*=.*", v):  # NAME=value: the value is judged by the assignment rules
+    if re.fullmatch(r"-{0,2}[A-Za-z_][\w.\-]*=.*", v):  # NAME=value: the value is judged by the assignment rules
         return False
     longest = max(re.findall(r"[A-Za-z0-9]+", v) or [""], key=len)
     digit_runs = len(re.findall(r"\d+", longest))  # F9dG5ourmeckaG4: random, though a run of it reads as English
@@ -357,7 +366,7 @@ class Rule:
     keywords: tuple[str, ...]  # the (lower-cased) text must contain one of these for the rule to run
     pattern: re.Pattern
     check: Callable[[re.Match, Context], bool] | None = None
-    placeholders: bool = True  # apply is_placeholder to the value
+    placeholders: bool | str = True  # apply is_placeholder to the value; "narrow": says_placeholder
     extract: Callable[[re.Match, Context], Iterator[tuple[int, int]]] | None = None  # spans other than group v
 
 
@@ -552,7 +561,7 @@ RULES: list[Rule] = [
          re.compile(r"(?i)(?<![\w\-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:"
                     r"(?!digest\b)[A-Za-z][\w.\-]*[ \t]+(?P<v>[A-Za-z0-9._~+/\-]{4,}=*)(?![\w.~+/\-=])"
                     r"|[A-Za-z][\w.\-]*[ \t]+(?P<v2>(?:[\w\-]+=(?:\"[^\"\n]*\"|[^\s,\"']+)[ \t,]*)+))"),
-         None),
+         None, placeholders="narrow"),
     Rule("url_userinfo",
          "the password of `scheme://user:password@host` (the user may be empty: `redis://:pw@host`), and a token "
          "used as the user (`https://<token>@github.com`)",
@@ -802,7 +811,8 @@ def rule_spans(text: str, path: str) -> Iterator[tuple[str, int, int]]:
                 continue
             start, end = _strip_scheme(text, *span)
             value = text[start:end]
-            if not value or (rule.placeholders and is_placeholder(value)):
+            if not value or (rule.placeholders == "narrow" and says_placeholder(value)) \
+                    or (rule.placeholders is True and is_placeholder(value)):
                 continue
             if rule.check is None or rule.check(m, ctx):
                 if m.groupdict().get("b") is not None and (ctx.kind != "code" or _inside_string(text, start)):

@@ -93,3 +93,19 @@ def test_search_without_a_query_or_with_a_bad_mode_says_what_to_give(model_run, 
     assert "no query" in capsys.readouterr().err
     with pytest.raises(SearchError, match="choose one of"):
         search(model_run.model, ["x"], mode="fuzzy")
+
+
+def test_search_over_a_plain_folder_goes_through_the_secret_scan(model_run, tmp_path):
+    """`--corpus FOLDER` chunks the folder by the build's own per-file path: a token in it is redacted
+    in every hit, and the folder's chunks are searched."""
+    from support import write_files
+
+    token = "ghp_" + "Q7vX2mLp9RzK4wYb8NcJdT5sH3gF6kE1aW0u"
+    folder = write_files(tmp_path / "plain", {
+        "deploy.md": f"# Deploying the cache\n\nClone with `git clone https://{token}@github.com/acme/cache.git` first.\n",
+        "cache.py": '"""Load the cache settings from disk."""\n\n\ndef load_settings(path):\n    """Read the cache settings."""\n    return open(path).read()\n',
+    })
+    result = search(model_run.model, ["load the cache settings", "clone the repository"], corpus=folder, k=5, mode="bm25")
+    texts = [hit["text"] for item in result["results"] for hit in item["hits"]]
+    assert "chunks made from" in result["source"] and any("load_settings" in t for t in texts)
+    assert any("<SECRET:" in t for t in texts) and not any(token[4:16] in t for t in texts)

@@ -14,7 +14,7 @@ QUESTIONS ?= $(if $(filter .,$(REPO)),quality/questions.jsonl,)
 # Nothing loads from the Hugging Face Hub at run time here: say so, so nothing waits on it.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: help install train test gate bench bench-deps bench-build bench-train bench-quality clean
+.PHONY: help install train test gate bench bench-deps bench-build bench-secrets bench-train bench-quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,11 +37,14 @@ test: install ## run the unit tests (tiny local model, a few minutes)
 gate: install ## run the governance gate on $(RUN) and write its governance.json
 	$(OFFLINE) $(BIN)/repotune gate $(RUN)
 
-bench: bench-build bench-train bench-quality ## all benchmarks -> bench/results/
+bench: bench-build bench-secrets bench-train bench-quality ## all benchmarks -> bench/results/
 
 bench-build: install ## build throughput and peak memory on a large real repository; pairs and MB/s per language
 	$(OFFLINE) $(BIN)/python -m bench.bench_build
 	$(OFFLINE) $(BIN)/python -m bench.bench_build --languages
+
+bench-secrets: install ## planted secrets leaked (adversarial corpus), false findings on clean code, scan cost vs detect-secrets (~5 min)
+	$(OFFLINE) $(BIN)/python -m bench.bench_secrets
 
 bench-train: install ## pairs/s: repotune vs a plain sentence-transformers script
 	$(OFFLINE) $(BIN)/python -m bench.bench_train

@@ -71,15 +71,16 @@ sys.exit(main())
 """
 
 
-def run_cli(*args: str, children: bool = False) -> tuple:
+def run_cli(*args: str, children: bool = False, cwd: Path = ROOT) -> tuple:
     """Run `repotune ARGS` in a fresh process; return (wall seconds, peak RSS MB of that process), and
     with ``children`` also the peak RSS MB of the largest process it started (the build's workers) and
-    the peak PSS MB, whole and anonymous, of the process and its children together."""
+    the peak PSS MB, whole and anonymous, of the process and its children together. ``cwd``: the
+    checkout whose ``pipeline`` runs (another commit's worktree, to compare with it in the same run)."""
     import subprocess
     import time
 
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(f"repotune {' '.join(args)} failed:\n{proc.stderr[-3000:]}")

@@ -430,3 +430,24 @@ def redact_secrets(
             kept = redact_file(scanner, source, config, stats, report)
             if kept is not None:
                 yield kept
+
+
+def rules_markdown() -> str:
+    """What the scanners catch, from their own rule lists: the README's table (a test keeps it in step)."""
+    kingfisher = kingfisher_rules()
+    families = sorted({re.sub(r"-(?:api|access|secret|personal|auth|oauth|client|service|bot|app|user|org|admin)[\w\-.]*$|[.\d]+$", "",
+                              re.sub(r"^(?:betterleaks\.|veles\.secrets/)", "", rule["id"])) for rule in kingfisher})
+    plugins = sorted(cls.__name__ for cls in get_mapping_from_secret_type_to_class().values())
+    rows = ["| scanner | rule | what it finds |", "|---|---|---|"]
+    rows += [f"| repotune | `{rule.id}` | {rule.what} |" for rule in RULES]
+    rows.append(f"| detect-secrets {_version('detect-secrets')} | {len(plugins)} plugins | " + ", ".join(plugins)
+                + " (filters that drop values by shape or by an inline allowlist are off) |")
+    rows.append(f"| Kingfisher {_version('kingfisher-secret-scanner')} | {len(kingfisher)} rules ({len(families)} vendors) | "
+                + ", ".join(families) + " |")
+    return "\n".join(rows)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)

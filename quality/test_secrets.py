@@ -1,4 +1,4 @@
-"""Gate: zero secret findings (detect-secrets plus repotune's detectors) in every text of the
+"""Gate: zero secret findings (the build's own scanners: Kingfisher, detect-secrets, repotune's rules) in every text of the
 dataset and in every file of the run that publish could upload (cards, reports, checkpoints)."""
 
 import pytest

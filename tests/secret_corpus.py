@@ -3215,3 +3215,20 @@ PLACEHOLDER_LINES: list[str] = [
     'headers = {"Authorization": f"Bearer {token}"}',
     "SECRET_KEY = env('DJANGO_SECRET_KEY')",
 ]
+
+
+def clean_corpus() -> list[tuple[str, str]]:
+    """The false-positive corpus: this repository's own code and docs (tests/ aside: they plant
+    credentials on purpose) and the code of two real packages, requests and click. (path, text) of each."""
+    import subprocess
+
+    import click
+    import requests
+
+    root = Path(__file__).resolve().parent.parent
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    files = [(p, root / p) for p in tracked if not p.startswith("tests/") and not p.endswith((".png", ".arrow"))]
+    for package in (requests, click):
+        folder = Path(package.__file__).parent
+        files += [(f"{folder.name}/{p.relative_to(folder)}", p) for p in sorted(folder.rglob("*.py"))]
+    return [(rel, path.read_text()) for rel, path in files if path.is_file()]

@@ -568,25 +568,10 @@ def test_candidate_lines_are_the_lines_the_per_line_pattern_matches(text):
 
 # --- the other way: clean code keeps every line ------------------------------------------------------
 
-def _clean_corpus() -> list[tuple[str, str]]:
-    """This repository's own code and docs (tests/ aside: they plant credentials on purpose) and two
-    real packages' code: (path, text) of each file."""
-    import subprocess
-
-    import click
-    import requests
-
-    root = Path(__file__).resolve().parent.parent
-    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
-    files = [(p, root / p) for p in tracked if not p.startswith("tests/") and not p.endswith((".png", ".arrow"))]
-    for package in (requests, click):
-        folder = Path(package.__file__).parent
-        files += [(f"{folder.name}/{p.relative_to(folder)}", p) for p in sorted(folder.rglob("*.py"))]
-    return [(rel, path.read_text()) for rel, path in files if path.is_file()]
-
-
 def test_clean_code_has_almost_no_findings_and_no_line_without_a_secret_changes(scanner):
-    corpus = _clean_corpus()
+    from secret_corpus import clean_corpus
+
+    corpus = clean_corpus()
     assert len(corpus) > 100
     findings, changed = [], []
     for path, text in corpus:
@@ -597,3 +582,11 @@ def test_clean_code_has_almost_no_findings_and_no_line_without_a_secret_changes(
                     if a != b and n not in flagged]
     assert len(findings) <= 2, findings  # the issue's budget for this repository + requests + click
     assert changed == []
+
+
+def test_readme_rule_table_is_the_scanners_own_list():
+    from pipeline.secrets import rules_markdown
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("<!-- secret-rules:start -->\n", 1)[1].split("\n<!-- secret-rules:end -->", 1)[0]
+    assert table == rules_markdown(), "regenerate README's table: python -c \"from pipeline.secrets import rules_markdown; print(rules_markdown())\""

@@ -29,6 +29,7 @@ import functools
 import itertools
 import os
 import re
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -438,12 +439,13 @@ def rules_markdown() -> str:
     families = sorted({re.sub(r"-(?:api|access|secret|personal|auth|oauth|client|service|bot|app|user|org|admin)[\w\-.]*$|[.\d]+$", "",
                               re.sub(r"^(?:betterleaks\.|veles\.secrets/)", "", rule["id"])) for rule in kingfisher})
     plugins = sorted(cls.__name__ for cls in get_mapping_from_secret_type_to_class().values())
-    rows = ["| scanner | rule | what it finds |", "|---|---|---|"]
-    rows += [f"| repotune | `{rule.id}` | {rule.what} |" for rule in RULES]
-    rows.append(f"| detect-secrets {_version('detect-secrets')} | {len(plugins)} plugins | " + ", ".join(plugins)
-                + " (filters that drop values by shape or by an inline allowlist are off) |")
-    rows.append(f"| Kingfisher {_version('kingfisher-secret-scanner')} | {len(kingfisher)} rules ({len(families)} vendors) | "
-                + ", ".join(families) + " |")
+    rows = ["| repotune rule | what it finds |", "|---|---|"]
+    rows += [f"| `{rule.id}` | {rule.what} |" for rule in RULES]
+    # the long lists wrapped, so the README keeps lines a build does not drop as minified (> 1000 characters)
+    rows += ["", *textwrap.wrap(f"**detect-secrets {_version('detect-secrets')}**, {len(plugins)} plugins: " + ", ".join(plugins)
+                                + " (its filters that drop values by shape or by an inline allowlist are off).", 100)]
+    rows += ["", *textwrap.wrap(f"**Kingfisher {_version('kingfisher-secret-scanner')}**, {len(kingfisher)} rules "
+                                f"({len(families)} vendors and formats): " + ", ".join(families) + ".", 100)]
     return "\n".join(rows)
 
 

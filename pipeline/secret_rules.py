@@ -290,6 +290,8 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
         return False  # words, numbers and separators: a path, a host, an identifier
     if re.fullmatch(r"-{0,2}[A-Za-z_][\w.\-]*=.*", v):  # NAME=value: the value is judged by the assignment rules
         return False
+    if re.fullmatch(r"[\w.\-/]*[A-Za-z]\w*\.[A-Za-z]{1,6}(?::\d+(?:-\d+)?)?", v) and not strict:
+        return False  # a file and its line: README.md:380, pipeline/templates/dataset_card.md:72
     longest = max(re.findall(r"[A-Za-z0-9]+", v) or [""], key=len)
     digit_runs = len(re.findall(r"\d+", longest))  # F9dG5ourmeckaG4: random, though a run of it reads as English
     # the random part: what follows a vendor-like prefix of words (live_, access-production-, rnd_)

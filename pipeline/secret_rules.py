@@ -690,6 +690,7 @@ VENDOR_TOKENS = [
      r"sk-(?:proj|svcacct|admin|or-v1)-[\w\-]{20,}|sk-[A-Za-z0-9]{32,}"),
     ("aws_access_key", "AWS access key ids (AKIA, ASIA, ...)", ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "anva", "apka"),
      r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|APKA)[0-9A-Z]{16}"),
+    ("alibaba_access_key", "Alibaba Cloud access key ids", ("ltai",), r"LTAI[A-Za-z0-9]{12,30}"),
     ("google_key", "Google API keys, OAuth client secrets and access tokens", ("aiza", "gocspx-", "ya29."),
      r"AIza[\w\-]{35}|GOCSPX-[\w\-]{20,}|ya29\.[\w\-]{20,}"),
     ("atlassian_token", "Atlassian API and Confluence tokens, Bitbucket app passwords", ("atatt3", "atctt3", "atbb"),

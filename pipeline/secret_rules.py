@@ -817,7 +817,7 @@ def _anchored(rule: Rule, text: str) -> Iterator[re.Match]:
     tried: set[int] = set()
     for hit in rule.anchor.finditer(text):
         if rule.anchor_to == "line":
-            starts = [text.rfind("\n", 0, hit.start()) + 1]
+            starts = [_line_start(text, hit.start())]
         else:
             start = hit.start()
             while start > 0 and (text[start - 1] in _NAME_CHARS or text[start - 1].isalpha()) and hit.start() - start < 100:

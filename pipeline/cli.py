@@ -50,10 +50,31 @@ def _show(metrics: dict, run: str, quiet: bool) -> None:
 
 
 def cmd_evaluate(args) -> int:
+    from .config import RecipeError
     from .evaluate import evaluate
+    from .rundir import RunDir
 
-    _show(evaluate(args.run), args.run, args.quiet)
+    recipe = None
+    if args.set:
+        # only evaluate.* may change after the build: anything else would make config.yaml describe a dataset or
+        # model the run does not hold
+        wrong = [s for s in args.set if not s.startswith("evaluate.")]
+        if wrong:
+            raise RecipeError(f"`repotune evaluate --set` takes evaluate.* keys only (got {', '.join(wrong)}): the dataset and "
+                              "model are built already; rebuild or retrain to change other keys")
+        run = RunDir(args.run)
+        recipe = recipe_from_dict(run.read_recipe().to_dict(), [_absolute_questions(s) for s in args.set])
+        run.config.write_text(recipe.to_yaml())  # the gate and a later `evaluate` see what this one used
+    _show(evaluate(args.run, recipe), args.run, args.quiet)
     return 0
+
+
+def _absolute_questions(override: str) -> str:
+    """evaluate.questions=PATH given from the working directory, stored absolute so a later run from elsewhere finds it."""
+    key, _, value = override.partition("=")
+    if key == "evaluate.questions" and value and Path(value).expanduser().is_file():
+        return f"{key}={Path(value).expanduser().resolve()}"
+    return override
 
 
 def cmd_run(args) -> int:
@@ -168,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="base vs tuned vs BM25 on the holdout, STS, MTEB -> metrics.json, report.md")
     p.add_argument("run")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override an evaluate.* key, e.g. evaluate.questions=PATH (a question set labelled later); "
+                        "kept in the run's config.yaml")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("gate", help="run the governance suites (pytest -m governance) on runs/NAME -> governance.json")

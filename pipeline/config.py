@@ -139,6 +139,9 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     time_budget: str | None = None  # "20m", "90s", "1h": cap steps to end inside it
     save_steps: int = 50  # checkpoint every N steps (Colab cut-offs)
+    # ... and at least every N minutes of wall time, so a slow or short run (a small repository that never reaches
+    # save_steps) still leaves something to resume from. null: steps only
+    save_minutes: float | None = 5.0
     save_total_limit: int = 1  # MiniLM checkpoints are ~260 MB each
     eval_steps: int = 50
     length_aware: bool = True  # group similar lengths into a batch: less padding
@@ -162,6 +165,8 @@ class TrainConfig:
             raise RecipeError("train.precision must be auto, fp32, fp16 or bf16")
         if self.time_budget is not None:
             parse_duration(self.time_budget)
+        if self.save_minutes is not None and self.save_minutes <= 0:
+            raise RecipeError("train.save_minutes must be above 0 (e.g. 5), or null to checkpoint by steps only")
 
 
 @dataclass

@@ -108,6 +108,23 @@ class TimeBudget(TrainerCallback):
             control.should_save = True
 
 
+class WallClockCheckpoints(TrainerCallback):
+    """A checkpoint at least every ``minutes`` of wall time besides every ``save_steps``: a session cut off
+    before the first ``save_steps`` (a small repository, a slow GPU) still leaves something to resume from.
+    Saving does not touch the training's random state, so a resumed run reaches the same weights."""
+
+    def __init__(self, minutes: float | None):
+        self.seconds = minutes * 60 if minutes else None
+        self.last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.seconds and time.monotonic() - self.last >= self.seconds:
+            control.should_save = True
+
+    def on_save(self, args, state, control, **kw):
+        self.last = time.monotonic()
+
+
 def _from_rank0(value):
     """``value`` as rank 0 has it, in every process of a torchrun launch (itself in a single process)."""
     import torch.distributed as dist
@@ -146,17 +163,57 @@ def _barrier() -> None:
         dist.barrier()
 
 
+def _complete(checkpoint: Path) -> bool:
+    """Whether transformers finished writing ``checkpoint``: it writes trainer_state.json last, so a folder
+    cut off mid-write lacks it (or holds it half-written)."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return state.get("global_step") == int(checkpoint.name.split("-")[-1]) and (checkpoint / "optimizer.pt").is_file()
+
+
 def latest_checkpoint(run: RunDir) -> str | None:
-    found = sorted(run.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(found[-1]) if found else None
+    """The newest complete checkpoint; incomplete ones (a cut-off while saving) are removed, each with a warning."""
+    found = sorted((p for p in run.checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]))
+    complete = [p for p in found if _complete(p)]
+    for p in found:
+        if p not in complete:
+            log.warning("checkpoint %s is incomplete (cut off while it was written): removed, resuming from %s",
+                        p.name, complete[-1].name if complete else "the start")
+            shutil.rmtree(p, ignore_errors=True)
+    return str(complete[-1]) if complete else None
+
+
+FINISHED = "finished.json"  # in checkpoints/: the step and model hash a completed training ended with
+
+
+def _finished(run: RunDir, recipe: Recipe) -> dict | None:
+    """The run's manifest when its training already ran to the end with this recipe and its model is untouched:
+    resuming it then trains nothing (a second *Run all* must not add a step and change the model)."""
+    try:
+        done = json.loads((run.checkpoints / FINISHED).read_text())
+        started = json.loads((run.checkpoints / "train_recipe.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if started != _stamp(recipe) or not (run.model / "modules.json").is_file() or run.model_hash() != done.get("model_hash"):
+        return None
+    return run.read_manifest()
+
+
+def _stamp(recipe: Recipe) -> dict:
+    """What decides the weights training reaches (not how long it may take or how often it saves)."""
+    current = {k: v for k, v in vars(recipe.train).items() if k not in ("time_budget", "save_minutes")}
+    # what training sees also depends on these
+    return current | {"chunk.context": recipe.chunk.context, "pairs.balance": recipe.pairs.balance,
+                      "pairs.hard_negatives": recipe.pairs.hard_negatives}
 
 
 def _check_resume(run: RunDir, recipe: Recipe, resume: bool) -> None:
     """A resumed run must use the recipe it started with; a fresh run starts from clean checkpoints."""
     stamp = run.checkpoints / "train_recipe.json"
-    current = {k: v for k, v in vars(recipe.train).items() if k != "time_budget"}
-    # what training sees also depends on these
-    current |= {"chunk.context": recipe.chunk.context, "pairs.balance": recipe.pairs.balance, "pairs.hard_negatives": recipe.pairs.hard_negatives}
+    current = _stamp(recipe)
     if resume and stamp.is_file():
         started = json.loads(stamp.read_text())
         changed = {k: (started.get(k), v) for k, v in current.items() if started.get(k) != v}
@@ -181,6 +238,9 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     run = RunDir(run_dir)
     recipe = recipe or run.read_recipe()
     config = recipe.train
+    if resume and (done := _finished(run, recipe)) is not None:
+        log.info("training of %s finished at step %d already: nothing to resume", run.root, done["train"]["steps"])
+        return done
     manifest = run.read_manifest()
     started = time.perf_counter()
 
@@ -284,7 +344,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
 
     # 5. trainer
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                                         loss=loss, evaluator=evaluator, callbacks=[budget])
+                                         loss=loss, evaluator=evaluator, callbacks=[budget, WallClockCheckpoints(config.save_minutes)])
     trainer.remove_callback(ProgressCallback)  # its bar prints every log dict: repotune's own bar instead
     trainer.add_callback(step_progress())
 
@@ -321,7 +381,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     if evaluator is not None:
         seen["best_checkpoint"] = Path(trainer.state.best_model_checkpoint or "").name or None
         seen["best_dev_ndcg@10"] = trainer.state.best_metric
-    return run.update_manifest(
+    manifest = run.update_manifest(
         train={"base_model": config.base_model, "steps": trainer.state.global_step, "max_steps_planned": trainer.state.max_steps,
                "budget_cap": budget.cap, "final_train_loss": final_loss, "train_pairs": len(train_ds),
                "precision": next(iter(_precision(config)), "fp32"), "device": str(model.device),
@@ -329,6 +389,8 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
                "pairs_per_second": round(steps_run * config.batch_size / runtime, 2), **seen},
         model_hash=run.model_hash(),
     )
+    write_json(run.checkpoints / FINISHED, {"steps": trainer.state.global_step, "model_hash": manifest["model_hash"]})
+    return manifest
 
 
 def plot_loss(log_history: list[dict], path: Path) -> None:

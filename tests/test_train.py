@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import RecipeError, recipe_from_dict
 from pipeline.models import ModelError
 from pipeline.rundir import RunDir, sha256_file
-from pipeline.train import TimeBudget, TrainError, train
+from pipeline.train import TimeBudget, TrainError, latest_checkpoint, train
 
 
 @pytest.fixture
@@ -62,6 +62,64 @@ def test_resume_after_a_crash_reaches_the_same_weights(run, tmp_path, monkeypatc
     manifest = train(run.root, _recipe(run), resume=True)
     assert manifest["train"]["steps"] == 6
     assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
+
+
+def test_resume_skips_a_checkpoint_cut_off_while_it_was_written(run, tmp_path, monkeypatch, caplog):
+    reference = RunDir(tmp_path / "reference")
+    shutil.copytree(run.root, reference.root)
+    train(reference.root, _recipe(reference))
+
+    original = TimeBudget.on_step_end
+
+    def crash(self, args, state, control, **kw):
+        if state.global_step == 3:
+            raise RuntimeError("simulated Colab cut-off")
+        return original(self, args, state, control, **kw)
+
+    monkeypatch.setattr(TimeBudget, "on_step_end", crash)
+    with pytest.raises(RuntimeError, match="cut-off"):
+        train(run.root, _recipe(run))
+    monkeypatch.setattr(TimeBudget, "on_step_end", original)
+    # the session ended while checkpoint-4 was being written: transformers writes trainer_state.json last
+    partial = run.checkpoints / "checkpoint-4"
+    shutil.copytree(run.checkpoints / "checkpoint-2", partial)
+    (partial / "trainer_state.json").unlink()
+    with caplog.at_level("WARNING", logger="repotune"):
+        manifest = train(run.root, _recipe(run), resume=True)
+    assert "checkpoint-4 is incomplete" in caplog.text
+    assert manifest["train"]["steps"] == 6
+    assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
+
+
+def test_a_half_written_trainer_state_is_incomplete_too(run):
+    train(run.root, _recipe(run, "train.max_steps=4"))
+    newest = run.checkpoints / "checkpoint-4"
+    state = newest / "trainer_state.json"
+    state.write_text(state.read_text()[:40])  # cut mid-write
+    assert latest_checkpoint(run) is None and not newest.exists()
+
+
+def test_rerunning_a_finished_run_trains_nothing_and_keeps_the_model(run, caplog):
+    first = train(run.root, _recipe(run, "train.max_steps=5000", "train.time_budget=3s", "train.save_steps=100000"))
+    model_file = run.model / "model.safetensors"
+    mtime = model_file.stat().st_mtime_ns
+    with caplog.at_level("INFO", logger="repotune"):
+        again = train(run.root, _recipe(run, "train.max_steps=5000", "train.time_budget=3s", "train.save_steps=100000"), resume=True)
+    assert "nothing to resume" in caplog.text
+    assert again["train"]["steps"] == first["train"]["steps"] and again["model_hash"] == first["model_hash"]
+    assert model_file.stat().st_mtime_ns == mtime and sha256_file(model_file) == first["model_hash"]
+    # a changed recipe is not "finished": it is refused, as any resume with another recipe
+    with pytest.raises(TrainError, match=r"train.learning_rate"):
+        train(run.root, _recipe(run, "train.max_steps=5000", "train.learning_rate=1e-3"), resume=True)
+
+
+def test_a_checkpoint_every_few_minutes_of_wall_time(run):
+    # save_steps never reached; save_minutes tiny: a checkpoint after every step (kept: save_total_limit)
+    train(run.root, _recipe(run, "train.save_steps=100000", "train.save_minutes=0.0001", "train.save_total_limit=10"))
+    steps = sorted(int(p.name.split("-")[-1]) for p in run.checkpoints.glob("checkpoint-*"))
+    assert steps == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(RecipeError, match="save_minutes"):
+        _recipe(run, "train.save_minutes=0")
 
 
 def test_resume_with_a_changed_recipe_is_refused(run):

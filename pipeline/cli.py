@@ -157,6 +157,16 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_questions_draft(args) -> int:
+    from .drafts import draft_questions
+
+    r = draft_questions(args.run)
+    sources = ", ".join(f"{n} from {name}s" for name, n in r["by_source"].items())
+    print(f"drafted {r['n']} candidate questions ({sources}) into {r['path']}; none counts until kept: review them with "
+          f"`repotune serve {args.run}` (label a question set)")
+    return 0
+
+
 def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", default="default", help="default | smoke | colab | path to a YAML recipe")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key, e.g. train.max_steps=2 (repeatable)")
@@ -232,6 +242,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("questions", help="question sets: `questions draft` proposes candidates to label in `repotune serve`")
+    q = p.add_subparsers(dest="action", required=True)
+    d = q.add_parser("draft", help="candidate questions from the run's chunks (doc headings, doc sentences naming a definition) "
+                                   "-> runs/NAME/questions.drafts.jsonl")
+    d.add_argument("run", help="a run directory made by `repotune build`")
+    d.set_defaults(func=cmd_questions_draft)
     return ap
 
 

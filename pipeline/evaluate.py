@@ -27,7 +27,7 @@ from .console import progress
 from .dataset import load_corpus, load_pairs
 from .models import resolve_model
 from .rundir import RunDir, RunError, write_json
-from .questions import bootstrap_interval, load_questions, paired_bootstrap, score_questions
+from .questions import bootstrap_interval, load_questions, paired_bootstrap, questions_path, score_questions
 from .search import bm25_scores, dense_scores, embed_text, fuse, row_text, top_k
 from .split import file_of
 
@@ -314,14 +314,6 @@ def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[fl
     same on the holdout (per-query nDCG@10 by model), each set of queries resampled on its own."""
     diffs = [np.asarray(s["tuned"]) - np.asarray(s["base"]) for s in (train, holdout)]
     return bootstrap_interval(diffs, weights=[1.0, -1.0], seed=seed)
-
-
-def questions_path(spec: str, manifest: dict) -> Path:
-    """A question set path as given (from the working directory), or else relative to the repository."""
-    path = Path(spec).expanduser()
-    if path.is_absolute() or path.is_file():
-        return path.resolve()
-    return Path(manifest["source"]["path"]) / path
 
 
 def question_metrics(run: RunDir, manifest: dict, rows: list[dict], models: dict, config: EvaluateConfig, context: bool, seed: int) -> dict:

@@ -21,13 +21,13 @@ MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfittin
 def run_gate(run_dir: str | Path, policy: str | Path | None = None, extra_args: list[str] = ()) -> dict:
     """Run ``pytest -m governance`` on ``run_dir`` in a fresh process (exactly what a developer or CI
     runs); quality/conftest.py writes governance.json, which is returned."""
-    run = RunDir(run_dir)
+    run = RunDir(Path(run_dir).resolve())  # pytest runs in the checkout: a path relative to the caller must not change meaning
     if not run.root.is_dir():
         raise RunError(f"{run.root} is not a run directory: run `repotune run REPO --out {run.root}` first")
     run.governance.unlink(missing_ok=True)  # never report an older result as this one
     # `--run-dir=PATH` in one token: pytest reads a separate PATH outside the repository as a test path
     cmd = [sys.executable, "-m", "pytest", str(QUALITY_DIR), "-m", "governance", f"--run-dir={run.root}",
-           "-p", "no:cacheprovider", "-q", "-rf", *(["--policy", str(policy)] if policy else []), *extra_args]
+           "-p", "no:cacheprovider", "-q", "-rf", *(["--policy", str(Path(policy).resolve())] if policy else []), *extra_args]
     code = subprocess.call(cmd, cwd=QUALITY_DIR.parent)
     if not run.governance.is_file():
         raise RunError(f"the governance suites did not run (pytest exit code {code}): run `{' '.join(cmd)}` to see why")

@@ -9,12 +9,16 @@ A question set is JSONL, one object a line::
 A chunk is relevant when its path matches and its symbol equals ``symbol`` (or the chunk's last
 dotted part does, so ``send`` finds ``Client.send``) or its text contains ``contains``. Metrics are
 InformationRetrievalEvaluator's; the paired bootstrap interval says whether tuned − base is more
-than noise.
+than noise. The labelling view of ``repotune serve`` writes sets through ``QuestionFile``, each tick
+on a chunk saved as the entry ``entry_for`` finds for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +42,32 @@ class Question:
     line: int
 
 
+def parse_line(line: str, where: str) -> dict | None:
+    """One line of a question set, checked: None for a blank line, else the object; a QuestionError names ``where``."""
+    if not line.strip():
+        return None
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise QuestionError(f"{where}: not JSON ({err.msg})") from err
+    relevant = item.get("relevant") if isinstance(item, dict) else None
+    query = item.get("query") if isinstance(item, dict) else None
+    if not isinstance(query, str) or not query.strip() or not relevant or not isinstance(relevant, list):
+        raise QuestionError(f'{where}: needs "query" (text) and "relevant" (a non-empty list)')
+    for r in relevant:
+        if not isinstance(r, dict) or "path" not in r or ("symbol" in r) == ("contains" in r):
+            raise QuestionError(f'{where}: each relevant entry is {{"path", "symbol"}} or {{"path", "contains"}}, got {r!r}')
+    return item
+
+
+def questions_path(spec: str, manifest: dict) -> Path:
+    """A question set path as given (from the working directory), or else relative to the repository."""
+    path = Path(spec).expanduser()
+    if path.is_absolute() or path.is_file():
+        return path.resolve()
+    return Path(manifest["source"]["path"]) / path
+
+
 def load_questions(path: str | Path) -> list[Question]:
     path = Path(path)
     if not path.is_file():
@@ -45,19 +75,13 @@ def load_questions(path: str | Path) -> list[Question]:
                             '(one {"query": ..., "relevant": [...]} a line), or null')
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+        item = parse_line(line, f"{path}:{n}")
+        if item is None:
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise QuestionError(f"{path}:{n}: not JSON ({err.msg})") from err
-        relevant = item.get("relevant") if isinstance(item, dict) else None
-        if not isinstance(item, dict) or not str(item.get("query", "")).strip() or not relevant or not isinstance(relevant, list):
-            raise QuestionError(f'{path}:{n}: needs "query" (text) and "relevant" (a non-empty list)')
-        for r in relevant:
-            if not isinstance(r, dict) or "path" not in r or ("symbol" in r) == ("contains" in r):
-                raise QuestionError(f'{path}:{n}: each relevant entry is {{"path", "symbol"}} or {{"path", "contains"}}, got {r!r}')
-        out.append(Question(item["query"].strip(), tuple(relevant), n))
+        if item.get("draft"):  # a draft counts only once a person has kept it
+            raise QuestionError(f"{path}:{n}: is a draft (`repotune questions draft`), not a question: keep or discard it "
+                                "in `repotune serve RUN` (Label), which moves kept drafts into the question set")
+        out.append(Question(item["query"].strip(), tuple(item["relevant"]), n))
     if not out:
         raise QuestionError(f"question set {path} is empty")
     return out
@@ -144,4 +168,166 @@ def score_questions(questions: list[Question], rows: list[dict], scores: dict[st
     return out
 
 
-__all__ = ["Question", "QuestionError", "load_questions", "score_questions", "paired_bootstrap", "bootstrap_interval"]
+# --- labelling: the entries a person's ticks are saved as, and the file the labelling view edits -------------
+
+CONTAINS_CHARS = 80  # longest `contains` written: a line's start, distinctive enough and short enough to read
+_MEANINGFUL = 12  # characters: lines at least this long are tried first (`)` or `else:` rarely survives an edit)
+
+
+def matching(entry: dict, by_file: dict[str, list[dict]]) -> list[dict]:
+    """The corpus rows ``entry`` resolves to (``by_file``: rows grouped by ``file_of`` their path)."""
+    return [r for r in by_file.get(entry["path"], []) if matches(entry, r)]
+
+
+def entry_for(row: dict, file_rows: list[dict]) -> dict:
+    """The relevant entry a tick on ``row`` is saved as (``file_rows``: the corpus rows of its file).
+
+    path + symbol when the chunk has a symbol that names no other definition of the file (pieces of one
+    long definition share its symbol, and all count); else path + ``contains``, the chunk's first line
+    (cut to CONTAINS_CHARS) that no other chunk of the file contains. Either way it ``matches`` ``row``.
+    """
+    path, symbol = file_of(row["path"]), row.get("symbol") or ""
+    if symbol:
+        entry = {"path": path, "symbol": symbol}
+        if all(r.get("symbol") == symbol for r in file_rows if matches(entry, r)):  # not `load` beside `Cache.load`
+            return entry
+    lines = [line.strip()[:CONTAINS_CHARS].strip() for line in row["text"].splitlines() if line.strip()]
+    if not lines:
+        raise QuestionError(f"chunk {row.get('id', row['path'])} has no text to label it by")
+    others = [r["text"] for r in file_rows if r.get("id") != row.get("id")]
+    for line in sorted(lines, key=lambda line: len(line) < _MEANINGFUL):  # stable: long lines first, in order
+        if not any(line in text for text in others):
+            return {"path": path, "contains": line}
+    # the chunk's every line is in another chunk too: the symbol, or the first line, and both chunks count
+    return {"path": path, "symbol": symbol} if symbol else {"path": path, "contains": lines[0]}
+
+
+def relabel(old: list[dict], ticked: list[dict], by_file: dict[str, list[dict]], kept_unmatched: list[dict] = ()) -> list[dict]:
+    """A question's relevant entries after a person's ticks. An old entry stays as it was written (a
+    hand-written ``contains`` is not rewritten) while every chunk it resolves to is ticked; each ticked
+    chunk that no kept entry covers gets a new one (``entry_for``). ``kept_unmatched``: old entries that
+    resolve to no chunk of this corpus, which the person chose to keep."""
+    ticked_ids = {r["id"] for r in ticked}
+    out: list[dict] = []
+    covered: set[str] = set()
+    for entry in old:
+        ids = {r["id"] for r in matching(entry, by_file)}
+        if ids and ids <= ticked_ids and entry not in out:
+            out.append(entry)
+            covered |= ids
+    out += [e for e in kept_unmatched if e not in out]
+    for row in ticked:
+        if row["id"] in covered:
+            continue
+        entry = entry_for(row, by_file[file_of(row["path"])])
+        if entry not in out:
+            out.append(entry)
+        covered |= {r["id"] for r in matching(entry, by_file)}
+    return out
+
+
+def line_digest(raw: str) -> str:
+    """Names one line's content: a form that edits line N says which text it saw there."""
+    return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class SetLine:
+    number: int  # 1-based line of the file, as load_questions and metrics.json's per_question name it
+    item: dict
+    digest: str
+
+
+class QuestionFile:
+    """A question set (or its drafts) on disk as the labelling view edits it.
+
+    Writes replace the file at once (a temp file beside it, renamed), keep every other line as it was,
+    and are refused while any line is malformed: the file is then the person's to fix, not the view's.
+    An edit or delete names its line by number and digest, so a file changed meanwhile is not clobbered.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _raw(self) -> list[str]:
+        return self.path.read_text(encoding="utf-8").splitlines() if self.path.is_file() else []
+
+    def lines(self) -> list[SetLine]:
+        """Every question of the file; a malformed line is a QuestionError that names it."""
+        out = []
+        for n, raw in enumerate(self._raw(), start=1):
+            item = parse_line(raw, f"{self.path}:{n}")
+            if item is not None:
+                out.append(SetLine(n, item, line_digest(raw)))
+        return out
+
+    def get(self, number: int, digest: str) -> dict:
+        raw = self._raw()
+        self._check_line(raw, number, digest)
+        return parse_line(raw[number - 1], f"{self.path}:{number}")
+
+    def append(self, item: dict) -> int:
+        raw = self.writable()
+        raw.append(_dump(item))
+        self._write(raw)
+        return len(raw)
+
+    def replace(self, number: int, digest: str, item: dict) -> None:
+        raw = self.writable()
+        self._check_line(raw, number, digest)
+        raw[number - 1] = _dump(item)
+        self._write(raw)
+
+    def delete(self, number: int, digest: str) -> dict:
+        """Remove line ``number``; returns what it held."""
+        raw = self.writable()
+        self._check_line(raw, number, digest)
+        item = parse_line(raw.pop(number - 1), f"{self.path}:{number}")
+        self._write(raw)
+        return item
+
+    def rewrite(self, items: list[dict]) -> None:
+        """The whole file anew: for a file one command owns (the drafts `repotune questions draft` writes)."""
+        self._write([_dump(item) for item in items])
+
+    def writable(self) -> list[str]:
+        """The file's lines, or a QuestionError when any is malformed: then no write may go ahead."""
+        try:
+            self.lines()
+        except QuestionError as err:
+            raise QuestionError(f"{err}. Nothing was written: {self.path} is rewritten only when every line reads, "
+                                "so fix or remove that line by hand, then reload") from err
+        return self._raw()
+
+    def _check_line(self, raw: list[str], number: int, digest: str) -> None:
+        if not (1 <= number <= len(raw)) or line_digest(raw[number - 1]) != digest:
+            raise QuestionError(f"line {number} of {self.path} changed since the page showed it (another tab or an editor): "
+                                "reload the page and try again")
+
+    def _write(self, raw: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in raw))
+            if self.path.exists():
+                os.chmod(tmp, self.path.stat().st_mode & 0o7777)  # mkstemp's 0600 would hide a shared file
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}  # str.splitlines splits there; JSON leaves them raw
+
+
+def _dump(item: dict) -> str:
+    """One JSONL line, readable text (no \\u escapes) but never one that splitlines would cut in two."""
+    text = json.dumps(item, ensure_ascii=False)
+    for char, escape in _LINE_BREAKS.items():
+        text = text.replace(char, escape)
+    return text
+
+
+__all__ = ["Question", "QuestionError", "QuestionFile", "entry_for", "load_questions", "matches", "relabel", "score_questions",
+           "paired_bootstrap", "bootstrap_interval"]

@@ -4,17 +4,28 @@ A small ASGI app (Starlette, served by uvicorn on localhost): a query box; the b
 model and the hybrid (tuned + BM25) answer it over the run's chunk corpus, each hit with its path,
 lines, score and text; below, the run's report with its tables and plots. Everything is local: the
 models and corpus embeddings load once (the run's stored index), the page has no external assets.
+
+/label labels a question set: a question's pooled hits of the three systems, ticked and saved into
+the run's question set (``RunDir.questions``) as README "Question sets" lines; the saved questions with
+edit and delete, a counter toward the gate's ``questions.min_questions``, and the drafts of
+`repotune questions draft` to keep or discard. Plain HTML forms; every write goes through
+``questions.QuestionFile`` (atomic, refused while a line is malformed).
 """
 
 from __future__ import annotations
 
 import html
 import os
+import shlex
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from .errors import RepotuneError
+from .questions import RANK_DEPTH, QuestionError, QuestionFile, first_rank, matches, matching, relabel
 from .rundir import RunDir
+from .split import file_of
 
+COLAB_PROXY = ".googleusercontent.com"  # where Colab serves a kernel port to the notebook's own browser tab
 SYSTEMS = (("base", "base model, dense"), ("tuned", "tuned model, dense"), ("hybrid", "tuned + BM25 (hybrid)"))
 
 _STYLE = """
@@ -24,6 +35,11 @@ input[name=q]{width:60%;padding:.4rem;font-size:1rem} .cols{display:grid;grid-te
 .where{font-family:monospace;font-size:.85rem} .score{float:right;color:#666} pre{white-space:pre-wrap;font-size:.78rem;
 max-height:14rem;overflow:auto;background:#f7f7f7;padding:.3rem} .report table{border-collapse:collapse}
 .report td,.report th{border:1px solid #ccc;padding:.2rem .5rem;font-size:.85rem} .report img{max-width:48%}
+nav{float:right} .counter{font-weight:bold} .ok{color:#176a2c} .error{background:#fde8e8;border:1px solid #d33;padding:.5rem}
+.msg{background:#e8f5e9;border:1px solid #5a5;padding:.5rem} .cand{display:block;border:1px solid #ddd;border-radius:6px;
+margin:.4rem 0;padding:.4rem} .cand:has(input:checked){border-color:#2a7;background:#f3fbf5} .ranks{color:#555;font-size:.85rem}
+input[name=query]{width:70%;padding:.3rem;font-size:1rem} ol.set li{margin:.35rem 0} ol.set form{display:inline}
+.entry{font-family:monospace;font-size:.8rem;color:#444} .source{color:#666;font-size:.8rem}
 """
 
 
@@ -47,6 +63,11 @@ class Comparison:
         recipe = self.run.read_recipe()
         settings = model_settings(self.run.model)
         rows = list(load_corpus(self.run))
+        self.rows = rows
+        self.position = {r["id"]: i for i, r in enumerate(rows)}
+        self.by_file: dict[str, list[dict]] = {}
+        for r in rows:
+            self.by_file.setdefault(file_of(r["path"]), []).append(r)
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=offline)
         base.max_seq_length = recipe.train.max_seq_length
@@ -59,6 +80,21 @@ class Comparison:
                 "tuned": self.indexes["tuned"].hits([query], "dense", k)[0],
                 "hybrid": self.indexes["tuned"].hits([query], "hybrid", k)[0]}
 
+    def pool(self, query: str, k: int, also: set[str] = frozenset()) -> list[dict]:
+        """The top ``k`` of base, tuned and hybrid pooled, one entry per chunk id (plus the chunks ``also``
+        names): {"row", "ranks": system -> rank over the whole corpus, None past questions.RANK_DEPTH},
+        best-ranked first."""
+        from .search import top_k
+
+        ids = [r["id"] for r in self.rows]
+        scores = {"base": self.indexes["base"].scores([query], "dense")[0], "tuned": self.indexes["tuned"].scores([query], "dense")[0],
+                  "hybrid": self.indexes["tuned"].scores([query], "hybrid")[0]}
+        pooled = list(dict.fromkeys([h["corpus_id"] for s in scores.values() for h in top_k(s[None, :], ids, k)[0]] +
+                                    [i for i in ids if i in also]))
+        out = [{"row": self.rows[self.position[cid]],
+                "ranks": {name: first_rank(s, {self.position[cid]}) for name, s in scores.items()}} for cid in pooled]
+        return sorted(out, key=lambda c: (min(r or 10**9 for r in c["ranks"].values()), c["ranks"]["hybrid"] or 10**9))
+
     def report_html(self) -> str:
         import markdown
 
@@ -70,7 +106,8 @@ class Comparison:
 def page(comparison: Comparison, query: str, k: int) -> str:
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>repotune: {e(comparison.run.root.name)}</title>",
-             f"<style>{_STYLE}</style></head><body>", f"<h1>repotune: {e(str(comparison.run.root))}</h1>",
+             f"<style>{_STYLE}</style></head><body>", "<nav><a href='/label' id='label-link'>label a question set</a></nav>",
+             f"<h1>repotune: {e(str(comparison.run.root))}</h1>",
              f"<form method='get' action='/'><input name='q' id='q' value='{e(query)}' placeholder='ask the repository a question' autofocus>"
              f" <input type='number' name='k' value='{k}' min='1' max='20' style='width:4rem'> <button id='go'>search</button></form>"]
     if query:
@@ -88,27 +125,263 @@ def page(comparison: Comparison, query: str, k: int) -> str:
     return "".join(parts)
 
 
-def app(run_dir: str | Path):
-    """The Starlette app: / (the page, ?q=...&k=...) and /plots/NAME.png."""
+# --- the labelling view: /label ---------------------------------------------------------------------------
+
+class LabelError(RepotuneError, ValueError):
+    """A labelling request the page can correct (no tick, no question text); the message says what to do."""
+
+
+def gate_minimum(policy: Path | None = None) -> int:
+    """``questions.min_questions`` of the policy file: how many questions the gate asks for."""
+    import yaml
+
+    from .pytest_plugin import POLICY
+
+    return int(yaml.safe_load((policy or POLICY).read_text())["questions"]["min_questions"])
+
+
+class Labelling:
+    """What the labelling view does to the run's question set and drafts; each call one atomic write."""
+
+    def __init__(self, comparison: Comparison, minimum: int | None = None):
+        from .drafts import drafts_path
+
+        self.comparison = comparison
+        self.questions = QuestionFile(comparison.run.questions)
+        self.drafts = QuestionFile(drafts_path(comparison.run))
+        self.minimum = gate_minimum() if minimum is None else minimum
+
+    def evaluate_command(self) -> str:
+        run = self.comparison.run.root
+        return f"repotune evaluate {shlex.quote(str(run))} --set evaluate.questions={shlex.quote(str(self.questions.path))}"
+
+    def source(self, mode: str, line: int, digest: str) -> dict | None:
+        """The question being edited (mode "edit") or the draft being kept ("draft"); None for a new one."""
+        if mode not in ("new", "edit", "draft"):
+            raise LabelError(f"unknown mode {mode!r}: reload the page")
+        return None if mode == "new" else (self.questions if mode == "edit" else self.drafts).get(line, digest)
+
+    def save(self, query: str, chunk_ids: list[str], mode: str = "new", line: int = 0, digest: str = "",
+             keep_entries: list[int] = ()) -> str:
+        """Save a question with the ticked chunks: append it (new), rewrite its line (edit), or move a draft
+        into the set (draft). ``keep_entries``: indexes of the old entries that resolve to no chunk of this
+        corpus and are to stay. Returns what the page says it did."""
+        c = self.comparison
+        self.questions.writable()  # a malformed set refuses before anything else is looked at
+        if mode == "draft":
+            self.drafts.writable()  # and a malformed drafts file before the set is written, not after
+        query = " ".join(query.split())
+        if not query:
+            raise LabelError("type the question first")
+        unknown = [i for i in chunk_ids if i not in c.position]
+        if unknown:
+            raise LabelError(f"chunk {unknown[0]} is not in this run's corpus: reload the page")
+        ticked = [c.rows[c.position[i]] for i in dict.fromkeys(chunk_ids)]
+        old = self.source(mode, line, digest)
+        old_entries = list(old["relevant"]) if old else []
+        keep = set(keep_entries)
+        unmatched = [e for i, e in enumerate(old_entries) if i in keep and not matching(e, c.by_file)]
+        if not ticked and not unmatched:
+            raise LabelError(f"tick at least one chunk that answers {query!r}, then save")
+        relevant = relabel(old_entries, ticked, c.by_file, unmatched)
+        missed = [r["id"] for r in ticked if not any(matches(e, r) for e in relevant)]
+        if missed:  # the contract of entry_for: what is written resolves back to what was ticked
+            raise QuestionError(f"the entries written for {query!r} would not resolve to chunk {missed[0]}: a bug, please report it")
+        item = {"query": query, "relevant": relevant}
+        same = [q.number for q in self.questions.lines() if " ".join(q.item["query"].split()).lower() == query.lower()]
+        if same and not (mode == "edit" and same == [line]):
+            raise LabelError(f"{query!r} is question {same[0]} already: edit that one instead")
+        if mode == "edit":
+            self.questions.replace(line, digest, item)
+            return f"saved question {line}: {query!r}"
+        if mode == "draft":
+            number = self.questions.append(item)
+            self.drafts.delete(line, digest)
+            return f"kept the draft as question {number}: {query!r}"
+        number = self.questions.append(item)
+        return f"saved question {number}: {query!r}"
+
+    def delete(self, line: int, digest: str) -> str:
+        return f"deleted question {line}: {self.questions.delete(line, digest)['query']!r}"
+
+    def discard(self, line: int, digest: str) -> str:
+        return f"discarded the draft {self.drafts.delete(line, digest)['query']!r}"
+
+
+def _read(file: QuestionFile) -> tuple[list, str]:
+    try:
+        return file.lines(), ""
+    except QuestionError as err:
+        return [], f"{err}. The view will not write {file.path} until every line reads: fix or remove that line by hand, then reload."
+
+
+def _entry_text(entry: dict) -> str:
+    kind = "symbol" if "symbol" in entry else "contains"
+    return f"{entry['path']} {kind} {entry[kind]!r}"
+
+
+def _line_form(action: str, line, label: str, confirm: str = "") -> str:
+    e = html.escape
+    onsubmit = f" onsubmit=\"return confirm('{e(confirm)}')\"" if confirm else ""
+    return (f"<form method='post' action='{action}'{onsubmit}><input type='hidden' name='line' value='{line.number}'>"
+            f"<input type='hidden' name='digest' value='{line.digest}'><button class='{label}'>{label}</button></form>")
+
+
+def _listed(kind: str, line, link: str, form: str) -> str:
+    """One saved question (kind "question", link "edit") or draft ("draft", "keep"), with its entries and buttons."""
+    e = html.escape
+    url = "/label?" + urlencode({"mode": "edit" if kind == "question" else "draft", "line": line.number, "digest": line.digest})
+    source = f" <span class='source'>[{e(str(line.item['source']))}]</span>" if "source" in line.item else ""
+    return (f"<li id='{kind}-{line.number}'><span class='query'>{e(line.item['query'])}</span>{source} "
+            f"<span class='entry'>{e('; '.join(_entry_text(x) for x in line.item['relevant']))}</span> "
+            f"<a href='{e(url)}' class='{link}'>{link}{'…' if link == 'keep' else ''}</a> {form}</li>")
+
+
+def label_page(lab: Labelling, query: str = "", k: int = 5, mode: str = "new", line: int = 0, digest: str = "",
+               message: str = "", error: str = "") -> str:
+    """The labelling view: search and tick, the saved questions, the drafts."""
+    e = html.escape
+    c = lab.comparison
+    questions, set_error = _read(lab.questions)
+    drafts, drafts_error = _read(lab.drafts)
+    old, mode = None, mode if mode in ("edit", "draft") else "new"
+    if mode != "new":
+        try:
+            old = lab.source(mode, line, digest)
+        except (QuestionError, LabelError) as err:
+            error, mode = error or str(err), "new"
+    query = query or (old["query"] if old else "")
+    n = len(questions)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>repotune: label {e(c.run.root.name)}</title>",
+             f"<style>{_STYLE}</style></head><body><nav><a href='/'>compare base and tuned</a></nav>",
+             f"<h1>Labelling a question set: {e(str(c.run.root))}</h1>",
+             f"<p class='counter{' ok' if n >= lab.minimum else ''}' id='counter'>"
+             + (f"{n} of {lab.minimum} questions the gate asks for{' (enough)' if n >= lab.minimum else ''}" if not set_error
+                else f"the question set does not read (below); the gate asks for {lab.minimum} questions") + "</p>",
+             f"<p>Saved to <code id='set-path'>{e(str(lab.questions.path))}</code>. Measure the run on it: "
+             f"<code id='evaluate-command'>{e(lab.evaluate_command())}</code></p>"]
+    for text, css, name in ((error, "error", "error"), (set_error, "error", "set-error"), (message, "msg", "message")):
+        if text:
+            parts.append(f"<p class='{css}' id='{name}'>{e(text)}</p>")
+    keep = "".join(f"<input type='hidden' name='{name}' value='{e(str(value))}'>"
+                   for name, value in (("mode", mode), ("line", line), ("digest", digest)) if mode != "new")
+    parts.append(f"<form method='get' action='/label' id='search-form'>{keep}<input name='q' id='q' value='{e(query)}' "
+                 "placeholder='a question a user would type' autofocus> "
+                 f"<input type='number' name='k' value='{k}' min='1' max='20' style='width:4rem'> <button id='go'>search</button></form>")
+    if query and not set_error:
+        parts.append(_tick_form(lab, query, k, mode, line, digest, old))
+    parts.append(f"<h2>Question set ({n})</h2><ol class='set' id='questions'>")
+    for q in questions:
+        parts.append(_listed("question", q, "edit", "" if set_error else _line_form("/label/delete", q, "delete", "delete this question?")))
+    parts.append("</ol>")
+    parts.append(f"<h2>Drafts ({len(drafts)})</h2><p>From <code>repotune questions draft {e(str(c.run.root))}</code>. "
+                 "A draft counts only once kept. Drafts copy the repository's own words, which training learned from: "
+                 "rewrite each into what a user would type before you keep it.</p>")
+    if drafts_error:
+        parts.append(f"<p class='error' id='drafts-error'>{e(drafts_error)}</p>")
+    parts.append("<ol class='set' id='drafts'>")
+    for d in drafts:
+        parts.append(_listed("draft", d, "keep", "" if drafts_error else _line_form("/label/discard", d, "discard")))
+    parts.append("</ol></body></html>")
+    return "".join(parts)
+
+
+def _tick_form(lab: Labelling, query: str, k: int, mode: str, line: int, digest: str, old: dict | None) -> str:
+    """The ticks: the pooled hits (and, when editing, every chunk the old entries resolve to, ticked)."""
+    e = html.escape
+    c = lab.comparison
+    old_entries = list(old["relevant"]) if old else []
+    ticked = {r["id"] for entry in old_entries for r in matching(entry, c.by_file)}
+    pool = c.pool(query, k, also=ticked)
+    what = {"new": "Tick the chunks that answer it, then save.",
+            "edit": f"Editing question {line}: change the words or the ticks, then save.",
+            "draft": f"Keeping a draft ({e(str(old.get('source', '')) if old else '')}): write it as a user would ask it, "
+                     "check the ticks, then keep it."}[mode]
+    parts = [f"<form method='post' action='/label/save' id='label-form'><input type='hidden' name='mode' value='{mode}'>"
+             f"<input type='hidden' name='line' value='{line}'><input type='hidden' name='digest' value='{e(digest)}'>"
+             f"<p>{what}</p><p><label>question <input name='query' id='query' value='{e(query)}'></label> "
+             f"<button id='save'>{'keep in the question set' if mode == 'draft' else 'save question'}</button>"
+             + ("" if mode == "new" else " <a href='/label'>cancel</a>") + "</p><div id='pool'>"]
+    for i, cand in enumerate(pool):
+        row = cand["row"]
+        ranks = " · ".join(f"{name} {r if r is not None else f'>{RANK_DEPTH}'}" for name, r in cand["ranks"].items())
+        parts.append(f"<label class='cand'><input type='checkbox' name='chunk' value='{e(row['id'])}' id='tick-{i}'"
+                     f"{' checked' if row['id'] in ticked else ''}> <span class='where'>{e(row['path'])}:{row['start_line']}-"
+                     f"{row['end_line']} {e(row.get('symbol') or '')}</span> <span class='ranks'>{e(ranks)}</span>"
+                     f"<pre>{e(row['text'] or '')}</pre></label>")
+    for i, entry in enumerate(old_entries):
+        if not matching(entry, c.by_file):
+            parts.append(f"<label class='cand'><input type='checkbox' name='keep_entry' value='{i}' checked> "
+                         f"<span class='entry'>{e(_entry_text(entry))}</span> resolves to no chunk of this corpus "
+                         "(untick to drop it)</label>")
+    parts.append("</div></form>")
+    return "".join(parts)
+
+
+def _int(value, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def app(run_dir: str | Path, minimum: int | None = None):
+    """The Starlette app: / (the page, ?q=...&k=...), /plots/NAME.png, and the labelling view /label with
+    its writes (POST /label/save, /label/delete, /label/discard; each redirects back to /label).
+    ``minimum``: the counter's target (default: the policy's ``questions.min_questions``)."""
     from starlette.applications import Starlette
-    from starlette.responses import FileResponse, HTMLResponse, Response
+    from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
     from starlette.routing import Route
 
     comparison = Comparison(run_dir)
+    labelling = Labelling(comparison, minimum)
+
+    def top(params) -> int:
+        return min(20, max(1, _int(params.get("k"), 5)))
 
     async def index(request):
         query = request.query_params.get("q", "").strip()
-        try:
-            k = min(20, max(1, int(request.query_params.get("k", 5))))
-        except ValueError:
-            k = 5
-        return HTMLResponse(page(comparison, query, k))
+        return HTMLResponse(page(comparison, query, top(request.query_params)))
 
     async def plot(request):
         path = comparison.run.plots / Path(request.path_params["name"]).name  # no path outside plots/
         return FileResponse(path) if path.suffix == ".png" and path.is_file() else Response(status_code=404)
 
-    return Starlette(routes=[Route("/", index), Route("/plots/{name}", plot)])
+    async def label(request):
+        p = request.query_params
+        return HTMLResponse(label_page(labelling, p.get("q", "").strip(), top(p), p.get("mode", "new"), _int(p.get("line")),
+                                       p.get("digest", ""), message=p.get("msg", ""), error=p.get("error", "")))
+
+    def _own_origin(netloc: str, headers) -> bool:
+        """This server's own page: the Host it was reached at, or Colab's proxy of the kernel's port
+        (``serve_kernel_port_as_iframe``), which may hand the request on under another Host."""
+        return netloc in (headers.get("host"), headers.get("x-forwarded-host")) or netloc.endswith(COLAB_PROXY)
+
+    def write(action):
+        async def endpoint(request):
+            origin = request.headers.get("origin")
+            if origin and origin != "null" and not _own_origin(urlsplit(origin).netloc, request.headers):
+                return Response("writes come from this server's own page only", status_code=403)  # another site's form
+            form = {key: values for key, values in parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True).items()}
+            one = {key: values[-1] for key, values in form.items()}
+            try:
+                message = action(form, one)
+            except LabelError as err:
+                return HTMLResponse(label_page(labelling, one.get("query", "").strip(), 5, one.get("mode", "new"), _int(one.get("line")),
+                                               one.get("digest", ""), error=str(err)), status_code=400)
+            except QuestionError as err:
+                return HTMLResponse(label_page(labelling, error=str(err)), status_code=409)
+            return RedirectResponse("/label?msg=" + quote(message), status_code=303)  # reloading the page sends nothing again
+        return endpoint
+
+    save = write(lambda form, one: labelling.save(one.get("query", ""), form.get("chunk", []), one.get("mode", "new"),
+                                                  _int(one.get("line")), one.get("digest", ""),
+                                                  [_int(i, -1) for i in form.get("keep_entry", [])]))
+    delete = write(lambda form, one: labelling.delete(_int(one.get("line")), one.get("digest", "")))
+    discard = write(lambda form, one: labelling.discard(_int(one.get("line")), one.get("digest", "")))
+    return Starlette(routes=[Route("/", index), Route("/plots/{name}", plot), Route("/label", label),
+                             Route("/label/save", save, methods=["POST"]), Route("/label/delete", delete, methods=["POST"]),
+                             Route("/label/discard", discard, methods=["POST"])])
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,14 @@ from pipeline.gate import MARKERS
 from pipeline.rundir import RunDir, write_json
 
 # --run-dir and --policy are registered by pipeline/pytest_plugin.py (an installed pytest plugin).
+
+
+def pytest_configure(config):
+    """A pytest from another environment (one without repotune installed) lacks the plugin and its options:
+    say in one line which command to run instead of failing later with a traceback."""
+    if not config.pluginmanager.hasplugin("repotune"):
+        raise pytest.UsageError(f"this pytest ({sys.executable}) is not the one repotune is installed in: run "
+                                "`.venv/bin/python -m pytest -m governance` (after `make install`), or `make gate`")
 
 
 @pytest.fixture(scope="session")

@@ -231,3 +231,24 @@ def test_stale_gate_result_is_recognised(smoke_run, tmp_path):
     run.manifest.write_text(json.dumps(manifest))
     current, reason = is_current(run, result)
     assert not current and "dataset changed" in reason
+
+
+# --- the README's flow, literally ----------------------------------------------------------------------
+
+def test_gate_takes_a_relative_run_path_from_any_folder(smoke_run, tmp_path, monkeypatch):
+    run = _copy(smoke_run, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # outside the checkout, where pytest itself runs
+    result = run_gate("../run", extra_args=["-m", "governance and dataset_size"])
+    assert result["checks"] and _failed(result) == set()
+    assert Path(result["run"]) == run.root.resolve()
+
+
+def test_a_pytest_without_repotune_says_in_one_line_what_to_run():
+    # `-p no:repotune` blocks the installed plugin: what a pytest from another environment sees
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:repotune", "-m", "governance", "-p", "no:cacheprovider"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert len(lines) == 1 and ".venv/bin/python -m pytest -m governance" in lines[0], lines

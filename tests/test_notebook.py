@@ -8,6 +8,8 @@ import json
 import os
 import re
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -103,6 +105,72 @@ def test_the_token_is_read_from_secrets_not_typed():
     assert not re.search(r"hf_[A-Za-z0-9]{20,}", source)
 
 
+# --- the token cell, with Colab's userdata module faked ----------------------------------------------
+
+class _Userdata:
+    """google.colab.userdata as Colab has it: its own error classes, get() raising one of them."""
+
+    class SecretNotFoundError(Exception):
+        pass
+
+    class NotebookAccessError(Exception):
+        pass
+
+    class TimeoutException(Exception):
+        pass
+
+    def __init__(self, raises=None, value=None):
+        self.raises, self.value = raises, value
+
+    def get(self, name):
+        if self.raises:
+            raise getattr(self, self.raises)(name)
+        return self.value
+
+
+def run_token_cell(monkeypatch, userdata, **params) -> tuple[dict, str]:
+    """The token cell's code, run as Colab would (IN_COLAB), with `google.colab.userdata` faked; returns its
+    namespace and what it printed."""
+    import contextlib
+    import io
+    import types
+
+    colab = types.ModuleType("google.colab")
+    colab.userdata = userdata
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setenv("HF_TOKEN", "")  # recorded, so what the cell sets is undone after the test
+    monkeypatch.delenv("HF_TOKEN")
+    namespace = {"os": os, "IN_COLAB": True, "DRY_RUN": False, "MODEL_REPO_ID": "me/model", "DATASET_REPO_ID": "me/data", **params}
+    source = load().cells[cell_index(load(), "def colab_secret(name):")].source
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, "token-cell", "exec"), namespace)
+    return namespace, out.getvalue()
+
+
+@pytest.mark.parametrize("error, says", [("SecretNotFoundError", "there is no Colab secret named HF_TOKEN"),
+                                         ("NotebookAccessError", "turn on 'Notebook access'"),
+                                         ("TimeoutException", "TimeoutException")])
+def test_the_token_cell_says_which_colab_error_it_met_and_stops_before_a_publish(monkeypatch, error, says):
+    with pytest.raises(RuntimeError, match="publishing needs HF_TOKEN") as stopped:
+        run_token_cell(monkeypatch, _Userdata(raises=error))
+    assert says in str(stopped.value)
+    # a dry run goes on, saying why there is no token
+    namespace, printed = run_token_cell(monkeypatch, _Userdata(raises=error), DRY_RUN=True)
+    assert says in printed and "HF_TOKEN: not set" in printed and namespace["TOKEN_PROBLEM"]
+
+
+def test_the_token_cell_takes_the_secret_and_never_prints_it(monkeypatch):
+    namespace, printed = run_token_cell(monkeypatch, _Userdata(value=TOKEN))
+    assert os.environ["HF_TOKEN"] == TOKEN and printed.strip() == "HF_TOKEN: set" and TOKEN not in printed
+    assert namespace["TOKEN_PROBLEM"] == ""
+    with pytest.raises(ValueError, match="MODEL_REPO_ID"):  # going to publish into the placeholder: stop now
+        run_token_cell(monkeypatch, _Userdata(value=TOKEN), MODEL_REPO_ID="YOUR_HF_USER/x")
+
+
 # --- the whole notebook, headless ---------------------------------------------------------------------
 
 def inject_parameters(nb, **params) -> nbformat.NotebookNode:
@@ -162,36 +230,56 @@ def test_notebook_runs_end_to_end(fixture_repo, tiny_model, tmp_path, monkeypatc
     run = workdir / "runs" / "nbtest"
 
     with client.setup_kernel():
-        # 1. every cell, in order
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
+        try:
+            # 1. every cell, in order
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
 
-        for artefact in ("dataset", "model", "metrics.json", "plots/loss.png", "governance.json", "publish/plan.json"):
-            assert (run / artefact).exists(), f"the notebook did not make {artefact}"
-        gate = json.loads((run / "governance.json").read_text())
-        assert gate["passed"] and gate["complete"] and gate["policy"] == str(policy)
-        outputs = outputs_of(*nb.cells)
-        assert "HF_TOKEN: set" in outputs
-        assert TOKEN not in outputs, "the notebook printed the token"
-        assert "resume from checkpoint: False" in outputs
-        assert "governance gate: PASSED" in outputs
-        assert "dry run: nothing was sent" in outputs and "DRY_RUN: nothing was pushed" in outputs
-        assert not (ROOT / "runs" / "nbtest").exists()  # the run went to the kernel's working folder
+            for artefact in ("dataset", "model", "metrics.json", "plots/loss.png", "governance.json", "publish/plan.json"):
+                assert (run / artefact).exists(), f"the notebook did not make {artefact}"
+            gate = json.loads((run / "governance.json").read_text())
+            assert gate["passed"] and gate["complete"] and gate["policy"] == str(policy)
+            outputs = outputs_of(*nb.cells)
+            assert "HF_TOKEN: set" in outputs
+            assert TOKEN not in outputs, "the notebook printed the token"
+            assert "resume from checkpoint: False" in outputs
+            assert "governance gate: PASSED" in outputs
+            assert "dry run: nothing was sent" in outputs and "DRY_RUN: nothing was pushed" in outputs
+            assert not (ROOT / "runs" / "nbtest").exists()  # the run went to the kernel's working folder
+            assert "question set: " in outputs and "labelling view: http://127.0.0.1:7860/label" in outputs
+            assert "questions" not in json.loads((run / "metrics.json").read_text())  # nothing labelled yet
 
-        # 2. a second session on the same run directory: the dataset is kept and training resumes
-        resumed = [cell_index(nb, "RESUME = any("), cell_index(nb, '"build", TARGET'), cell_index(nb, '"train", RUN_DIR')]
-        for index in resumed:
-            client.execute_cell(nb.cells[index], index)
-        outputs = outputs_of(*(nb.cells[i] for i in resumed))
-        assert "resume from checkpoint: True" in outputs and "resuming: keeping the dataset" in outputs
-        assert f"train {run} --resume" in outputs
+            # 1b. a question labelled in the view the notebook serves; rerunning evaluate and gate picks it up
+            page = urllib.request.urlopen("http://127.0.0.1:7860/label?q=cache+settings", timeout=60).read().decode()
+            chunk = re.findall(r"name='chunk' value='([^']+)'", page)[0]
+            form = urllib.parse.urlencode({"query": "where are the cache settings read", "chunk": chunk}).encode()
+            urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:7860/label/save", data=form), timeout=60)
+            assert len((run / "questions.jsonl").read_text().splitlines()) == 1
+            for index in (cell_index(nb, '"evaluate", RUN_DIR'), cell_index(nb, '"gate", RUN_DIR')):
+                client.execute_cell(nb.cells[index], index)
+            assert json.loads((run / "metrics.json").read_text())["questions"]["n"] == 1
+            assert json.loads((run / "governance.json").read_text())["passed"]
+            model_hash = json.loads((run / "manifest.json").read_text())["model_hash"]
 
-        # 3. the real policy: the gate cell raises, naming the failed checks, so no later cell runs
-        nb.cells.append(nbformat.v4.new_code_cell("GATE_POLICY = None  # the checkout's quality/policy.yaml"))
-        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
-        gate_index = cell_index(nb, '"gate", RUN_DIR')
-        with pytest.raises(CellExecutionError) as failed:
-            client.execute_cell(nb.cells[gate_index], gate_index)
-        assert "governance gate failed" in str(failed.value)
-        assert "dataset_size/test_train_pairs" in str(failed.value)
-        assert not json.loads((run / "governance.json").read_text())["passed"]
+            # 2. a second session on the same run directory: the dataset is kept and training resumes
+            resumed = [cell_index(nb, "RESUME = any("), cell_index(nb, '"build", TARGET'), cell_index(nb, '"train", RUN_DIR')]
+            for index in resumed:
+                client.execute_cell(nb.cells[index], index)
+            outputs = outputs_of(*(nb.cells[i] for i in resumed))
+            assert "resume from checkpoint: True" in outputs and "resuming: keeping the dataset" in outputs
+            assert f"train {run} --resume" in outputs
+            # the training had finished: resuming it trains nothing and keeps the model the gate judged
+            assert json.loads((run / "manifest.json").read_text())["model_hash"] == model_hash
+
+            # 3. the real policy: the gate cell raises, naming the failed checks, so no later cell runs
+            nb.cells.append(nbformat.v4.new_code_cell("GATE_POLICY = None  # the checkout's quality/policy.yaml"))
+            client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+            gate_index = cell_index(nb, '"gate", RUN_DIR')
+            with pytest.raises(CellExecutionError) as failed:
+                client.execute_cell(nb.cells[gate_index], gate_index)
+            assert "governance gate failed" in str(failed.value)
+            assert "dataset_size/test_train_pairs" in str(failed.value)
+            assert not json.loads((run / "governance.json").read_text())["passed"]
+        finally:  # the labelling view the notebook started: a process of its own
+            nb.cells.append(nbformat.v4.new_code_cell("if 'SERVER' in globals(): SERVER.terminate(); SERVER.wait()"))
+            client.execute_cell(nb.cells[-1], len(nb.cells) - 1)

@@ -91,3 +91,133 @@ def test_score_questions_on_known_scores(tmp_path):
     assert out["delta"] == pytest.approx(0.5) and out["delta_ci"] == [0.5, 0.5]
     assert [p["rank"]["base"] for p in out["per_question"]] == [3, 3]
     assert out["per_question"][0]["top"]["tuned"][0] == {"path": "pkg/http.py", "symbol": "Client.send", "start_line": 1, "relevant": True}
+
+
+# --- labelling: the entries ticks are saved as, and the file the labelling view edits ------------------------
+
+FILE_ROWS = [
+    {"id": "m", "path": "pkg/cache.py", "symbol": "", "text": '"""The cache module."""\n\nimport os'},
+    {"id": "f", "path": "pkg/cache.py", "symbol": "load", "text": "def load(path):\n    return open(path).read()"},
+    {"id": "c", "path": "pkg/cache.py", "symbol": "Cache.load", "text": "    def load(self):\n        return self.items"},
+    {"id": "b", "path": "pkg/cache.py", "symbol": "", "text": "if __name__ == '__main__':\n    load('x')"},
+    {"id": "n", "path": "nb/demo.ipynb#markdown", "symbol": "", "text": "Run the demo\n\nit loads the cache"},
+]
+
+
+def _by_file(rows):
+    from pipeline.split import file_of
+
+    out = {}
+    for r in rows:
+        out.setdefault(file_of(r["path"]), []).append(r)
+    return out
+
+
+def test_entry_for_uses_the_symbol_unless_it_names_another_definition_too():
+    from pipeline.questions import entry_for
+
+    by_file = _by_file(FILE_ROWS)
+    assert entry_for(FILE_ROWS[2], by_file["pkg/cache.py"]) == {"path": "pkg/cache.py", "symbol": "Cache.load"}
+    # `load` would match Cache.load too (its last dotted part): a line only this chunk has instead
+    assert entry_for(FILE_ROWS[1], by_file["pkg/cache.py"]) == {"path": "pkg/cache.py", "contains": "def load(path):"}
+    # no symbol: the first line (long lines first) that no other chunk of the file contains
+    assert entry_for(FILE_ROWS[0], by_file["pkg/cache.py"]) == {"path": "pkg/cache.py", "contains": '"""The cache module."""'}
+    assert entry_for(FILE_ROWS[3], by_file["pkg/cache.py"]) == {"path": "pkg/cache.py", "contains": "if __name__ == '__main__':"}
+    # a notebook cell is labelled by its file, as relevant_ids looks entries up
+    assert entry_for(FILE_ROWS[4], by_file["nb/demo.ipynb"]) == {"path": "nb/demo.ipynb", "contains": "Run the demo"}
+    for row in FILE_ROWS:
+        entry = entry_for(row, by_file[row["path"].split("#")[0]])
+        assert [r["id"] for r in by_file[entry["path"]] if matches(entry, r)] == [row["id"]]
+
+
+def test_entry_for_a_line_shared_with_another_chunk_is_not_chosen():
+    from pipeline.questions import entry_for
+
+    rows = [{"id": "a", "path": "a.md", "symbol": "", "text": "Shared introduction line\nonly in the first"},
+            {"id": "b", "path": "a.md", "symbol": "", "text": "Shared introduction line, then more"}]
+    assert entry_for(rows[0], rows) == {"path": "a.md", "contains": "only in the first"}
+    assert entry_for(rows[1], rows) == {"path": "a.md", "contains": "Shared introduction line, then more"}
+
+
+def test_every_chunk_of_a_built_corpus_is_labelled_by_an_entry_that_finds_it(built_run):
+    from pipeline.dataset import load_corpus
+    from pipeline.questions import entry_for
+    from pipeline.rundir import RunDir
+
+    rows = list(load_corpus(RunDir(built_run)))
+    by_file = _by_file(rows)
+    kinds = set()
+    for row in rows:
+        entry = entry_for(row, by_file[row["path"].split("#")[0]])
+        kinds.add(next(k for k in ("symbol", "contains") if k in entry))
+        assert matches(entry, row), (row["id"], entry)
+        assert len(entry.get("contains", "")) <= 80
+    assert kinds == {"symbol", "contains"}  # module chunks have no symbol
+
+
+def test_relabel_keeps_written_entries_while_their_chunks_stay_ticked():
+    from pipeline.questions import relabel
+
+    by_file = _by_file(FILE_ROWS)
+    hand = {"path": "pkg/cache.py", "contains": "return"}  # written by hand: matches f and c
+    assert relabel([hand], [FILE_ROWS[1], FILE_ROWS[2]], by_file) == [hand]  # both ticked: kept as written
+    # c unticked: the broad entry goes, f gets an entry of its own
+    assert relabel([hand], [FILE_ROWS[1]], by_file) == [{"path": "pkg/cache.py", "contains": "def load(path):"}]
+    stale = {"path": "gone.py", "symbol": "f"}
+    assert relabel([hand, stale], [FILE_ROWS[1], FILE_ROWS[2], FILE_ROWS[0]], by_file, [stale]) == [
+        hand, stale, {"path": "pkg/cache.py", "contains": '"""The cache module."""'}]
+    assert relabel([stale], [FILE_ROWS[2]], by_file) == [{"path": "pkg/cache.py", "symbol": "Cache.load"}]  # not kept: dropped
+
+
+def test_question_file_writes_keep_every_other_line_as_it_was(tmp_path):
+    from pipeline.questions import QuestionFile
+
+    path = tmp_path / "set.jsonl"
+    first = '{"query":"odd   spacing kept",   "relevant": [{"path": "a.py", "symbol": "f"}]}'
+    path.write_text(first + "\n\n")
+    path.chmod(0o644)
+    qf = QuestionFile(path)
+    q = {"query": "where is g", "relevant": [{"path": "a.py", "symbol": "g"}]}
+    assert qf.append(q) == 3
+    assert path.read_text().splitlines() == [first, "", json.dumps(q)]
+    assert (path.stat().st_mode & 0o777) == 0o644  # the temp file's 0600 did not stick
+    lines = qf.lines()
+    assert [line.number for line in lines] == [1, 3] and lines[1].item == q
+    qf.replace(3, lines[1].digest, {**q, "query": "where is g defined"})
+    assert path.read_text().splitlines()[0] == first and json.loads(path.read_text().splitlines()[2])["query"] == "where is g defined"
+    with pytest.raises(QuestionError, match="changed since the page showed it"):
+        qf.delete(3, lines[1].digest)  # the digest of the old text
+    qf.delete(1, lines[0].digest)
+    assert [json.loads(line)["query"] for line in path.read_text().splitlines() if line] == ["where is g defined"]
+    assert [p.name for p in tmp_path.iterdir()] == ["set.jsonl"]  # no temp file left behind
+
+
+def test_question_file_refuses_to_write_while_a_line_is_malformed(tmp_path):
+    from pipeline.questions import QuestionFile
+
+    path = tmp_path / "set.jsonl"
+    text = '{"query": "good", "relevant": [{"path": "a.py", "symbol": "f"}]}\n{"query": "half a line\n'
+    path.write_text(text)
+    qf = QuestionFile(path)
+    with pytest.raises(QuestionError, match=r"set.jsonl:2: not JSON"):
+        qf.lines()
+    with pytest.raises(QuestionError, match=r"set.jsonl:2: not JSON .*Nothing was written.*fix or remove that line by hand"):
+        qf.append({"query": "new", "relevant": [{"path": "a.py", "symbol": "g"}]})
+    with pytest.raises(QuestionError, match="Nothing was written"):
+        qf.delete(1, "whatever")
+    assert path.read_text() == text
+
+
+def test_a_draft_line_is_not_a_question(tmp_path):
+    with pytest.raises(QuestionError, match=r"q.jsonl:1: is a draft .*keep or discard it"):
+        load_questions(write(tmp_path, [{"query": "x y", "relevant": [{"path": "a.py", "symbol": "f"}], "draft": True, "source": "heading"}]))
+
+
+def test_a_saved_line_stays_one_line_whatever_its_text(tmp_path):
+    from pipeline.questions import QuestionFile
+
+    qf = QuestionFile(tmp_path / "set.jsonl")
+    item = {"query": "naïve question", "relevant": [{"path": "a.md", "contains": "a\u2028b\x85c\u2029d"}]}
+    qf.append(item)
+    assert [line.item for line in qf.lines()] == [item] and "naïve" in qf.path.read_text()
+    assert load_questions(qf.path)[0].relevant == tuple(item["relevant"])

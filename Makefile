@@ -23,7 +23,8 @@ $(BIN)/repotune: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt "$(TORCH)"
-	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	@# setuptools explains editable installs in a boxed warning on every install: repotune's own lines only
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	touch $@
 
 install: $(BIN)/repotune ## create .venv and install repotune with its test extras (~3 min)

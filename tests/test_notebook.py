@@ -283,3 +283,59 @@ def test_notebook_runs_end_to_end(fixture_repo, tiny_model, tmp_path, monkeypatc
         finally:  # the labelling view the notebook started: a process of its own
             nb.cells.append(nbformat.v4.new_code_cell("if 'SERVER' in globals(): SERVER.terminate(); SERVER.wait()"))
             client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+
+
+# --- the default target: click 8.1.7 and its shipped question set, the real policy -------------------
+
+CLICK = "8.1.7"
+
+
+@pytest.fixture(scope="module")
+def click_repository(tmp_path_factory) -> Path:
+    """A git repository named click with a tag 8.1.7, made from click's 8.1.7 source release on PyPI (its sdist
+    holds src/, docs/, tests/ and examples/ as the GitHub tag does); cached under runs/bench-src/. The notebook
+    fetches it as it would fetch GitHub's."""
+    import subprocess
+    import tarfile
+
+    cache = ROOT / "runs" / "bench-src"
+    sdist = cache / f"click-{CLICK}.tar.gz"
+    if not sdist.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", f"click=={CLICK}", "--no-binary", ":all:", "--no-deps",
+                        "-d", str(cache)], check=True, timeout=300)
+    repo = tmp_path_factory.mktemp("target") / "click"
+    with tarfile.open(sdist) as tar:
+        tar.extractall(repo.parent, filter="data")
+    (repo.parent / f"click-{CLICK}").rename(repo)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", f"click {CLICK}"], ["tag", CLICK]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    return repo
+
+
+@pytest.mark.default_target
+def test_notebook_on_its_default_target_ends_with_a_passing_gate_and_a_publish_plan(click_repository, tmp_path, monkeypatch):
+    """*Run all* on the notebook's defaults: the target click at 8.1.7 (a local stand-in of its GitHub repository),
+    QUESTIONS = "auto" (the shipped set), the real gate policy, the Hub cells in dry-run. What this machine cannot run
+    is replaced by its CPU equivalent: the default recipe (packaged MiniLM-L6, 128 tokens) for the colab recipe (a Hub
+    model on a GPU), and no MTEB pass (the holdout retrieval it repeats is scored anyway)."""
+    from nbclient import NotebookClient
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    nb = inject_parameters(load(), LOCAL_REPOTUNE=str(ROOT), TARGET_REPO_URL=str(click_repository), RECIPE="default",
+                           TIME_BUDGET="8m", EXTRA_SET=["evaluate.mteb=false"], LABEL_VIEW=False, DRY_RUN=True)
+    client = NotebookClient(nb, kernel_name=install_venv_kernel(tmp_path, monkeypatch), timeout=1800,
+                            startup_timeout=120, resources={"metadata": {"path": str(workdir)}})
+    client.execute()
+    run = workdir / "runs" / "click-colab"
+    outputs = outputs_of(*nb.cells)
+    assert f"question set: repotune's set for {click_repository} at {CLICK}" in outputs
+    assert json.loads((run / "metrics.json").read_text())["questions"]["n"] == 87
+    gate = json.loads((run / "governance.json").read_text())
+    failed = [(c["check"], c["value"], c["limit"]) for c in gate["checks"] if not c["passed"]]
+    assert failed == [] and gate["passed"] and gate["complete"] and gate["policy"].endswith("quality/policy.yaml")
+    assert "governance gate: PASSED" in outputs
+    plan = json.loads((run / "publish" / "plan.json").read_text())
+    assert {r["repo_type"] for r in plan["repos"]} == {"model", "dataset"}

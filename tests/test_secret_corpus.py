@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import re
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -191,6 +192,8 @@ def test_token68_credentials_in_every_quoting_style(scanner, body, padding, sche
     lines = [style.format(scheme=scheme, value=value) for style in _STYLES.values()]
     text = "# calls to the items API\n" + "\n".join(lines) + "\n"
     redacted, _ = scanner.redact(text, "scripts/calls.py")
-    kept = [name for name, line in zip(_STYLES, redacted.split("\n")[1:]) if body in line]
+    # the marker names the rule (<SECRET:http_authorization>), which a generated body may spell out
+    unmarked = re.sub(r"<SECRET:[\w\-]+>", "", redacted)
+    kept = [name for name, line in zip(_STYLES, unmarked.split("\n")[1:]) if body in line]
     assert not kept, f"{scheme} {value!r} survives in: {kept}"
     assert redacted.count("\n") == text.count("\n")

@@ -14,7 +14,7 @@ QUESTIONS ?= $(if $(filter .,$(REPO)),quality/questions.jsonl,)
 # Nothing loads from the Hugging Face Hub at run time here: say so, so nothing waits on it.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: help install train test gate bench bench-deps bench-build bench-secrets bench-train bench-quality clean
+.PHONY: help install train test test-colab gate bench bench-deps bench-build bench-secrets bench-train bench-quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,11 @@ train: install ## tune a model on this repository (default recipe, ~15 min on 2 
 
 test: install ## run the unit tests (tiny local model, a few minutes)
 	$(OFFLINE) $(BIN)/python -m pytest
+
+# Colab's versions (notebooks/colab/constraints.txt, from its published freeze) in .venv-colab: python3.11 and the CPU
+# torch 2.13.0 (a 3.11 build, on disk) stand in for Colab's 3.13 and CUDA torch 2.11, which cannot be installed here
+test-colab: ## on Colab's versions, in .venv-colab: install, versions beside Colab's, smoke run + gate, all unit tests
+	PYTHON=python3.11 bash .ci/colab-venv
 
 gate: install ## run the governance gate on $(RUN) and write its governance.json
 	$(OFFLINE) $(BIN)/repotune gate $(RUN)

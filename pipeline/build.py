@@ -1,9 +1,11 @@
-"""build: repository -> collect -> clean -> secrets -> chunk -> pairs -> split -> dataset.
+"""build: repository -> collect -> clean -> secrets -> chunk -> history -> pairs -> split -> dataset.
 
 Files stream through the per-file stages in worker processes (``workers.py``); their chunks stream
 to an Arrow file on disk as they come (``dataset.ChunkStore``), and pair mining keeps an index of
 symbols, mentions and rows rather than the chunks' text, so memory stays flat whatever the
-repository's size. Each stage's counts go to ``stats/<stage>.json``, its time to the manifest.
+repository's size. The history stage reads the git log once every file is chunked (commit messages
+-> the definitions they touched, ``history.py``). Each stage's counts go to ``stats/<stage>.json``, its
+time to the manifest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .config import Recipe
 from .console import progress
 from .dataset import ChunkStore, detect_license, write_card, write_dataset
 from .errors import RepotuneError
+from .history import read_history, write_heldout
 from .models import load_counting_tokenizer
 from .pairs import PairMiner
 from .rundir import RunDir, write_json
@@ -65,9 +68,9 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     """Run collect .. dataset into ``out``; return the manifest."""
     run = RunDir(out)
     repo_path = Path(repo).expanduser()
-    stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk", "pairs", "split")}
+    stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk", "history", "pairs", "split")}
     findings: list[Finding] = []
-    seconds: dict[str, float] = dict.fromkeys(("collect", "clean", "secrets", "chunk", "pairs", "split", "dataset"), 0.0)
+    seconds: dict[str, float] = dict.fromkeys(("collect", "clean", "secrets", "chunk", "history", "pairs", "split", "dataset"), 0.0)
     started = time.perf_counter()
 
     files = collect(repo_path, recipe.collect, stats["collect"])  # raises RepoError on a bad path
@@ -134,7 +137,16 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         store.remove()
         raise BuildError(_explain_empty(stats, "0 chunks"))
 
-    # 2. pairs: the cross-file miners read the texts they need back from the store
+    # 2. history: commit subjects -> the definitions at HEAD they touched; the newest held out (the history
+    # yardstick, RUN/history/heldout.jsonl), the older ones mined as commit_definition pairs
+    clock = time.perf_counter()
+    found = read_history(repo_path, recipe.history, miner.definitions, store.chunks, stats["history"])
+    if recipe.history.pairs:
+        miner.add_commits(found.train)
+    write_heldout(run.root, found.heldout)
+    seconds["history"] += time.perf_counter() - clock
+
+    # 3. pairs: the cross-file miners read the texts they need back from the store
     clock = time.perf_counter()
     pairs = miner.finish(store.texts, store.chunks)
     seconds["pairs"] += time.perf_counter() - clock
@@ -142,13 +154,13 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         store.remove()
         raise BuildError(_explain_empty(stats, f"0 pairs from {store.rows} chunks", ", and `pairs.types`"))
 
-    # 3. split: whole files held out; the leakage check streams the training chunks' shingle hashes
+    # 4. split: whole files held out; the leakage check streams the training chunks' shingle hashes
     clock = time.perf_counter()
     corpus.shingles = store.shingles
     train, holdout, held = split_pairs(pairs, corpus, recipe.split, recipe.clean, stats["split"])
     seconds["split"] += time.perf_counter() - clock
 
-    # 4. dataset, card, stats, manifest
+    # 5. dataset, card, stats, manifest
     clock = time.perf_counter()
     dataset_hash = write_dataset(run, train, holdout, store, held)
     store.remove()
@@ -165,6 +177,9 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
                 "holdout_pairs": len(holdout), "secret_findings": len(findings),
                 "text_mb": round(store.text_bytes / 1e6, 3), "input_mb": round(input_bytes / 1e6, 3)},
         dataset_hash=dataset_hash,
+        history={"commits_read": stats["history"]["commits_read"], "kept": stats["history"]["kept"],
+                 "train_commits": len(found.train), "heldout_commits": len(found.heldout),
+                 "pairs_mined": stats["pairs"]["type_commit_definition"], "reason": found.reason},
     )
     write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, [f.__dict__ for f in findings])
     seconds["dataset"] += time.perf_counter() - clock

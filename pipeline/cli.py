@@ -21,9 +21,11 @@ def cmd_build(args) -> int:
     from .build import build
 
     manifest = build(args.repo, args.out, _recipe_for(args))
-    c = manifest["counts"]
+    c, h = manifest["counts"], manifest["history"]
+    why = f" ({h['reason']})" if h["reason"] else ""
     print(f"built {args.out}: {c['files']} files, {c['chunks']} chunks, {c['train_pairs']} train / {c['holdout_pairs']} holdout pairs, "
-          f"{c['secret_findings']} secrets redacted")
+          f"{c['secret_findings']} secrets redacted; history: {h['kept']} of {h['commits_read']} commits kept, "
+          f"{h['heldout_commits']} held out{why}")
     return 0
 
 

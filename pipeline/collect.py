@@ -67,13 +67,18 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout.decode("utf-8", "surrogateescape")
 
 
+def in_work_tree(root: Path) -> bool:
+    """Whether git lists ``root``'s files (and its history tells of them): a repository's root, or a folder
+    inside a checkout that the checkout does not ignore (run from a subfolder, `git ls-files` lists that
+    folder, relative to it). A folder the checkout ignores (a virtual environment's site-packages, say)
+    was named on purpose, and is walked."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    return top is not None and (Path(top.strip()).resolve() == root or _git(root, "check-ignore", "-q", ".") is None)
+
+
 def _list_paths(root: Path) -> tuple[list[str], str | None]:
     """Relative POSIX paths, sorted, and HEAD's commit (None outside git or before the first commit)."""
-    top = _git(root, "rev-parse", "--show-toplevel")
-    # a repository's root, or a folder inside a checkout that the checkout does not ignore (run from a
-    # subfolder, `git ls-files` lists that folder, relative to it); a folder the checkout ignores
-    # (a virtual environment's site-packages, say) was named on purpose, and is walked
-    if top is not None and (Path(top.strip()).resolve() == root or _git(root, "check-ignore", "-q", ".") is None):
+    if in_work_tree(root):
         listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
         if listing is not None:
             commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")

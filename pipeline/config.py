@@ -83,6 +83,8 @@ class ChunkConfig:
 PAIR_TYPES = ("docstring_code", "heading_section", "mention_definition", "comment_block", "module_summary",
               "identifier_query", "test_behaviour")
 DEFAULT_PAIR_TYPES = PAIR_TYPES[:5]  # the query-like miners are opt-in until measured better (README, "Results")
+# pair types with a switch of their own, not listed in pairs.types
+SWITCHED_PAIR_TYPES = {"generated_query": "pairs.generator", "commit_definition": "history.pairs"}
 BALANCE_MODES = ("downsample", "upsample")
 
 
@@ -106,6 +108,9 @@ class PairsConfig:
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.types) - set(PAIR_TYPES))
+        switched = [f"{t} is switched by {SWITCHED_PAIR_TYPES[t]}" for t in unknown if t in SWITCHED_PAIR_TYPES]
+        if switched:
+            raise RecipeError(f"{'; '.join(switched)}, not by pairs.types")
         if unknown:
             raise RecipeError(f"unknown pair type(s) {', '.join(unknown)} in pairs.types; valid: {', '.join(PAIR_TYPES)}")
         if self.balance not in BALANCE_MODES:
@@ -126,12 +131,45 @@ class SplitConfig:
             raise RecipeError("split.holdout_fraction must be between 0 and 1, e.g. 0.15")
 
 
+_WINDOW = re.compile(r"\s*(\d+)\s+(day|week|month|year)s?\s*")
+
+
+@dataclass
+class HistoryConfig:
+    """The history stage (pipeline/history.py): commit messages -> the definitions at HEAD they touched."""
+
+    # read the git log (outside a git work tree there is none: stats/history.json says so, nothing fails)
+    enabled: bool = True
+    pairs: bool = True  # commit_definition training pairs from the commits older than the held-out ones
+    max_commits: int = 2000  # newest commits read (merges left out); bounds git's time on a long history
+    since: str | None = None  # a time window, e.g. "3 years", "6 months" (null: max_commits alone bounds it)
+    # a commit touching more definitions than this is a refactor or a sweep: its message says little of each
+    max_definitions: int = 3
+    min_words: int = 4  # a cleaned message of fewer words ("fix", "wip", "update parser") is dropped
+    holdout_share: float = 0.1  # the newest share of kept commits: the history yardstick, never trained on
+    min_holdout: int = 30  # ... at least this many where the history allows (never more than half the kept commits)
+
+    def __post_init__(self) -> None:
+        if self.since is not None and not _WINDOW.fullmatch(self.since):
+            raise RecipeError(f"history.since must be a window such as '3 years', '6 months', '2 weeks' or '30 days', "
+                              f"or null, not {self.since!r}")
+        if self.max_commits < 0 or self.max_definitions < 1 or self.min_words < 0 or self.min_holdout < 0:
+            raise RecipeError("history.max_commits and history.min_holdout must be 0 or more, history.max_definitions 1 or "
+                              "more (e.g. 3), history.min_words 0 or more (e.g. 4)")
+        if not 0 <= self.holdout_share < 1:
+            raise RecipeError("history.holdout_share must be at least 0 and below 1, e.g. 0.1")
+
+
+LOSSES = ("mnrl", "gist")  # train.loss
+MERGE_GRID = (0.25, 0.5, 0.75, 1.0)  # train.merge_alpha: auto tries these on the dev split
+
+
 @dataclass
 class TrainConfig:
     base_model: str = "packaged:all-MiniLM-L6-v2"  # "packaged:NAME", a local path, or a Hub id
     max_seq_length: int = 128  # tokens; MiniLM costs ~2.3x per step at 256
     batch_size: int = 32  # in-batch negatives: larger is better for MNRL
-    cached_loss: bool = False  # CachedMultipleNegativesRankingLoss: large batches in small memory
+    cached_loss: bool = False  # the cached variant of train.loss (CachedMultipleNegativesRankingLoss, ...): large batches in small memory
     mini_batch_size: int = 32  # only for cached_loss
     epochs: float = 1.0
     max_steps: int = -1  # -1: epochs decide
@@ -153,8 +191,29 @@ class TrainConfig:
     # processes that tokenise batches (the data collator) off the training loop: 0 on CPU (they would
     # compete with the step for 2 cores), 2-8 on a GPU, where the step waits on the host otherwise
     dataloader_workers: int = 0
+    # "mnrl": MultipleNegativesRankingLoss. "gist": GISTEmbedLoss with a frozen copy of the base model as guide,
+    # which drops in-batch negatives the base rates above the positive (in one repository many are true
+    # neighbours, e.g. methods of one class). cached_loss picks the cached variant of either
+    loss: str = "mnrl"
+    # WiSE-FT: the saved weights are alpha * tuned + (1 - alpha) * base, parameter by parameter, after training.
+    # 1.0: off. "auto": the best of MERGE_GRID by the dev split's nDCG@10 (needs dev_fraction > 0)
+    merge_alpha: typing.Literal["auto"] | float = 1.0
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise RecipeError(f"train.loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if self.merge_alpha != "auto":
+            try:  # a number, or one as a string (YAML 1.1 reads 5e-1 so); never true/false
+                alpha = float("nan") if isinstance(self.merge_alpha, bool) else float(self.merge_alpha)
+            except (TypeError, ValueError):
+                alpha = float("nan")
+            if not 0 <= alpha <= 1:
+                raise RecipeError("train.merge_alpha must be a number from 0 (the base model) to 1 (the tuned model, "
+                                  f"no merge), e.g. 0.5, or auto (chosen on the dev split), not {self.merge_alpha!r}")
+            self.merge_alpha = alpha
+        elif not self.dev_fraction:
+            raise RecipeError("train.merge_alpha: auto chooses alpha on the dev split, and there is none: set "
+                              "train.dev_fraction (e.g. 0.1), or a number for train.merge_alpha (e.g. 0.5)")
         if self.dataloader_workers < 0:
             raise RecipeError("train.dataloader_workers must be 0 (tokenise in the training process) or more")
         if not 0 <= self.dev_fraction < 0.5:
@@ -200,6 +259,7 @@ class Recipe:
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 

@@ -103,7 +103,8 @@ def final_line(metrics: dict, run: str) -> str:
 
 
 def summary(metrics: dict, run: str) -> list[str]:
-    """The closing table: base / tuned / BM25 / hybrid on the holdout and the question set, STS, gate hint."""
+    """The closing table: base / tuned / BM25 / hybrid on the holdout, the question set and the history
+    yardstick, STS, gate hint."""
     h, q = metrics["holdout"], metrics.get("questions")
     rows = [f"{'nDCG@10':<14}{'base':>8}{'tuned':>8}{'BM25':>8}{'hybrid':>8}   tuned - base [95 % CI]"]
     rows.append(f"{'holdout':<14}" + "".join(f"{h[m]['ndcg@10']:>8.4f}" for m in ("base", "tuned", "bm25", "hybrid"))
@@ -112,6 +113,9 @@ def summary(metrics: dict, run: str) -> list[str]:
     if q:
         rows.append(f"{'questions':<14}" + "".join(f"{q[m]['ndcg@10']:>8.4f}" for m in ("base", "tuned", "bm25", "hybrid"))
                     + f"   {q['delta']:+.4f} {q['delta_ci']}  ({q['n']} questions)")
+    if (c := metrics.get("history") or {}).get("n"):  # the newest commits' subjects -> the definitions they touched
+        rows.append(f"{'history':<14}" + "".join(f"{c[m]['ndcg@10']:>8.4f}" for m in ("base", "tuned", "bm25", "hybrid"))
+                    + f"   {c['delta']:+.4f} {c['delta_ci']}  ({c['n']} commits)")
     s = metrics["sts"]
     rows.append(f"STS-B Spearman: base {s['base_spearman']:.4f}, tuned {s['tuned_spearman']:.4f}; gap added by tuning "
                 f"{metrics['added_gap']:+.4f} {metrics['added_gap_ci']}")

@@ -269,6 +269,7 @@ def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: li
         pairs_by_type=dict(sorted(by_type.items())),
         balanced=pairs_recipe.get("balance_code_share"), balance_seen=balance_seen,
         balance_dropped=stats.get("pairs", {}).get("dropped_balance", 0),
+        history=stats.get("history", {}),
         drops={stage: {k[len("dropped_"):]: v for k, v in s.items() if k.startswith("dropped_")} for stage, s in stats.items()},
         secrets_policy=manifest.get("recipe", {}).get("secrets", {}).get("policy", "redact"),
         secrets_by_type=dict(sorted(Counter(f["type"] for f in findings).items())),

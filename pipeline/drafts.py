@@ -8,8 +8,7 @@ repository's own words, which the pair miners trained on: a draft is a prompt to
 user would type, not that question.
 
 Each source is a function (run, corpus rows) -> drafts ``{"query", "relevant"}``, named by its function
-(``heading_drafts`` -> ``"heading"``). Another source (commit messages, from a history stage) is one
-more function in DRAFT_SOURCES.
+(``heading_drafts`` -> ``"heading"``); ``history_drafts`` proposes the held-out commits of the history stage.
 """
 
 from __future__ import annotations
@@ -105,8 +104,18 @@ def mention_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
                     yield {"query": query, "relevant": relevant}
 
 
+def history_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
+    """A held-out commit's cleaned subject (RUN/history/heldout.jsonl, written by the build) -> the definitions
+    at HEAD it touched: a developer's words about a change, to rewrite as the question a user would ask."""
+    from .history import heldout_questions
+
+    for question in heldout_questions(run.root, rows)[0]:
+        if MIN_WORDS <= len(question.query.split()) <= MAX_WORDS:
+            yield {"query": question.query, "relevant": list(question.relevant)}
+
+
 DraftSource = Callable[[RunDir, list[dict]], Iterable[dict]]
-DRAFT_SOURCES: list[DraftSource] = [heading_drafts, mention_drafts]
+DRAFT_SOURCES: list[DraftSource] = [heading_drafts, mention_drafts, history_drafts]
 
 
 def source_name(source: DraftSource) -> str:

@@ -245,7 +245,7 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     for m in (base, tuned):
         m.max_seq_length = recipe.train.max_seq_length
     models = {"base": base, "tuned": tuned}
-    bar = progress(total=4 + bool(config.questions) + bool(config.mteb), desc="evaluate", unit="part")
+    bar = progress(total=5 + bool(config.questions) + bool(config.mteb), desc="evaluate", unit="part")
     k = 10
     ranks = rankings(holdout, models, k, config.batch_size, config.hybrid_alpha)
     bar.update()
@@ -271,9 +271,13 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     metrics["holdout_delta_ci"] = paired_bootstrap(per_query["holdout"]["base"], per_query["holdout"]["tuned"], seed=seed)
 
     # 3b. the question set: the questions people type, over the run's whole chunk corpus
+    rows = list(corpus)
     if config.questions:
-        metrics["questions"] = question_metrics(run, manifest, list(corpus), models, config, context, seed)
+        metrics["questions"] = question_metrics(run, manifest, rows, models, config, context, seed)
         bar.update()
+    # 3c. the history yardstick: the newest commits' subjects, scored as the question set is (history.py)
+    metrics["history"] = history_metrics(run, rows, models, config, context, seed)
+    bar.update()
 
     # 4. STS: general (STS-B) and domain (structure-graded holdout chunk pairs)
     s1, s2, gold, source = load_sts(config.sts, config.sts_fallback)
@@ -316,13 +320,31 @@ def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[fl
     return bootstrap_interval(diffs, weights=[1.0, -1.0], seed=seed)
 
 
+def corpus_metrics(run: RunDir, questions: list, source: str, rows: list[dict], models: dict, config: EvaluateConfig,
+                   context: bool, seed: int) -> dict:
+    """``questions.Question``s scored by base, tuned, BM25 and hybrid over every chunk of the run (the
+    corpus embeddings kept in the run's index/): the question set's path, and the history yardstick's."""
+    scores = system_scores([row_text(r, context) for r in rows], [q.query for q in questions], models, config.batch_size,
+                           config.hybrid_alpha, run.root / "index")
+    return score_questions(questions, rows, scores, source, seed=seed)
+
+
 def question_metrics(run: RunDir, manifest: dict, rows: list[dict], models: dict, config: EvaluateConfig, context: bool, seed: int) -> dict:
     """``questions`` in metrics.json: base, tuned, BM25 and hybrid over every chunk of the run."""
     path = questions_path(config.questions, manifest)
-    questions = load_questions(path)
-    scores = system_scores([row_text(r, context) for r in rows], [q.query for q in questions], models, config.batch_size,
-                           config.hybrid_alpha, run.root / "index")
-    return score_questions(questions, rows, scores, str(path), seed=seed)
+    return corpus_metrics(run, load_questions(path), str(path), rows, models, config, context, seed)
+
+
+def history_metrics(run: RunDir, rows: list[dict], models: dict, config: EvaluateConfig, context: bool, seed: int) -> dict:
+    """``history`` in metrics.json: the held-out (newest) commits' subjects as queries over every chunk of
+    the run, each relevant to the definitions it touched (RUN/history/heldout.jsonl, written by the build:
+    no git here), with the question set's keys; ``{"n": 0, "skipped": why}`` when the run has none."""
+    from .history import HELDOUT, heldout_questions
+
+    questions, why = heldout_questions(run.root, rows)
+    if not questions:
+        return {"n": 0, "skipped": why}
+    return corpus_metrics(run, questions, str(run.root / HELDOUT), rows, models, config, context, seed)
 
 
 def run_mteb_tasks(run: RunDir, holdout: RetrievalSet, models: dict, config: EvaluateConfig) -> dict:

@@ -10,6 +10,8 @@ Pair types (each counted in ``stats/pairs.json``):
 - ``module_summary``: a module docstring -> a summary of the module's public names;
 - ``identifier_query``: a definition's name in words -> the definition (keyword-like queries);
 - ``test_behaviour``: a test's name in words -> the definition the test exercises;
+- ``commit_definition``: a commit's cleaned subject -> each definition at HEAD it touched (``history.py``;
+  ``history.pairs``, on by default; the newest commits are held out of it as the history yardstick);
 - ``generated_query``: questions a seq2seq model writes for a chunk -> the chunk (``pairs.generator``, off by default).
 
 An anchor never contains its positive verbatim, nor the reverse (else the model learns string
@@ -174,6 +176,17 @@ def test_behaviour(miner: "PairMiner") -> Iterator[Reference]:
             yield ref, " ".join(words), best
 
 
+def commit_definition(miner: "PairMiner") -> Iterator[Reference]:
+    """A commit's cleaned subject (``history.py``) -> each definition at HEAD it touched: a developer's own
+    words about that code. The anchor is no chunk (its id names the commit), so the pair goes with its
+    positive's file in the split."""
+    for commit in miner.commits:
+        anchor = ChunkRef(-1, f"commit:{commit.sha[:12]}", "", "commit", "")
+        for key in commit.definitions:
+            if (target := miner.definitions.get(key)) is not None:
+                yield anchor, commit.message, target
+
+
 def generated_query(chunks: Iterable[Chunk], config: PairsConfig) -> Iterator[tuple[Chunk, str, Chunk, str]]:
     """``pairs.generator`` (a seq2seq model, doc2query / InPars style) writes questions for each chunk of
     code and docs (tests left out) -> the chunk. Sampled with a fixed seed; batched; GPU when there is one."""
@@ -201,7 +214,7 @@ def generated_query(chunks: Iterable[Chunk], config: PairsConfig) -> Iterator[tu
 
 
 LOCAL_MINERS = {f.__name__: f for f in (docstring_code, heading_section, comment_block, module_summary)}
-INDEX_MINERS = {f.__name__: f for f in (mention_definition, identifier_query, test_behaviour)}
+INDEX_MINERS = {f.__name__: f for f in (mention_definition, identifier_query, test_behaviour, commit_definition)}
 MINERS = {**LOCAL_MINERS, **INDEX_MINERS, "generated_query": generated_query}
 
 
@@ -224,7 +237,15 @@ class PairMiner:
         self.definitions: dict[tuple[str, str], ChunkRef] = {}
         self.mentions: list[tuple[ChunkRef, str, str]] = []  # (doc chunk, paragraph, name mentioned)
         self.tests: list[tuple[ChunkRef, list[str], list[str]]] = []  # (test, its name in words, names it calls)
+        self.commits: list = []  # history.Commit, for commit_definition (add_commits)
         self.rows = 0
+
+    def add_commits(self, commits: list) -> None:
+        """The training commits of the history stage (``history.Commit``): mined as ``commit_definition``
+        pairs, judged after the recipe's types (before a generator's)."""
+        self.commits = list(commits)
+        if self.commits and "commit_definition" not in self.types:
+            self.types.insert(len(self.config.types), "commit_definition")
 
     def add(self, chunks: Iterable[Chunk]) -> None:
         """The next chunks, in corpus order (their meta is read here, and need not be kept after)."""

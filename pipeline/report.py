@@ -49,6 +49,8 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
               "The absolute gap mostly measures how much harder the held-out files are.", ""]
     if "questions" in metrics:
         lines += question_section(metrics["questions"])
+    if "history" in metrics:
+        lines += history_section(metrics["history"])
     s, d = metrics["sts"], metrics["domain_sts"]
     lines += ["## STS (Spearman, cosine)", "", "| data | pairs | base | tuned | delta |", "|---|---|---|---|---|",
               f"| {s['source']} | {s['n']} | {s['base_spearman']:.4f} | {s['tuned_spearman']:.4f} | {_delta(s['base_spearman'], s['tuned_spearman'])} |"]
@@ -96,6 +98,19 @@ def question_section(q: dict, shown: int = 5) -> list[str]:
                          f"{'<br>'.join(hit(h) for h in p['top']['base'])} | {'<br>'.join(hit(h) for h in p['top']['tuned'])} |")
         lines.append("")
     return lines
+
+
+def history_section(h: dict) -> list[str]:
+    """The history yardstick: the table and the interval (commit subjects are not repeated here)."""
+    lines = ["## History yardstick", ""]
+    if not h.get("n"):
+        return lines + [f"Not measured: {h.get('skipped', 'no held-out commits')}.", ""]
+    return lines + [f"The {h['n']} newest kept commits (held out of training) as queries: each subject searched over all "
+                    f"{h['corpus']} chunks, relevant = the definitions at HEAD it touched. Developers' words about their own "
+                    "change, not a user's question.", "",
+                    *_table({name: h[name] for name in ("base", "tuned", "bm25", "hybrid") if name in h}), "",
+                    f"Tuned − base nDCG@10: {h['delta']:+.4f}, 95 % paired bootstrap interval {h['delta_ci']}"
+                    f"{' (inside the noise)' if h['delta_ci'][0] <= 0 <= h['delta_ci'][1] else ''}.", ""]
 
 
 def plot_retrieval(metrics: dict, path: Path) -> None:

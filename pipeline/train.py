@@ -1,11 +1,13 @@
 """train: fine-tune the base model on the run's pairs, as the sentence-transformers examples do.
 
 1. model  2. data  3. loss  4. arguments (+ time budget)  5. trainer  6. train (or resume)
-7. save (to a temporary folder, then rename)  8. loss curve and manifest.
+7. merge with the base (WiSE-FT, train.merge_alpha)  8. save (to a temporary folder, then rename)
+9. loss curve and manifest.
 """
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import logging
@@ -20,7 +22,7 @@ from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from .config import Recipe, TrainConfig, parse_duration
+from .config import MERGE_GRID, Recipe, TrainConfig, parse_duration
 from .console import step_progress
 from .dataset import load_corpus, load_pairs
 from .models import ModelError, display_name, hub_id, resolve_model
@@ -28,7 +30,7 @@ from .rundir import RunDir, write_json
 from .pairs import upsample_order
 from .search import SETTINGS_FILE
 from .split import dev_files, file_of
-from .trainset import DEV, TrainError, dev_evaluator, with_context, with_hard_negatives
+from .trainset import DEV_NDCG, TrainError, dev_evaluator, with_context, with_hard_negatives
 
 log = logging.getLogger("repotune")
 
@@ -136,6 +138,59 @@ def _from_rank0(value):
     return value
 
 
+# --- the base beside the model: GIST's guide, WiSE-FT's other end ------------------------------------
+
+def frozen_base(path: str, config: TrainConfig, local_only: bool):
+    """The base model, frozen and in eval mode (no dropout): the guide of ``train.loss: gist`` and the base that
+    ``train.merge_alpha`` merges the tuned weights with. Its parameters are left out of the optimizer."""
+    from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
+
+    card = SentenceTransformerModelCardData(local_files_only=local_only)
+    base = SentenceTransformer(path, device="cpu", local_files_only=local_only, model_card_data=card)  # the trainer moves it with the loss
+    base.max_seq_length = config.max_seq_length  # the model's tokens, so GIST need not tokenise a second time
+    card.base_model = hub_id(config.base_model) or display_name(config.base_model)  # how the model card names the guide
+    return base.eval().requires_grad_(False)
+
+
+def merged_state(tuned: dict, base: dict, alpha: float) -> dict:
+    """WiSE-FT, parameter by parameter: alpha * tuned + (1 - alpha) * base (integer buffers such as position
+    ids are the tuned model's; they are the base's too)."""
+    if alpha == 1.0:
+        return tuned
+    return {name: alpha * t + (1 - alpha) * base[name].to(t.device) if t.is_floating_point() else t for name, t in tuned.items()}
+
+
+@torch.no_grad()
+def merge_with_base(model, base, alpha: float | str, evaluator=None) -> dict:
+    """Merge ``model``'s final weights with ``base``'s in place, at ``alpha`` or, for ``auto``, at the value of
+    MERGE_GRID that scores best on the dev split (a tie goes to the larger alpha: a merge must earn its place).
+    With a dev split, the model card's dev metrics become those of the merged weights; its training logs stay
+    those of training. Returns the manifest's entries: the alpha used, and the dev nDCG@10 per alpha tried."""
+    if alpha == 1.0:
+        return {"merge_alpha": 1.0}
+    card = model.model_card_data
+    logs = copy.deepcopy(card.training_logs)  # the evaluator logs each call as a step: these are not steps
+    tuned = {name: t.detach().clone() for name, t in model.state_dict().items()}
+    weights = base.state_dict()
+    candidates, scores, metrics = MERGE_GRID if alpha == "auto" else (alpha,), {}, {}
+    for candidate in candidates:
+        model.load_state_dict(merged_state(tuned, weights, candidate))
+        if evaluator is not None:
+            metrics[candidate] = evaluator(model)
+            scores[candidate] = metrics[candidate][DEV_NDCG]
+    chosen = max(scores, key=lambda a: (scores[a], a)) if alpha == "auto" else alpha
+    if chosen != candidates[-1]:
+        model.load_state_dict(merged_state(tuned, weights, chosen))
+    card.training_logs = logs
+    if evaluator is not None:  # the card's evaluation is that of the weights it is saved with
+        card.eval_results_dict[evaluator] = metrics[chosen]
+    if chosen != 1.0:
+        card.model_name += f", merged with its base at alpha {chosen:g} (WiSE-FT)"
+    log.info("WiSE-FT: saved weights are %g x tuned + %g x base%s", chosen, 1 - chosen,
+             "; dev nDCG@10 " + ", ".join(f"{a:g}: {v:.4f}" for a, v in scores.items()) if scores else "")
+    return {"merge_alpha": chosen} | ({"merge_dev_ndcg@10": {f"{a:g}": v for a, v in scores.items()}} if scores else {})
+
+
 # --- training ---------------------------------------------------------------------------------------
 
 def _precision(config: TrainConfig) -> dict:
@@ -194,7 +249,7 @@ def _finished(run: RunDir, recipe: Recipe) -> dict | None:
     resuming it then trains nothing (a second *Run all* must not add a step and change the model)."""
     try:
         done = json.loads((run.checkpoints / FINISHED).read_text())
-        started = json.loads((run.checkpoints / "train_recipe.json").read_text())
+        started = _started_stamp(run)
     except (OSError, ValueError):
         return None
     if started != _stamp(recipe) or not (run.model / "modules.json").is_file() or run.model_hash() != done.get("model_hash"):
@@ -210,12 +265,18 @@ def _stamp(recipe: Recipe) -> dict:
                       "pairs.hard_negatives": recipe.pairs.hard_negatives}
 
 
+def _started_stamp(run: RunDir) -> dict:
+    """The stamp training started with. A key that the repotune which wrote it did not know yet (train.loss,
+    train.merge_alpha) is at today's default, which is what that version did: such a run still resumes."""
+    return _stamp(Recipe()) | json.loads((run.checkpoints / "train_recipe.json").read_text())
+
+
 def _check_resume(run: RunDir, recipe: Recipe, resume: bool) -> None:
     """A resumed run must use the recipe it started with; a fresh run starts from clean checkpoints."""
     stamp = run.checkpoints / "train_recipe.json"
     current = _stamp(recipe)
     if resume and stamp.is_file():
-        started = json.loads(stamp.read_text())
+        started = _started_stamp(run)
         changed = {k: (started.get(k), v) for k, v in current.items() if started.get(k) != v}
         if changed:
             detail = ", ".join(f"{k if '.' in k else 'train.' + k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
@@ -232,8 +293,8 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     from sentence_transformers import (SentenceTransformer, SentenceTransformerModelCardData,
                                        SentenceTransformerTrainer, SentenceTransformerTrainingArguments)
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import (CachedMultipleNegativesRankingLoss,
-                                                                   MultipleNegativesRankingLoss)
+    from sentence_transformers.sentence_transformer.losses import (CachedGISTEmbedLoss, CachedMultipleNegativesRankingLoss,
+                                                                   GISTEmbedLoss, MultipleNegativesRankingLoss)
 
     run = RunDir(run_dir)
     recipe = recipe or run.read_recipe()
@@ -263,6 +324,8 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     model.max_seq_length = config.max_seq_length
     if card_data.local_files_only and hub_id(config.base_model):
         card_data.base_model = hub_id(config.base_model)  # what sentence-transformers would look up online
+    # a frozen copy of the base: the guide of GIST, the other end of the WiSE-FT merge
+    base_copy = frozen_base(base, config, card_data.local_files_only) if config.loss == "gist" or config.merge_alpha != 1.0 else None
 
     # 2. data: anchor, positive first, as the in-batch loss expects
     pairs = load_pairs(run)
@@ -291,16 +354,18 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
         raise TrainError(f"{len(train_ds)} training pairs cannot fill one batch of {config.batch_size}: "
                          f"lower train.batch_size (e.g. --set train.batch_size={max(2, len(train_ds) // 2)}) or mine more pairs")
 
-    # 3. loss: in-batch negatives; the cached variant keeps memory flat for large batches. Under torchrun the
-    # embeddings are gathered across processes, so the negatives stay the whole global batch
+    # 3. loss: in-batch negatives; the cached variant keeps memory flat for large batches. GIST masks the in-batch
+    # candidates its guide (the frozen base) rates above the positive: likely true neighbours, not negatives.
+    # Under torchrun the embeddings are gathered across processes, so the negatives stay the whole global batch
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and config.batch_size % world:
         raise TrainError(f"train.batch_size={config.batch_size} (the global batch) must divide by the {world} processes")
     gather = {"gather_across_devices": True} if world > 1 else {}
-    if config.cached_loss:
-        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size, **gather)
+    cached = {"mini_batch_size": config.mini_batch_size} if config.cached_loss else {}
+    if config.loss == "gist":
+        loss = (CachedGISTEmbedLoss if config.cached_loss else GISTEmbedLoss)(model, guide=base_copy, **cached, **gather)
     else:
-        loss = MultipleNegativesRankingLoss(model, **gather)
+        loss = (CachedMultipleNegativesRankingLoss if config.cached_loss else MultipleNegativesRankingLoss)(model, **cached, **gather)
 
     # 4. arguments
     args = SentenceTransformerTrainingArguments(
@@ -316,7 +381,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
         # with model selection, score the dev split at every checkpoint and keep the best one
         eval_steps=config.save_steps if evaluator is not None else config.eval_steps,
         load_best_model_at_end=evaluator is not None,
-        metric_for_best_model=f"eval_{DEV}_cosine_ndcg@10" if evaluator is not None else None,
+        metric_for_best_model=f"eval_{DEV_NDCG}" if evaluator is not None else None,
         greater_is_better=True if evaluator is not None else None,
         save_strategy="steps",
         save_steps=config.save_steps,
@@ -363,7 +428,10 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     if not trainer.is_world_process_zero():  # one writer: rank 0 saves model, card, plots and manifest
         return manifest
 
-    # 7. save: to a temporary folder, then rename, so a crash never leaves a model that looks complete
+    # 7. WiSE-FT: the final (or best) weights merged with the base's; a resumed run merges the same weights
+    seen |= merge_with_base(model, base_copy, config.merge_alpha, evaluator)
+
+    # 8. save: to a temporary folder, then rename, so a crash never leaves a model that looks complete
     tmp = run.root / ".model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp))
@@ -371,18 +439,18 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     shutil.rmtree(run.model, ignore_errors=True)
     tmp.rename(run.model)
 
-    # 8. loss curve and manifest; throughput counts the trainer's own runtime (no load or save)
+    # 9. loss curve and manifest; throughput counts the trainer's own runtime (no load or save)
     runtime = float(output.metrics.get("train_runtime", 0.0)) or float("nan")
     steps_run = trainer.state.global_step - (int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0)
     history = [h for h in trainer.state.log_history if "loss" in h]
     final_loss = float(np.mean([h["loss"] for h in history[-10:]])) if history else float("nan")
     write_json(run.root / "train_log.json", trainer.state.log_history)
-    plot_loss(trainer.state.log_history, run.plots / "loss.png")
+    plot_loss(trainer.state.log_history, run.plots / "loss.png", type(loss).__name__)
     if evaluator is not None:
         seen["best_checkpoint"] = Path(trainer.state.best_model_checkpoint or "").name or None
         seen["best_dev_ndcg@10"] = trainer.state.best_metric
     manifest = run.update_manifest(
-        train={"base_model": config.base_model, "steps": trainer.state.global_step, "max_steps_planned": trainer.state.max_steps,
+        train={"base_model": config.base_model, "loss": type(loss).__name__, "steps": trainer.state.global_step, "max_steps_planned": trainer.state.max_steps,
                "budget_cap": budget.cap, "final_train_loss": final_loss, "train_pairs": len(train_ds),
                "precision": next(iter(_precision(config)), "fp32"), "device": str(model.device),
                "seconds": round(time.perf_counter() - started, 1), "train_runtime": round(runtime, 2),
@@ -393,7 +461,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     return manifest
 
 
-def plot_loss(log_history: list[dict], path: Path) -> None:
+def plot_loss(log_history: list[dict], path: Path, loss_name: str = "MultipleNegativesRankingLoss") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -408,7 +476,7 @@ def plot_loss(log_history: list[dict], path: Path) -> None:
     if evals:
         ax.plot(*zip(*evals), "o-", label="holdout loss")
     ax.set_xlabel("step")
-    ax.set_ylabel("MultipleNegativesRankingLoss")
+    ax.set_ylabel(loss_name)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

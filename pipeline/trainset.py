@@ -20,6 +20,7 @@ def with_context(pairs, corpus):
 
 
 DEV = "dev"  # the evaluator's name: its metrics are eval_dev_cosine_ndcg@10, ...
+DEV_NDCG = f"{DEV}_cosine_ndcg@10"  # what model selection and train.merge_alpha: auto maximise
 
 
 def dev_evaluator(dev_ds):

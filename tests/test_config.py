@@ -111,11 +111,24 @@ def test_bad_time_budget_fails_when_the_recipe_is_read():
         ("pairs.hard_negatives=3", r"pairs.hard_negatives must be 0 \(in-batch negatives only\) or 1"),
         ("train.dev_fraction=0.6", r"train.dev_fraction must be at least 0 \(off\) and below 0.5"),
         ("evaluate.hybrid_alpha=1.5", r"evaluate.hybrid_alpha must be between 0 \(BM25 only\) and 1 \(dense only\)"),
+        ("pairs.types=[docstring_code, commit_definition]", r"commit_definition is switched by history.pairs, not by pairs.types"),
+        ("history.since=3y", r"history.since must be a window such as '3 years'"),
+        ("history.holdout_share=1", r"history.holdout_share must be at least 0 and below 1"),
+        ("history.max_definitions=0", r"history.max_definitions 1 or more"),
     ],
 )
 def test_bad_values_raise_a_helpful_message(override, expected):
     with pytest.raises(RecipeError, match=expected):
         load_recipe("smoke", [override])
+
+
+def test_every_miner_is_a_pair_type_or_switched_by_a_key_of_its_own():
+    from pipeline.config import PAIR_TYPES, SWITCHED_PAIR_TYPES
+    from pipeline.pairs import MINERS
+
+    assert set(MINERS) == set(PAIR_TYPES) | set(SWITCHED_PAIR_TYPES) and not set(PAIR_TYPES) & set(SWITCHED_PAIR_TYPES)
+    assert load_recipe("default").history.enabled and load_recipe("default").history.pairs  # on by default
+    assert load_recipe("smoke", ["history.since=3 years"]).history.since == "3 years"
 
 
 def test_bad_value_in_a_recipe_file(tmp_path: Path):

@@ -128,19 +128,25 @@ class _Userdata:
         return self.value
 
 
+def fake_colab(monkeypatch, **attributes) -> None:
+    """A `google.colab` module in sys.modules, as on Colab, holding `attributes`."""
+    import types
+
+    colab = types.ModuleType("google.colab")
+    colab.__dict__.update(attributes)
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+
+
 def run_token_cell(monkeypatch, userdata, **params) -> tuple[dict, str]:
     """The token cell's code, run as Colab would (IN_COLAB), with `google.colab.userdata` faked; returns its
     namespace and what it printed."""
     import contextlib
     import io
-    import types
 
-    colab = types.ModuleType("google.colab")
-    colab.userdata = userdata
-    google = types.ModuleType("google")
-    google.colab = colab
-    monkeypatch.setitem(sys.modules, "google", google)
-    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    fake_colab(monkeypatch, userdata=userdata)
     monkeypatch.setenv("HF_TOKEN", "")  # recorded, so what the cell sets is undone after the test
     monkeypatch.delenv("HF_TOKEN")
     namespace = {"os": os, "IN_COLAB": True, "DRY_RUN": False, "MODEL_REPO_ID": "me/model", "DATASET_REPO_ID": "me/data", **params}
@@ -169,6 +175,41 @@ def test_the_token_cell_takes_the_secret_and_never_prints_it(monkeypatch):
     assert namespace["TOKEN_PROBLEM"] == ""
     with pytest.raises(ValueError, match="MODEL_REPO_ID"):  # going to publish into the placeholder: stop now
         run_token_cell(monkeypatch, _Userdata(value=TOKEN), MODEL_REPO_ID="YOUR_HF_USER/x")
+
+
+# --- the setup cell's install on Colab, with its commands recorded instead of run ---------------------
+
+def test_the_install_on_colab_keeps_colabs_torch_and_its_versions(monkeypatch):
+    """On Colab the setup cell installs repotune constrained to the torch there and to notebooks/colab/constraints.txt
+    (Colab's own versions, which `make test-colab` tests); every command is recorded, none is run."""
+    import contextlib
+    import io
+    import subprocess
+
+    commands = []
+
+    class Recorded:
+        def __init__(self, cmd, **_):
+            commands.append(cmd)
+            self.stdout = io.BytesIO()
+
+        def wait(self):
+            return 0
+
+    fake_colab(monkeypatch)
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    namespace = {"LOCAL_REPOTUNE": None, "REPOTUNE_GIT": "https://example.invalid/repotune.git", "REPOTUNE_REV": "main",
+                 "RECIPE": "colab"}
+    source = load().cells[cell_index(load(), "def git_checkout(")].source
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(RuntimeError):  # /content has no checkout
+        exec(compile(source, "setup-cell", "exec"), namespace)
+    [pip] = [c for c in commands if c[1:4] == ["-m", "pip", "install"]]
+    constraints = [Path(pip[i + 1]) for i, arg in enumerate(pip) if arg == "-c"]
+    checkout = Path("/content/repotune")
+    assert checkout / "notebooks" / "colab" / "constraints.txt" in constraints, pip
+    assert (ROOT / constraints[-1].relative_to(checkout)).is_file()
+    assert constraints[0].read_text().startswith("torch=="), "Colab's torch is kept"
+    assert pip[-2:] == ["-e", f"{checkout}[test]"]
 
 
 # --- the whole notebook, headless ---------------------------------------------------------------------

@@ -317,3 +317,19 @@ def test_test_files_of_every_language_are_recognised(path, symbol, is_test):
     from pipeline.pairs import _is_test
 
     assert _is_test(Chunk("id", "x", path, "code", "go", 1, 1, symbol, "function")) is is_test
+
+
+def test_commit_definition_pairs_a_commit_subject_with_each_definition_it_touched():
+    from pipeline.history import Commit
+    from pipeline.pairs import PairMiner
+
+    chunks = literal_chunks({"calc.py": "def add(a, b):\n    total = a + b\n    return total\n\n\n"
+                                        "def sub(a, b):\n    diff = a - b\n    return diff\n"})
+    miner = PairMiner(PairsConfig(), StageStats("pairs"))
+    miner.add(chunks)
+    miner.add_commits([Commit("a" * 40, 1, "Keep the sum in a local before returning it", (("calc.py", "add"), ("calc.py", "gone")))])
+    pairs = [p for p in miner.finish(lambda rows: {r: chunks[r].text for r in rows}, lambda: iter(chunks)) if p.pair_type == "commit_definition"]
+    add = next(c for c in chunks if c.symbol == "add")
+    assert [(p.anchor, p.positive_chunk_id, p.anchor_chunk_id, p.anchor_kind, p.kind) for p in pairs] == [
+        ("Keep the sum in a local before returning it", add.id, "commit:" + "a" * 12, "commit", "code")]  # a definition gone from HEAD: none
+    assert miner.stats["type_commit_definition"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -39,8 +40,14 @@ def test_smoke_training_saves_model_card_plot_and_manifest(run, tiny_model):
     assert len(list(run.checkpoints.glob("checkpoint-*"))) == 1  # save_total_limit: 1
 
 
-def _cut_off_after_step_3(run: RunDir, monkeypatch) -> None:
-    """Train ``run`` until a simulated Colab cut-off after step 3 (checkpoint-2 exists), then undo the patch."""
+@pytest.mark.parametrize("levers", [(), ("train.loss=gist", "train.merge_alpha=0.5")], ids=["mnrl", "gist-merged"])
+def test_resume_after_a_crash_reaches_the_same_weights(run, tmp_path, monkeypatch, levers):
+    # the reference: six steps without interruption
+    reference = RunDir(tmp_path / "reference")
+    shutil.copytree(run.root, reference.root)
+    train(reference.root, _recipe(reference, *levers))
+
+    # the same run, killed after step 3 (a checkpoint exists at step 2), then resumed
     original = TimeBudget.on_step_end
 
     def crash(self, args, state, control, **kw):
@@ -48,23 +55,13 @@ def _cut_off_after_step_3(run: RunDir, monkeypatch) -> None:
             raise RuntimeError("simulated Colab cut-off")
         return original(self, args, state, control, **kw)
 
-    with monkeypatch.context() as patch:
-        patch.setattr(TimeBudget, "on_step_end", crash)
-        with pytest.raises(RuntimeError, match="cut-off"):
-            train(run.root, _recipe(run))
-
-
-def test_resume_after_a_crash_reaches_the_same_weights(run, tmp_path, monkeypatch):
-    # the reference: six steps without interruption
-    reference = RunDir(tmp_path / "reference")
-    shutil.copytree(run.root, reference.root)
-    train(reference.root, _recipe(reference))
-
-    # the same run, killed after step 3 (a checkpoint exists at step 2), then resumed
-    _cut_off_after_step_3(run, monkeypatch)
+    monkeypatch.setattr(TimeBudget, "on_step_end", crash)
+    with pytest.raises(RuntimeError, match="cut-off"):
+        train(run.root, _recipe(run, *levers))
     assert not run.model.exists()  # no half-written model that looks complete
     assert (run.checkpoints / "checkpoint-2").is_dir()
-    manifest = train(run.root, _recipe(run), resume=True)
+    monkeypatch.setattr(TimeBudget, "on_step_end", original)
+    manifest = train(run.root, _recipe(run, *levers), resume=True)
     assert manifest["train"]["steps"] == 6
     assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
 
@@ -74,7 +71,17 @@ def test_resume_skips_a_checkpoint_cut_off_while_it_was_written(run, tmp_path, m
     shutil.copytree(run.root, reference.root)
     train(reference.root, _recipe(reference))
 
-    _cut_off_after_step_3(run, monkeypatch)
+    original = TimeBudget.on_step_end
+
+    def crash(self, args, state, control, **kw):
+        if state.global_step == 3:
+            raise RuntimeError("simulated Colab cut-off")
+        return original(self, args, state, control, **kw)
+
+    monkeypatch.setattr(TimeBudget, "on_step_end", crash)
+    with pytest.raises(RuntimeError, match="cut-off"):
+        train(run.root, _recipe(run))
+    monkeypatch.setattr(TimeBudget, "on_step_end", original)
     # the session ended while checkpoint-4 was being written: transformers writes trainer_state.json last
     partial = run.checkpoints / "checkpoint-4"
     shutil.copytree(run.checkpoints / "checkpoint-2", partial)
@@ -106,6 +113,16 @@ def test_rerunning_a_finished_run_trains_nothing_and_keeps_the_model(run, caplog
     # a changed recipe is not "finished": it is refused, as any resume with another recipe
     with pytest.raises(TrainError, match=r"train.learning_rate"):
         train(run.root, _recipe(run, "train.max_steps=5000", "train.learning_rate=1e-3"), resume=True)
+
+
+def test_a_run_started_before_the_loss_and_merge_keys_existed_still_resumes(run, caplog):
+    first = train(run.root, _recipe(run, "train.max_steps=2"))
+    stamp = run.checkpoints / "train_recipe.json"
+    older = {k: v for k, v in json.loads(stamp.read_text()).items() if k not in ("loss", "merge_alpha")}
+    stamp.write_text(json.dumps(older))  # as a repotune without train.loss / train.merge_alpha wrote it
+    with caplog.at_level("INFO", logger="repotune"):
+        again = train(run.root, _recipe(run, "train.max_steps=2"), resume=True)
+    assert "nothing to resume" in caplog.text and again["model_hash"] == first["model_hash"]
 
 
 def test_a_checkpoint_every_few_minutes_of_wall_time(run):
@@ -147,7 +164,8 @@ def test_not_a_model_folder_is_a_clear_error(run, tmp_path):
         train(run.root, _recipe(run, f"train.base_model={tmp_path / 'empty'}"))
 
 
-def test_training_and_card_make_no_network_call(run, monkeypatch):
+@pytest.mark.parametrize("loss", ["mnrl", "gist"])
+def test_training_and_card_make_no_network_call(run, monkeypatch, loss):
     lookups = []
 
     def refuse(host, *args, **kwargs):
@@ -155,7 +173,7 @@ def test_training_and_card_make_no_network_call(run, monkeypatch):
         raise socket.gaierror("offline test")
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    train(run.root, _recipe(run, "train.max_steps=2"))
+    train(run.root, _recipe(run, "train.max_steps=2", f"train.loss={loss}", "train.merge_alpha=0.5"))
     assert lookups == []
 
 
@@ -220,3 +238,122 @@ def test_tokenising_in_dataloader_workers_trains_the_same_steps(run):
     """train.dataloader_workers: the collator (tokenisation) runs in worker processes, off the training loop."""
     manifest = train(run.root, _recipe(run, "train.dataloader_workers=2"))
     assert manifest["train"]["steps"] == 6 and manifest["train"]["final_train_loss"] > 0
+
+
+# --- levers: WiSE-FT merge (train.merge_alpha) and GIST (train.loss) ----------------------------------
+
+def _weights(model_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def test_merge_alpha_saves_weights_between_base_and_tuned(run, tmp_path, tiny_model):
+    """WiSE-FT: 0.5 is exactly halfway between the base and the unmerged run (same seed), 0.0 is the base; the
+    card says so, and a resumed finished merged run trains nothing and keeps its hash."""
+    import torch
+
+    models = {}
+    for alpha in ("1.0", "0.5", "0.0"):
+        other = RunDir(tmp_path / f"alpha-{alpha}")
+        shutil.copytree(run.root, other.root)
+        manifest = train(other.root, _recipe(other, f"train.merge_alpha={alpha}"))
+        assert manifest["train"]["merge_alpha"] == float(alpha) and "merge_dev_ndcg@10" not in manifest["train"]
+        models[alpha] = (other, manifest)
+    base, tuned = _weights(Path(tiny_model)), _weights(models["1.0"][0].model)
+    half, zero = _weights(models["0.5"][0].model), _weights(models["0.0"][0].model)
+    assert set(base) == set(tuned) == set(half) == set(zero)
+    assert any(not torch.equal(tuned[k], base[k]) for k in base)  # training moved the weights
+    for k in base:
+        if base[k].is_floating_point():
+            assert torch.equal(half[k], 0.5 * tuned[k] + 0.5 * base[k]), k
+        assert torch.equal(zero[k], base[k]), k
+    card = (models["0.5"][0].model / "README.md").read_text()
+    assert "merged with its base at alpha 0.5 (WiSE-FT)" in card and "tuned by repotune" in card
+    assert "WiSE-FT" not in (models["1.0"][0].model / "README.md").read_text()
+
+    merged, first = models["0.5"]
+    again = train(merged.root, _recipe(merged, "train.merge_alpha=0.5"), resume=True)  # finished: nothing to train
+    assert again["model_hash"] == first["model_hash"] == sha256_file(merged.model / "model.safetensors")
+
+
+def test_merge_alpha_auto_needs_a_dev_split(run):
+    with pytest.raises(RecipeError, match=r"train.merge_alpha: auto .*train.dev_fraction"):
+        _recipe(run, "train.merge_alpha=auto")
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "half", "true"])
+def test_bad_merge_alpha_is_a_recipe_error(run, value):
+    with pytest.raises(RecipeError, match="train.merge_alpha"):
+        _recipe(run, f"train.merge_alpha={value}")
+
+
+def test_merge_alpha_auto_picks_the_best_alpha_on_the_dev_split(run):
+    from pipeline.config import MERGE_GRID
+
+    manifest = train(run.root, _recipe(run, "train.dev_fraction=0.3", "train.merge_alpha=auto"))
+    t = manifest["train"]
+    scores = t["merge_dev_ndcg@10"]
+    assert list(scores) == [f"{a:g}" for a in MERGE_GRID] and all(0 <= v <= 1 for v in scores.values())
+    best = max(MERGE_GRID, key=lambda a: (scores[f"{a:g}"], a))  # a tie goes to the larger alpha
+    assert t["merge_alpha"] == best
+    assert scores["1"] == pytest.approx(t["best_dev_ndcg@10"])  # alpha 1 is the weights model selection kept
+    card = (run.model / "README.md").read_text()
+    assert f"**cosine_ndcg@10**  | **{scores[f'{best:g}']:.4f}**" in card  # the card's dev metrics: the saved weights'
+    log = json.loads((run.root / "train_log.json").read_text())
+    rows = [[c.strip(" *") for c in line.strip("|").split("|")] for line in card.split("### Training Logs")[1].splitlines()[3:]
+            if line.startswith("|")]
+    in_card = {int(r[1]): r[-1] for r in rows if r[-1] != "-"}
+    in_log = {h["step"]: f"{h['eval_dev_cosine_ndcg@10']:.4f}" for h in log if "eval_dev_cosine_ndcg@10" in h}
+    assert in_card == in_log  # the grid's evaluations do not rewrite the rows of training's steps
+
+
+def test_merge_picks_the_alpha_the_dev_split_scores_best(tiny_model):
+    """The grid's choice, with a dev score that peaks at alpha 0.5 (the fixture's dev split is too small to
+    tell the alphas apart): 0.5 is chosen and loaded, the card's training logs are left as training wrote them."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.config import TrainConfig
+    from pipeline.train import frozen_base, merge_with_base
+    from pipeline.trainset import DEV_NDCG
+
+    model = SentenceTransformer(tiny_model)
+    base = frozen_base(tiny_model, TrainConfig(base_model=tiny_model), True)
+    name = next(n for n, _ in model.named_parameters())
+    with torch.no_grad():
+        dict(model.named_parameters())[name].add_(1.0)  # "training" moved one parameter by 1
+    tuned = dict(model.named_parameters())[name].detach().clone()
+    card = model.model_card_data
+    card.model_name, card.training_logs = "tiny tuned by repotune", [{"Epoch": 1.0, "Step": 6, "Training Loss": 0.5}]
+
+    def evaluator(m):
+        moved = (dict(m.named_parameters())[name] - dict(base.named_parameters())[name]).mean().item()
+        return {DEV_NDCG: 1 - abs(moved - 0.5)}
+
+    out = merge_with_base(model, base, "auto", evaluator)
+    assert out["merge_alpha"] == 0.5 and list(out["merge_dev_ndcg@10"]) == ["0.25", "0.5", "0.75", "1"]
+    assert out["merge_dev_ndcg@10"]["0.5"] == pytest.approx(1.0) and out["merge_dev_ndcg@10"]["1"] == pytest.approx(0.5)
+    merged = dict(model.named_parameters())[name]
+    assert torch.equal(merged, 0.5 * tuned + 0.5 * dict(base.named_parameters())[name])  # the choice, not the grid's last
+    assert card.training_logs == [{"Epoch": 1.0, "Step": 6, "Training Loss": 0.5}]
+    assert card.eval_results_dict[evaluator][DEV_NDCG] == pytest.approx(1.0) and card.model_name.endswith("alpha 0.5 (WiSE-FT)")
+
+
+def test_gist_loss_trains_with_the_base_as_guide_and_is_named_in_the_card(run, tiny_model):
+    manifest = train(run.root, _recipe(run, "train.loss=gist"))
+    t = manifest["train"]
+    assert t["steps"] == 6 and t["final_train_loss"] > 0 and t["loss"] == "GISTEmbedLoss"
+    card = (run.model / "README.md").read_text()
+    assert "GISTEmbedLoss" in card and "\"guide\": \"SentenceTransformer('tiny" in card  # the base, by its path-free name
+    assert _weights(run.model).keys() == _weights(Path(tiny_model)).keys()  # the guide is not saved with the model
+
+
+def test_cached_gist_loss_trains(run):
+    manifest = train(run.root, _recipe(run, "train.loss=gist", "train.cached_loss=true", "train.mini_batch_size=4", "train.max_steps=2"))
+    assert manifest["train"]["loss"] == "CachedGISTEmbedLoss" and manifest["train"]["steps"] == 2
+
+
+def test_bad_loss_is_a_recipe_error(run):
+    with pytest.raises(RecipeError, match=r"train.loss must be one of mnrl, gist"):
+        _recipe(run, "train.loss=triplet")

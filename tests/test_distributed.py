@@ -68,6 +68,19 @@ def test_the_same_global_batch_gives_a_final_loss_within_5_percent(runs):
     assert len([h for h in log if "loss" in h]) == 20  # one loss per step, gathered over both processes
 
 
+def _restores_an_indexed_cpu_optimizer() -> bool:
+    """transformers before 5.2x (Colab's 5.15 among them) loads the optimizer of a multi-process run with
+    map_location=args.device, on CPU `cpu:0`, which torch cannot restore; later ones use plain "cpu"."""
+    import inspect
+
+    from transformers import Trainer
+
+    return 'device.type != "cpu"' in inspect.getsource(Trainer._load_optimizer_and_scheduler)
+
+
+@pytest.mark.xfail(not _restores_an_indexed_cpu_optimizer(), strict=True, raises=AssertionError,
+                   reason="this transformers cannot resume a multi-process CPU run (map_location='cpu:0'); Colab trains "
+                          "in one GPU process, which that code does not touch")
 def test_resume_in_two_processes_from_their_checkpoint(runs, tmp_path):
     run = RunDir(tmp_path / "resumed")
     shutil.copytree(runs["two"][0].root, run.root)

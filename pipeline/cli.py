@@ -1,4 +1,4 @@
-"""The `repotune` command line (DESIGN's contract): thin; each command calls one module."""
+"""The `repotune` command line (README "The command line"): thin; each command calls one module."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """publish: push a gated run's model and dataset to the Hugging Face Hub (the Hub calls and pull live in hub.py).
 
-``publish`` (DESIGN's last stage), step by step; nothing is sent before step 5:
+``publish`` (the last stage: README "Publishing, pulling, searching"), step by step; nothing is sent before step 5:
 
 1. gate    governance.json exists, passed, and still describes the run's dataset and model (gate.is_current)
 2. stage   the exact upload folders, ``publish/model`` (the saved SentenceTransformer + report.md + plots/,

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN's contract): every path a run writes, and the JSON it reads back."""
+"""The run directory (README "The run directory"): every path a run writes, and the JSON it reads back."""
 
 from __future__ import annotations
 

@@ -40,6 +40,21 @@ def test_smoke_training_saves_model_card_plot_and_manifest(run, tiny_model):
     assert len(list(run.checkpoints.glob("checkpoint-*"))) == 1  # save_total_limit: 1
 
 
+def _cut_off_after_step_3(run: RunDir, monkeypatch, *levers: str) -> None:
+    """Train ``run`` until a simulated Colab cut-off after step 3 (checkpoint-2 exists), then undo the patch."""
+    original = TimeBudget.on_step_end
+
+    def crash(self, args, state, control, **kw):
+        if state.global_step == 3:
+            raise RuntimeError("simulated Colab cut-off")
+        return original(self, args, state, control, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TimeBudget, "on_step_end", crash)
+        with pytest.raises(RuntimeError, match="cut-off"):
+            train(run.root, _recipe(run, *levers))
+
+
 @pytest.mark.parametrize("levers", [(), ("train.loss=gist", "train.merge_alpha=0.5")], ids=["mnrl", "gist-merged"])
 def test_resume_after_a_crash_reaches_the_same_weights(run, tmp_path, monkeypatch, levers):
     # the reference: six steps without interruption
@@ -48,19 +63,9 @@ def test_resume_after_a_crash_reaches_the_same_weights(run, tmp_path, monkeypatc
     train(reference.root, _recipe(reference, *levers))
 
     # the same run, killed after step 3 (a checkpoint exists at step 2), then resumed
-    original = TimeBudget.on_step_end
-
-    def crash(self, args, state, control, **kw):
-        if state.global_step == 3:
-            raise RuntimeError("simulated Colab cut-off")
-        return original(self, args, state, control, **kw)
-
-    monkeypatch.setattr(TimeBudget, "on_step_end", crash)
-    with pytest.raises(RuntimeError, match="cut-off"):
-        train(run.root, _recipe(run, *levers))
+    _cut_off_after_step_3(run, monkeypatch, *levers)
     assert not run.model.exists()  # no half-written model that looks complete
     assert (run.checkpoints / "checkpoint-2").is_dir()
-    monkeypatch.setattr(TimeBudget, "on_step_end", original)
     manifest = train(run.root, _recipe(run, *levers), resume=True)
     assert manifest["train"]["steps"] == 6
     assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
@@ -71,17 +76,7 @@ def test_resume_skips_a_checkpoint_cut_off_while_it_was_written(run, tmp_path, m
     shutil.copytree(run.root, reference.root)
     train(reference.root, _recipe(reference))
 
-    original = TimeBudget.on_step_end
-
-    def crash(self, args, state, control, **kw):
-        if state.global_step == 3:
-            raise RuntimeError("simulated Colab cut-off")
-        return original(self, args, state, control, **kw)
-
-    monkeypatch.setattr(TimeBudget, "on_step_end", crash)
-    with pytest.raises(RuntimeError, match="cut-off"):
-        train(run.root, _recipe(run))
-    monkeypatch.setattr(TimeBudget, "on_step_end", original)
+    _cut_off_after_step_3(run, monkeypatch)
     # the session ended while checkpoint-4 was being written: transformers writes trainer_state.json last
     partial = run.checkpoints / "checkpoint-4"
     shutil.copytree(run.checkpoints / "checkpoint-2", partial)

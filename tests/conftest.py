@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -13,6 +14,16 @@ for _key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "H
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from support import FIXTURE_FILES, build_tiny_model, git_init, write_files  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _repotune_logger_as_it_was():
+    """A command run in-process (`cli.main`) configures repotune's logger for a terminal: its own handler and no
+    propagation, so a later test's caplog would see nothing. Put it back after each test."""
+    log = logging.getLogger("repotune")
+    saved = log.handlers[:], log.level, log.propagate
+    yield
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(scope="session")

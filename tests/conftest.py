@@ -16,14 +16,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from support import FIXTURE_FILES, build_tiny_model, git_init, write_files  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _repotune_logger_as_it_was():
-    """A command run in-process (`cli.main`) configures repotune's logger for a terminal: its own handler and no
-    propagation, so a later test's caplog would see nothing. Put it back after each test."""
+@pytest.fixture
+def repotune_log(caplog):
+    """caplog, with repotune's own logger in it. A command run in-process (`cli.main`, the session's built run)
+    gives that logger a terminal handler and stops it propagating, so the root handler caplog reads sees none of
+    it (pytest 9's at_level happens to reach it, 8's does not): hand caplog's handler to it directly."""
     log = logging.getLogger("repotune")
-    saved = log.handlers[:], log.level, log.propagate
-    yield
-    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
+    log.addHandler(caplog.handler)
+    yield caplog
+    log.removeHandler(caplog.handler)
 
 
 @pytest.fixture(scope="session")

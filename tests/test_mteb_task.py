@@ -117,15 +117,15 @@ def test_run_mteb_offline_each_model_its_own_result(models, tmp_path):
     assert _foreign_results() == before  # nothing landed in mteb's own cache, /results or ./results
 
 
-def test_public_tasks_offline_skips(monkeypatch, caplog):
+def test_public_tasks_offline_skips(monkeypatch, repotune_log):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with caplog.at_level(logging.INFO, logger="repotune"):
+    with repotune_log.at_level(logging.INFO, logger="repotune"):
         assert public_tasks(["NanoSciFactRetrieval"]) == []
-    assert "skipped: Hub out of reach" in caplog.text
+    assert "skipped: Hub out of reach" in repotune_log.text
     assert public_tasks([]) == []
 
 
-def test_public_tasks_load_failure_skips(monkeypatch, caplog):
+def test_public_tasks_load_failure_skips(monkeypatch, repotune_log):
     import mteb
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -135,6 +135,6 @@ def test_public_tasks_load_failure_skips(monkeypatch, caplog):
         raise ConnectionError("no route to huggingface.co")
 
     monkeypatch.setattr(mteb, "get_tasks", unreachable)
-    with caplog.at_level(logging.INFO, logger="repotune"):
+    with repotune_log.at_level(logging.INFO, logger="repotune"):
         assert public_tasks(["NanoSciFactRetrieval"]) == []
-    assert "skipped: Hub out of reach" in caplog.text and "ConnectionError" in caplog.text
+    assert "skipped: Hub out of reach" in repotune_log.text and "ConnectionError" in repotune_log.text

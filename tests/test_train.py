@@ -71,7 +71,7 @@ def test_resume_after_a_crash_reaches_the_same_weights(run, tmp_path, monkeypatc
     assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
 
 
-def test_resume_skips_a_checkpoint_cut_off_while_it_was_written(run, tmp_path, monkeypatch, caplog):
+def test_resume_skips_a_checkpoint_cut_off_while_it_was_written(run, tmp_path, monkeypatch, repotune_log):
     reference = RunDir(tmp_path / "reference")
     shutil.copytree(run.root, reference.root)
     train(reference.root, _recipe(reference))
@@ -81,9 +81,9 @@ def test_resume_skips_a_checkpoint_cut_off_while_it_was_written(run, tmp_path, m
     partial = run.checkpoints / "checkpoint-4"
     shutil.copytree(run.checkpoints / "checkpoint-2", partial)
     (partial / "trainer_state.json").unlink()
-    with caplog.at_level("WARNING", logger="repotune"):
+    with repotune_log.at_level("WARNING", logger="repotune"):
         manifest = train(run.root, _recipe(run), resume=True)
-    assert "checkpoint-4 is incomplete" in caplog.text
+    assert "checkpoint-4 is incomplete" in repotune_log.text
     assert manifest["train"]["steps"] == 6
     assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
 
@@ -96,13 +96,13 @@ def test_a_half_written_trainer_state_is_incomplete_too(run):
     assert latest_checkpoint(run) is None and not newest.exists()
 
 
-def test_rerunning_a_finished_run_trains_nothing_and_keeps_the_model(run, caplog):
+def test_rerunning_a_finished_run_trains_nothing_and_keeps_the_model(run, repotune_log):
     first = train(run.root, _recipe(run, "train.max_steps=5000", "train.time_budget=3s", "train.save_steps=100000"))
     model_file = run.model / "model.safetensors"
     mtime = model_file.stat().st_mtime_ns
-    with caplog.at_level("INFO", logger="repotune"):
+    with repotune_log.at_level("INFO", logger="repotune"):
         again = train(run.root, _recipe(run, "train.max_steps=5000", "train.time_budget=3s", "train.save_steps=100000"), resume=True)
-    assert "nothing to resume" in caplog.text
+    assert "nothing to resume" in repotune_log.text
     assert again["train"]["steps"] == first["train"]["steps"] and again["model_hash"] == first["model_hash"]
     assert model_file.stat().st_mtime_ns == mtime and sha256_file(model_file) == first["model_hash"]
     # a changed recipe is not "finished": it is refused, as any resume with another recipe
@@ -110,14 +110,14 @@ def test_rerunning_a_finished_run_trains_nothing_and_keeps_the_model(run, caplog
         train(run.root, _recipe(run, "train.max_steps=5000", "train.learning_rate=1e-3"), resume=True)
 
 
-def test_a_run_started_before_the_loss_and_merge_keys_existed_still_resumes(run, caplog):
+def test_a_run_started_before_the_loss_and_merge_keys_existed_still_resumes(run, repotune_log):
     first = train(run.root, _recipe(run, "train.max_steps=2"))
     stamp = run.checkpoints / "train_recipe.json"
     older = {k: v for k, v in json.loads(stamp.read_text()).items() if k not in ("loss", "merge_alpha")}
     stamp.write_text(json.dumps(older))  # as a repotune without train.loss / train.merge_alpha wrote it
-    with caplog.at_level("INFO", logger="repotune"):
+    with repotune_log.at_level("INFO", logger="repotune"):
         again = train(run.root, _recipe(run, "train.max_steps=2"), resume=True)
-    assert "nothing to resume" in caplog.text and again["model_hash"] == first["model_hash"]
+    assert "nothing to resume" in repotune_log.text and again["model_hash"] == first["model_hash"]
 
 
 def test_a_checkpoint_every_few_minutes_of_wall_time(run):

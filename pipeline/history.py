@@ -15,7 +15,7 @@ Every git repository carries sentences its developers wrote about specific code:
    ``RUN/history/heldout.jsonl`` and never trained on; the older ones feed ``commit_definition`` pairs.
 
 Outside a git work tree, in a repository without commits or with git missing, nothing is read and
-``stats/history.json`` says why (``reason``); a shallow clone is read as far as it goes, its boundary
+the manifest's ``history.reason`` says why (``stats/history.json`` holds counts only); a shallow clone is read as far as it goes, its boundary
 commits dropped (their diff is the whole tree, against nothing).
 """
 
@@ -347,7 +347,6 @@ def read_history(root: str | Path, config: HistoryConfig, definitions: Iterable[
     stats["commits_read"] += 0
     if out.reason:
         log.debug("history: %s; no commits read", out.reason)  # the build's summary line says so
-        stats["reason"] = out.reason
         return out
     boundary: set[str] = set()
     if _git(root, "rev-parse", "--is-shallow-repository") == "true":
@@ -355,7 +354,6 @@ def read_history(root: str | Path, config: HistoryConfig, definitions: Iterable[
         file = (root / shallow) if shallow else None
         boundary = set(file.read_text().split()) if file and file.is_file() else set()
         out.reason = f"shallow clone: {_git(root, 'rev-list', '--count', 'HEAD')} commit(s)"
-        stats["reason"] = out.reason
         log.debug("history: %s, read as far as it goes", out.reason)
     definitions = set(definitions)
     by_name: dict[tuple[str, str], list[str]] = {}

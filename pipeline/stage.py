@@ -35,6 +35,8 @@ class StageStats(Counter):
         return {k[len("dropped_"):]: v for k, v in sorted(self.items()) if k.startswith("dropped_")}
 
     def write(self, stats_dir: Path) -> None:
+        if wrong := {k: v for k, v in self.items() if not isinstance(v, int)}:  # readers tabulate them as integers
+            raise TypeError(f"{self.stage} stats hold counts only, not {wrong}")
         stats_dir.mkdir(parents=True, exist_ok=True)
         (stats_dir / f"{self.stage}.json").write_text(json.dumps(dict(sorted(self.items())), indent=2) + "\n")
 

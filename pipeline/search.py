@@ -19,6 +19,7 @@ import numpy as np
 
 from .console import shows_progress
 from .errors import RepotuneError
+from .records import context_header
 
 MODES = ("dense", "bm25", "hybrid")
 DEFAULT_ALPHA = 0.8  # dense weight of the hybrid (evaluate.hybrid_alpha's default); chosen by `make bench-quality`
@@ -36,7 +37,7 @@ def embed_text(text: str, path: str = "", symbol: str = "", context: bool = True
     heading path), when ``context`` is on: "pipeline/secrets.py SecretScanner.redact\\n<code>"."""
     if not context or not path:
         return text
-    return f"{path} {symbol}".rstrip() + "\n" + text
+    return context_header(path, symbol) + "\n" + text
 
 
 def row_text(row: dict, context: bool) -> str:
@@ -96,12 +97,13 @@ def _corpus_key(texts: list[str]) -> str:
 
 def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: Path | None = None) -> np.ndarray:
     """Normalised embeddings of ``texts``; read from / written to ``index_dir`` when given, keyed by the
-    model's weights and the exact texts, so a changed model or corpus is never served stale vectors."""
+    model's weights, its token window and the exact texts, so a changed model, window or corpus is never
+    served stale vectors."""
     from .mteb_task import weights_fingerprint
 
     path = None
     if index_dir is not None:
-        path = Path(index_dir) / f"{weights_fingerprint(model)}-{_corpus_key(texts)}.npy"
+        path = Path(index_dir) / f"{weights_fingerprint(model)}-{model.max_seq_length}-{_corpus_key(texts)}.npy"
         if path.is_file():
             return np.load(path)
     emb = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,

@@ -58,6 +58,9 @@ def test_corpus_embeddings_are_stored_and_reused(tiny_model, tmp_path):
     assert calls == [2] and np.array_equal(first, second)  # the second came from the index, not the model
     corpus_embeddings(model, ["a b", "c e"], index_dir=tmp_path)  # another corpus: encoded anew
     assert calls == [2, 2] and len(list(tmp_path.glob("*.npy"))) == 2
+    model.max_seq_length = max(2, model.max_seq_length // 2)  # another window (evaluation at 256, training at 128)
+    corpus_embeddings(model, ["a b", "c d"], index_dir=tmp_path)  # the same weights and texts: encoded anew
+    assert calls == [2, 2, 2] and len(list(tmp_path.glob("*.npy"))) == 3
 
 
 @pytest.fixture(scope="module")

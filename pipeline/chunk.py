@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import syntax
-from .records import Chunk, SourceFile, chunk_id
+from .records import Chunk, SourceFile, chunk_id, context_header
 from .stage import StageStats
 
 
@@ -211,15 +211,23 @@ def _doc_segments(lines: list[str], language: str) -> list[Segment]:
 
 # --- fitting units to the token limit ------------------------------------------------------------
 
+def header_reserve(counter: TokenCounter, path: str, symbol: str, max_tokens: int) -> int:
+    """Tokens a chunk leaves free for its ``records.context_header`` (and the newline after it), so that
+    header and text fit ``max_tokens`` together; at most a quarter of the limit (a header longer than
+    that is cut by the model's window, not the chunk's text)."""
+    return min(counter.total(context_header(path, symbol) + "\nx") - counter.total("x"), max_tokens // 4)
+
+
 class Chunker:
     """Chunks files for one tokenizer and limit; counts drops in ``stats``."""
 
-    def __init__(self, counter: TokenCounter, max_tokens: int, stats: StageStats | None = None):
+    def __init__(self, counter: TokenCounter, max_tokens: int, stats: StageStats | None = None, context: bool = False):
         if max_tokens <= counter.special + 8:
             raise ValueError(f"chunk limit of {max_tokens} tokens is too small: use at least {counter.special + 16}")
         self.counter = counter
         self.max_tokens = max_tokens
         self.budget = max_tokens - counter.special  # tokens left for text
+        self.context = context  # leave room for each chunk's context header (chunk.context)
         self.stats = stats if stats is not None else StageStats("chunk")
 
     def chunk_file(self, source: SourceFile) -> list[Chunk]:
@@ -243,7 +251,8 @@ class Chunker:
         chunks: list[Chunk] = []
         seen: set[str] = set()
         for seg in segments:
-            for start, end, text, n_tokens in self._fit(seg.start, seg.end, lines, prefix, cuts):
+            reserve = header_reserve(self.counter, source.path, seg.symbol, self.max_tokens) if self.context else 0
+            for start, end, text, n_tokens in self._fit(seg.start, seg.end, lines, prefix, cuts, reserve):
                 cid = chunk_id(source.path, start, end, text)
                 while cid in seen:  # identical pieces of one over-long line
                     cid += "+"
@@ -267,9 +276,12 @@ class Chunker:
             self.stats[f"blocks_{source.language}"] += 1
         return [Segment(1, len(lines), "block")], None
 
-    def _fit(self, start: int, end: int, lines: list[str], prefix: list[int], cuts: _SplitPoints) -> Iterator[tuple[int, int, str, int]]:
-        """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit: the longest
-        prefix that fits, then the rest, in a loop (a unit of 100,000 lines is 1,000s of pieces deep)."""
+    def _fit(self, start: int, end: int, lines: list[str], prefix: list[int], cuts: _SplitPoints,
+             reserve: int = 0) -> Iterator[tuple[int, int, str, int]]:
+        """Yield (start, end, text, tokens) pieces of lines[start..end] that fit the limit less ``reserve``
+        (the header's tokens): the longest prefix that fits, then the rest, in a loop (a unit of 100,000
+        lines is 1,000s of pieces deep)."""
+        budget, max_tokens = self.budget - reserve, self.max_tokens - reserve
         while True:
             while start <= end and not lines[start - 1].strip():
                 start += 1
@@ -279,14 +291,14 @@ class Chunker:
                 return
             text = "\n".join(lines[start - 1 : end])
             estimate = prefix[end] - prefix[start - 1]
-            if estimate <= self.budget:
+            if estimate <= budget:
                 n_tokens = estimate + self.counter.special if self.counter.additive else self.counter.total(text)
-                if n_tokens <= self.max_tokens:
+                if n_tokens <= max_tokens:
                     yield start, end, text, n_tokens
                     return
             if start == end:  # one line over the limit: cut inside it
                 self.stats["split_long_line"] += 1
-                for piece in self.counter.split_line(lines[start - 1], self.budget):
+                for piece in self.counter.split_line(lines[start - 1], budget):
                     yield start, end, piece, self.counter.total(piece)
                 return
             # greedy: the longest prefix ending before a split point that fits; else split at lines
@@ -294,13 +306,13 @@ class Chunker:
             inner = points[bisect.bisect_right(points, start) : bisect.bisect_right(points, end)]
             split_at = None
             for c in inner or range(start + 1, end + 1):
-                if prefix[c - 1] - prefix[start - 1] > self.budget:  # the tokens of lines start .. c-1
+                if prefix[c - 1] - prefix[start - 1] > budget:  # the tokens of lines start .. c-1
                     break
                 split_at = c
             if split_at is None:  # even the first block is too long: split it at lines instead
-                split_at = next((c for c in range(start + 1, end + 1) if prefix[c] - prefix[start - 1] > self.budget), start + 1)
+                split_at = next((c for c in range(start + 1, end + 1) if prefix[c] - prefix[start - 1] > budget), start + 1)
                 split_at = max(split_at, start + 1)
-            yield from self._fit(start, split_at - 1, lines, prefix, cuts)
+            yield from self._fit(start, split_at - 1, lines, prefix, cuts, reserve)
             start = split_at
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-_FIELDS = ("id", "text", "path", "start_line", "end_line", "n_tokens")
+from .chunk import header_reserve
+
+_FIELDS = ("id", "text", "path", "start_line", "end_line", "n_tokens", "symbol")
 
 
 def _fields(chunk: Any) -> dict:
@@ -20,7 +22,7 @@ def _fields(chunk: Any) -> dict:
     return {name: getattr(chunk, name, None) for name in _FIELDS}
 
 
-def check_chunks(chunks: Iterable[Any], text: str | None, max_tokens: int, counter) -> list[str]:
+def check_chunks(chunks: Iterable[Any], text: str | None, max_tokens: int, counter, context: bool = False) -> list[str]:
     """Violations of the chunk invariants by the chunks of one file, in the order they were produced.
 
     ``counter`` is a ``pipeline.chunk.TokenCounter`` for the base model's tokenizer. Always checked:
@@ -29,8 +31,10 @@ def check_chunks(chunks: Iterable[Any], text: str | None, max_tokens: int, count
     id; chunks come in source order (``start_line`` non-decreasing). With the file's (normalised)
     ``text`` also: each chunk's text comes from its span, and every non-blank line of the file lies
     in some chunk's span. Pass ``text=None`` for a run's stored corpus, where ``chunk.min_chars``
-    has already dropped short pieces, so coverage no longer holds.
+    has already dropped short pieces, so coverage no longer holds. With ``context`` (``chunk.context``),
+    the limit holds for the text together with the room its header needs (``chunk.header_reserve()``).
     """
+
     rows = [_fields(c) for c in chunks]
     problems: list[str] = []
     lines = text.split("\n") if text is not None else None
@@ -43,8 +47,10 @@ def check_chunks(chunks: Iterable[Any], text: str | None, max_tokens: int, count
         if not body.strip():
             problems.append(f"{where}: empty text")
         n = counter.total(body)
-        if n > max_tokens:
-            problems.append(f"{where}: {n} tokens, over the limit of {max_tokens}")
+        reserve = header_reserve(counter, c["path"] or "", c["symbol"] or "", max_tokens) if context else 0
+        if n + reserve > max_tokens:
+            problems.append(f"{where}: {n} tokens" + (f" and {reserve} for its header" if reserve else "")
+                            + f", over the limit of {max_tokens}")
         if c["n_tokens"] is not None and c["n_tokens"] != n:
             problems.append(f"{where}: records n_tokens={c['n_tokens']} but the tokenizer counts {n}")
         if c["id"] in seen:

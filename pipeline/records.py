@@ -59,6 +59,12 @@ def chunk_id(path: str, start_line: int, end_line: int, text: str) -> str:
     return f"{path}:{start_line}-{end_line}:{digest}"
 
 
+def context_header(path: str, symbol: str = "") -> str:
+    """The one-line header a chunk is embedded under when ``chunk.context`` is on: "pipeline/secrets.py
+    SecretScanner.redact" (``search.embed_text``); the chunker leaves room for it (``chunk.header_reserve()``)."""
+    return f"{path} {symbol}".rstrip()
+
+
 def path_of_id(chunk_id: str) -> str | None:
     """The path inside an id made by ``chunk_id`` (``path:start-end:digest``), or None if it is not one."""
     parts = chunk_id.rsplit(":", 2)

@@ -81,7 +81,7 @@ class FileWorker:
             lap("secrets")
             if redacted is not None:
                 result.kept = True
-                chunker = Chunker(self.counter, self.max_tokens, stats["chunk"])
+                chunker = Chunker(self.counter, self.max_tokens, stats["chunk"], recipe.chunk.context)
                 result.chunks = chunk_source(redacted, chunker, recipe.chunk.min_chars)
                 lap("chunk")
                 result.chunk_shingles = [np.array(text_shingle_hashes(c.text, recipe.clean, shingles), dtype="<u4").tobytes()

@@ -12,6 +12,7 @@ from pipeline.invariants import check_chunks
 from pipeline.models import load_tokenizer
 from pipeline.records import SourceFile, chunk_id
 from pipeline.rundir import RunError
+from pipeline.workers import max_chunk_tokens
 
 pytestmark = [pytest.mark.governance, pytest.mark.chunk_invariants]
 
@@ -40,10 +41,6 @@ def counter(run_recipe):
     return TokenCounter(load_tokenizer(run_recipe.train.base_model))
 
 
-def _limit(recipe) -> int:
-    return min(recipe.chunk.max_tokens or recipe.train.max_seq_length, recipe.train.max_seq_length)
-
-
 def test_chunker_properties_on_any_text(counter, check):
     examples = []
 
@@ -62,26 +59,26 @@ def test_chunker_properties_on_any_text(counter, check):
 def test_chunker_properties_on_python(counter, check):
     examples = []
 
-    @given(text=_PY, limit=st.sampled_from([24, 64, 128]))
-    def holds(text, limit):
+    @given(text=_PY, limit=st.sampled_from([24, 64, 128]), context=st.booleans())
+    def holds(text, limit, context):
         examples.append(1)
-        source = SourceFile("m.py", "code", "python", text=text)
-        chunks = Chunker(counter, limit).chunk_file(source)
-        assert check_chunks(chunks, text, limit, counter) == []
-        assert [c.id for c in chunks] == [c.id for c in Chunker(counter, limit).chunk_file(source)]  # stable ids
+        source = SourceFile("src/package/module.py", "code", "python", text=text)
+        chunks = Chunker(counter, limit, context=context).chunk_file(source)
+        assert check_chunks(chunks, text, limit, counter, context) == []  # with context: the header fits too
+        assert [c.id for c in chunks] == [c.id for c in Chunker(counter, limit, context=context).chunk_file(source)]
 
     holds()
     check(len(examples), "every generated module chunks within the invariants", True, "")
 
 
 def test_run_chunks_obey_the_invariants(corpus, run_recipe, counter, policy, check):
-    limit = _limit(run_recipe)
+    limit = max_chunk_tokens(run_recipe)
     by_path = defaultdict(list)
     for row in corpus:
         by_path[row["path"]].append(row)
     problems = []
     for path, rows in by_path.items():
-        problems += [f"{path}: {p}" for p in check_chunks(rows, None, limit, counter)]
+        problems += [f"{path}: {p}" for p in check_chunks(rows, None, limit, counter, run_recipe.chunk.context)]
         # stable ids: path + span + content hash, recomputable from the row itself
         problems += [f"{path}: id {r['id']} does not match its content" for r in rows
                      if not r["id"].startswith(chunk_id(r["path"], r["start_line"], r["end_line"], r["text"]))]

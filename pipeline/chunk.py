@@ -18,10 +18,9 @@ import bisect
 import itertools
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from . import syntax
-from .records import Chunk, SourceFile, chunk_id, context_header
+from .records import Chunk, Segment, SourceFile, chunk_id, context_header
 from .stage import StageStats
 
 
@@ -109,17 +108,6 @@ class TokenCounter:
             else:
                 pieces.append(piece)
         return pieces
-
-
-@dataclass
-class Segment:
-    """A line range [start, end] (1-based, inclusive) with its structural role."""
-
-    start: int
-    end: int
-    chunk_type: str
-    symbol: str = ""
-    meta: dict = field(default_factory=dict)
 
 
 # --- structure: where units start -----------------------------------------------------------------
@@ -396,6 +384,6 @@ def chunk_source(source: SourceFile, chunker: Chunker, min_chars: int) -> list[C
 
 
 def chunk_files(files: Iterable[SourceFile], chunker: Chunker, min_chars: int) -> Iterator[Chunk]:
-    """Stage: chunk each file (``chunk_source``)."""
+    """Each file's chunks by ``chunk_source``, the function ``workers.ingest`` runs per file, in one process."""
     for source in files:
         yield from chunk_source(source, chunker, min_chars)

@@ -16,7 +16,6 @@ import logging
 import os
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -27,14 +26,14 @@ from .console import progress
 from .dataset import load_corpus, load_pairs
 from .models import resolve_model
 from .rundir import RunDir, RunError, write_json
-from .questions import bootstrap_interval, load_questions, paired_bootstrap, questions_path, score_questions
+from .metrics import RetrievalSet, bootstrap_interval, breakdown, ir_metrics, paired_bootstrap, per_query_ndcg
+from .questions import load_questions, questions_path, score_questions
 from .search import bm25_scores, dense_scores, embed_text, fuse, row_text, top_k
 from .split import file_of
 
 log = logging.getLogger("repotune")
 
 PACKAGED_DATA = Path(__file__).parent / "data"
-KS = {"ndcg@k": [10], "mrr@k": [10], "recall@k": [1, 5, 10]}
 
 
 class EvalError(RepotuneError, RuntimeError):
@@ -42,15 +41,6 @@ class EvalError(RepotuneError, RuntimeError):
 
 
 # --- 1. retrieval sets -------------------------------------------------------------------------------
-
-@dataclass
-class RetrievalSet:
-    queries: dict[str, str] = field(default_factory=dict)
-    corpus: dict[str, str] = field(default_factory=dict)
-    relevant: dict[str, set[str]] = field(default_factory=dict)
-    query_meta: dict[str, dict] = field(default_factory=dict)  # pair_type, kind
-    corpus_meta: dict[str, dict] = field(default_factory=dict)  # path, start_line, end_line
-
 
 def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str], n_distractors: int | None = None, seed: int = 0,
                   context: bool = False) -> RetrievalSet:
@@ -99,29 +89,6 @@ def rankings(rs: RetrievalSet, models: dict, k: int, batch_size: int, alpha: flo
 
 
 # --- 3. metrics --------------------------------------------------------------------------------------
-
-def ir_metrics(rs: RetrievalSet, ranked: list[list[dict]], qids: list[str] | None = None) -> dict[str, float]:
-    """nDCG@10, MRR@10, Recall@1/5/10 by InformationRetrievalEvaluator's own definitions."""
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-
-    order = list(rs.queries)
-    qids = qids or order
-    evaluator = InformationRetrievalEvaluator(
-        {q: rs.queries[q] for q in qids}, rs.corpus, {q: rs.relevant[q] for q in qids},
-        mrr_at_k=KS["mrr@k"], ndcg_at_k=KS["ndcg@k"], accuracy_at_k=[1], precision_recall_at_k=KS["recall@k"], map_at_k=[10],
-        write_csv=False,
-    )
-    position = {q: i for i, q in enumerate(order)}
-    scores = evaluator.compute_metrics([ranked[position[q]] for q in evaluator.queries_ids])
-    return {f"{name.split('@')[0]}@{k}": float(scores[name][k]) for name, ks in KS.items() for k in ks}
-
-
-def breakdown(rs: RetrievalSet, rankings: dict[str, list[list[dict]]], key: str) -> dict:
-    groups: dict[str, list[str]] = defaultdict(list)
-    for q, meta in rs.query_meta.items():
-        groups[meta[key]].append(q)
-    return {g: {"n_queries": len(qs), **{name: ir_metrics(rs, r, qs) for name, r in rankings.items()}} for g, qs in sorted(groups.items())}
-
 
 # --- 4. STS -----------------------------------------------------------------------------------------
 
@@ -307,10 +274,6 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     bar.update()
     bar.close()
     return metrics
-
-
-def per_query_ndcg(rs: RetrievalSet, ranked: list[list[dict]]) -> list[float]:
-    return [ir_metrics(rs, ranked, [q])["ndcg@10"] for q in rs.queries]
 
 
 def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[float]], seed: int) -> list[float]:

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RepotuneError
+from .metrics import RetrievalSet, bootstrap_interval, ir_metrics, paired_bootstrap, per_query_ndcg
+from .search import top_k
 from .split import file_of
 
 K = 10
@@ -120,27 +122,10 @@ def first_rank(scores: np.ndarray, relevant: set[int]) -> int | None:
     return rank if rank <= RANK_DEPTH else None
 
 
-def bootstrap_interval(groups: list, weights: list[float] | None = None, n: int = 2000, seed: int = 0) -> list[float]:
-    """95 % bootstrap interval of sum(weight x mean(group)), each group of per-question values resampled
-    with replacement on its own: one group of paired differences (tuned - base), a train and a holdout
-    group weighted +1 and -1 (the gap tuning added), or one group per question set, weighted equally."""
-    weights = weights or [1.0] * len(groups)
-    rng = np.random.default_rng(seed)
-    stat = sum(w * np.asarray(g, dtype=float)[rng.integers(0, len(g), size=(n, len(g)))].mean(axis=1) for w, g in zip(weights, groups))
-    return [round(float(np.percentile(stat, 2.5)), 4), round(float(np.percentile(stat, 97.5)), 4)]
-
-
-def paired_bootstrap(a: list[float], b: list[float], n: int = 2000, seed: int = 0) -> list[float]:
-    """95 % interval of mean(b - a) over questions resampled with replacement (paired: same questions)."""
-    return bootstrap_interval([np.asarray(b) - np.asarray(a)], n=n, seed=seed)
-
-
 def score_questions(questions: list[Question], rows: list[dict], scores: dict[str, np.ndarray], source: str,
                     top: int = 3, seed: int = 0) -> dict:
     """Metrics per system (``scores``: name -> [questions, corpus] array), per-question ranks, the top
     hits of base and tuned, and the paired bootstrap interval of tuned − base nDCG@10."""
-    from .evaluate import RetrievalSet, ir_metrics, per_query_ndcg
-    from .search import top_k
 
     ids = [f"c{i}" for i in range(len(rows))]
     rs = RetrievalSet(queries={f"q{q.line}": q.query for q in questions}, corpus=dict(zip(ids, (r["text"] for r in rows))),

@@ -1,8 +1,10 @@
-"""The three records that flow through repotune: one record type per stream.
+"""The records that flow between repotune's stages: one record type per stream.
 
-``SourceFile`` flows through collect -> clean -> secrets, ``Chunk`` out of chunk,
-``Pair`` out of pairs. All are frozen: a stage returns a new record (``dataclasses.replace``)
-rather than mutating the one it was given.
+``SourceFile`` flows through collect -> clean -> secrets, ``Segment`` (a unit a parser found) from
+the parsers (chunk.py, syntax.py) to the chunker, ``Chunk`` out of chunk, ``Pair`` out of pairs.
+The streams' records are frozen: a stage returns a new record (``dataclasses.replace``) rather than
+mutating the one it was given. Records a single stage keeps for itself live with it
+(``workers.FileResult``, ``pairs.ChunkRef``, ``split.CorpusIndex``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ class SourceFile:
     """One file of the repository (or one notebook's extracted cells)."""
 
     path: str  # relative to the repository root, POSIX separators
-    kind: str  # "code" | "docs" | "other"
+    kind: str  # "code" | "docs" (collect drops the rest)
     language: str  # "python", "markdown", "rst", "yaml", ... or "text"
     text: str = ""
     size: int = 0  # bytes on disk
@@ -26,6 +28,17 @@ class SourceFile:
 
     def with_text(self, text: str) -> "SourceFile":
         return dataclasses.replace(self, text=text)
+
+
+@dataclass
+class Segment:
+    """A line range [start, end] (1-based, inclusive) with its structural role."""
+
+    start: int
+    end: int
+    chunk_type: str
+    symbol: str = ""
+    meta: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ class Chunk:
 
     def to_row(self) -> dict:
         # the fields by name, not dataclasses.asdict: that deep-copies meta, and is most of the cost
-        row = {name: getattr(self, name) for name in _CHUNK_COLUMNS}
+        row = {name: getattr(self, name) for name in CHUNK_COLUMNS}
         row["commit"] = row["commit"] or ""
         return row
 
@@ -79,15 +92,16 @@ class Pair:
     positive: str
     pair_type: str
     path: str
-    anchor_kind: str  # "code" | "docs" | "query"
+    anchor_kind: str  # "code" | "docs": the kind of the anchor's file
     positive_kind: str
     anchor_chunk_id: str
     positive_chunk_id: str
     kind: str = ""  # the kind of the positive's file, used for balance and stratification
 
     def to_row(self) -> dict:
-        return {name: getattr(self, name) for name in _PAIR_COLUMNS}
+        return {name: getattr(self, name) for name in PAIR_COLUMNS}
 
 
-_CHUNK_COLUMNS = tuple(f.name for f in dataclasses.fields(Chunk) if f.name != "meta")
-_PAIR_COLUMNS = tuple(f.name for f in dataclasses.fields(Pair))
+# the stored columns, in order: a Chunk's fields but its meta (dataset.CHUNK_FEATURES types them), a Pair's
+CHUNK_COLUMNS = tuple(f.name for f in dataclasses.fields(Chunk) if f.name != "meta")
+PAIR_COLUMNS = tuple(f.name for f in dataclasses.fields(Pair))

@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-# chunk imports this module and this module uses chunk.Segment: bound as a module, so either may load first
-from . import chunk as _chunk
+from .records import Segment
 from .doc_comments import clean_doc_comment
 
 
@@ -248,7 +247,6 @@ class _Parsed:
     def walk(self, nodes, scope: str, container: str, grouped: bool, top: bool) -> None:
         g = self.g
         pending: list = []
-        Segment = _chunk.Segment
         for node in nodes:
             if not node.is_named or node.type in ("php_tag", "text", "\n"):
                 continue

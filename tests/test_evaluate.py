@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import recipe_from_dict
-from pipeline.evaluate import EvalError, RetrievalSet, domain_sts_pairs, evaluate, ir_metrics, load_sts, rankings, retrieval_set
+from pipeline.evaluate import EvalError, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set
+from pipeline.metrics import RetrievalSet, ir_metrics
 from pipeline.rundir import RunDir, RunError
 from pipeline.train import train
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.questions import QuestionError, first_rank, load_questions, matches, paired_bootstrap, relevant_ids, score_questions
+from pipeline.metrics import paired_bootstrap
+from pipeline.questions import QuestionError, first_rank, load_questions, matches, relevant_ids, score_questions
 
 ROWS = [
     {"path": "pkg/http.py", "symbol": "Client.send", "text": "def send(self, req):\n    retries = self.max_retries", "start_line": 1},

@@ -124,6 +124,8 @@ class PairsConfig:
 @dataclass
 class SplitConfig:
     holdout_fraction: float = 0.15  # share of files held out, per kind
+    # the run's data seed: the held-out files, pair sampling and balance, the dev split, hard negatives, up-sampling
+    # and evaluation's samples all draw from it (train.seed is the trainer's own: its shuffling and dropout)
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -184,7 +186,7 @@ class TrainConfig:
     eval_steps: int = 50
     length_aware: bool = True  # group similar lengths into a batch: less padding
     precision: str = "auto"  # "auto": bf16 where supported, else fp16 on GPU, fp32 on CPU
-    seed: int = 42
+    seed: int = 42  # the trainer's seed and data_seed (batch order, dropout); the data's is split.seed
     # model selection: hold this share of the training files out as a dev split (never the holdout),
     # score it every save_steps, keep the best checkpoint. 0: off, the last step's weights are the model
     dev_fraction: float = 0.0
@@ -242,7 +244,9 @@ class EvaluateConfig:
     # a question set (JSONL: {"query", "relevant": [{"path", "symbol" | "contains"}]}), scored over the
     # whole chunk corpus; a path relative to the working directory or to the repository. null: none
     questions: str | None = None
-    hybrid_alpha: float = 0.8  # dense weight in the hybrid (1 - alpha for BM25), per-query min-max scores
+    # dense weight in the hybrid (1 - alpha for BM25), per-query min-max scores; chosen by `make bench-quality`,
+    # and search.DEFAULT_ALPHA for a model without repotune.json
+    hybrid_alpha: float = 0.8
 
     def __post_init__(self) -> None:
         if not 0 <= self.hybrid_alpha <= 1:

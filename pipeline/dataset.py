@@ -9,6 +9,7 @@ fingerprints) identifies the dataset in the manifest and in the gate's result.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -24,20 +25,23 @@ from datasets.utils import disable_progress_bars, enable_progress_bars, is_progr
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .pairs import upsample_order
-from .records import Chunk, Pair
+from .records import CHUNK_COLUMNS, PAIR_COLUMNS, Chunk, Pair
 from .rundir import RunDir, RunError
 from .split import file_of
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 
-PAIR_FEATURES = Features({name: Value("string") for name in (
-    "anchor", "positive", "pair_type", "path", "anchor_kind", "positive_kind", "anchor_chunk_id", "positive_chunk_id", "kind")})
-CHUNK_FEATURES = Features({
-    "id": Value("string"), "text": Value("string"), "path": Value("string"), "kind": Value("string"),
-    "language": Value("string"), "start_line": Value("int32"), "end_line": Value("int32"),
-    "symbol": Value("string"), "chunk_type": Value("string"), "n_tokens": Value("int32"),
-    "commit": Value("string"), "split": Value("string"),
-})
+# Arrow types of the records' fields (records.CHUNK_COLUMNS, PAIR_COLUMNS: the one list of each)
+_ARROW = {"str": "string", "str | None": "string", "int": "int32"}
+
+
+def _features(record, columns: tuple[str, ...], **extra: Value) -> Features:
+    types = {f.name: f.type for f in dataclasses.fields(record)}
+    return Features({**{name: Value(_ARROW[types[name]]) for name in columns}, **extra})
+
+
+PAIR_FEATURES = _features(Pair, PAIR_COLUMNS)
+CHUNK_FEATURES = _features(Chunk, CHUNK_COLUMNS, split=Value("string"))  # split: the chunk's file's side
 
 _LICENSES = [("apache license", "apache-2.0"), ("mit license", "mit"), ("permission is hereby granted, free of charge", "mit"),
              ("bsd 3-clause", "bsd-3-clause"), ("redistribution and use in source and binary", "bsd"),
@@ -89,8 +93,7 @@ def _columns(rows, features: Features, digest) -> Dataset:
 
 # the build's chunk store: the corpus columns but `split` (not known until every file is chunked), and
 # each chunk's shingle hashes (computed where the chunk was made, read back by split's leakage check)
-STORE_FEATURES = Features({**{k: v for k, v in CHUNK_FEATURES.items() if k != "split"}, "shingles": Value("binary")})
-_CHUNK_COLUMNS = [name for name in STORE_FEATURES if name != "shingles"]  # a Chunk's fields, as stored
+STORE_FEATURES = _features(Chunk, CHUNK_COLUMNS, shingles=Value("binary"))
 
 
 class ChunkStore:
@@ -145,7 +148,7 @@ class ChunkStore:
 
     def chunks(self) -> Iterator[Chunk]:
         """Every chunk, streamed, without the structure pair mining used (``meta``)."""
-        for batch in self.batches(_CHUNK_COLUMNS):
+        for batch in self.batches(list(CHUNK_COLUMNS)):
             for row in batch.to_pylist():
                 yield Chunk(**{**row, "commit": row["commit"] or None})
 
@@ -162,7 +165,7 @@ class ChunkStore:
         writer = ArrowWriter(features=CHUNK_FEATURES, path=str(path))
 
         def rows():
-            for batch in self.batches(_CHUNK_COLUMNS):
+            for batch in self.batches(list(CHUNK_COLUMNS)):
                 columns = batch.to_pydict()
                 columns["split"] = ["holdout" if file_of(p) in held_files else "train" for p in columns["path"]]
                 writer.write_batch(columns)

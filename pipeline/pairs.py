@@ -228,9 +228,6 @@ class PairMiner:
     if every chunk had been in memory at once."""
 
     def __init__(self, config: PairsConfig, stats: StageStats, seed: int = 0):
-        unknown = sorted(set(config.types) - set(MINERS))
-        if unknown:
-            raise ValueError(f"unknown pair type(s) {unknown} in pairs.types; valid: {sorted(MINERS)}")
         self.config, self.stats, self.seed = config, stats, seed
         self.types = [*config.types, *(["generated_query"] if config.generator else [])]
         self.local: dict[str, list[Candidate]] = {t: [] for t in self.types if t in LOCAL_MINERS}
@@ -308,7 +305,7 @@ class PairMiner:
 
 
 def mine_pairs(chunks: list[Chunk], config: PairsConfig, stats: StageStats, seed: int = 0) -> list[Pair]:
-    """Stage, for chunks held in memory: every enabled miner over them (``PairMiner``)."""
+    """Every enabled miner over chunks held in memory, by the ``PairMiner`` the build feeds file by file."""
     miner = PairMiner(config, stats, seed)
     miner.add(chunks)
     return miner.finish(lambda rows: {row: chunks[row].text for row in rows}, lambda: iter(chunks))

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import EvaluateConfig
 from .console import shows_progress
 from .errors import RepotuneError
 from .records import context_header
 
 MODES = ("dense", "bm25", "hybrid")
-DEFAULT_ALPHA = 0.8  # dense weight of the hybrid (evaluate.hybrid_alpha's default); chosen by `make bench-quality`
+DEFAULT_ALPHA = EvaluateConfig.hybrid_alpha  # dense weight of the hybrid: the recipe's default, the one place it is set
 SETTINGS_FILE = "repotune.json"  # in a model folder: how its chunks are embedded and fused
 
 
@@ -161,16 +162,17 @@ def model_settings(model_dir: Path) -> dict:
 
 
 def _chunks_of_folder(folder: Path, model_dir: Path, model) -> list[dict]:
-    """A plain folder's chunks, made on the fly by the build's own per-file path: collect, then each file
-    read, cleaned, scanned for secrets (redacted as the build redacts) and chunked by ``workers.FileWorker``."""
+    """A plain folder's chunks, made on the fly by the build's own ingest path (``workers.ingest``):
+    collect, clean (duplicates too), the secret scan (redacted as the build redacts), chunk."""
     from .collect import collect
     from .config import load_recipe
     from .stage import StageStats
-    from .workers import process_files
+    from .workers import ingest
 
     recipe = load_recipe("default", [f"train.base_model={model_dir}", f"train.max_seq_length={model.max_seq_length}"])
-    files = collect(folder, recipe.collect, StageStats("collect"))
-    return [chunk.to_row() for result in process_files(files, recipe) for chunk in result.chunks]
+    stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk")}
+    files = collect(folder, recipe.collect, stats["collect"])
+    return [chunk.to_row() for result in ingest(files, recipe, stats) if result.kept for chunk in result.chunks]
 
 
 def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[list[dict], str, Path]:

@@ -17,7 +17,6 @@ from importlib import metadata
 from pathlib import Path
 
 from .chunk import Chunker, TokenCounter
-from .clean import PATH_RULES, Deduplicator
 from .collect import RepoError, collect
 from .config import Recipe
 from .console import progress
@@ -29,8 +28,8 @@ from .pairs import PairMiner
 from .rundir import RunDir, write_json
 from .secrets import Finding
 from .split import CorpusIndex, split_pairs
-from .stage import StageStats, apply_rules
-from .workers import max_chunk_tokens, process_files, worker_count
+from .stage import StageStats, track_time
+from .workers import ingest, max_chunk_tokens, worker_count
 
 log = logging.getLogger("repotune")
 
@@ -81,54 +80,35 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
 
     # 1. collect .. chunk, file by file in worker processes; duplicates decided here, in order
     input_bytes = 0
-    listed = apply_rules(files, list(PATH_RULES), stats["clean"], count_kept=False)  # no byte read yet
 
     def counted(sources):  # bytes entering the pipeline (the denominator of build throughput), and collect's time
         nonlocal input_bytes
         sources = iter(sources)
         while True:
-            clock = time.perf_counter()
-            source = next(sources, None)
-            seconds["collect"] += time.perf_counter() - clock
+            with track_time(seconds, "collect"):
+                source = next(sources, None)
             if source is None:
                 return
             input_bytes += source.size
             yield source
 
-    dedup = Deduplicator(recipe.clean)
     miner = PairMiner(recipe.pairs, stats["pairs"], seed=recipe.split.seed)  # the run's one seed
     corpus = CorpusIndex()
     store = ChunkStore(run.root / ".build" / "chunks.arrow")
     commit = None
     files_started = time.perf_counter()
-    bar = progress(process_files(counted(listed), recipe), desc="files", unit="file")
+    bar = progress(ingest(counted(files), recipe, stats, seconds), desc="files", unit="file")
     for result in bar:
-        stats["clean"].update(result.stats["clean"])
-        for stage, spent in result.seconds.items():
-            seconds[stage] += spent
-        if not result.loaded:
-            continue
-        clock = time.perf_counter()
-        reason = dedup.check(result.path, result.digest, result.signature)
-        seconds["clean"] += time.perf_counter() - clock
-        if reason:
-            stats["clean"].drop(reason, result.path)
-            continue
-        stats["clean"]["kept"] += 1
-        stats["secrets"].update(result.stats["secrets"])
         findings.extend(result.findings)
         if not result.kept:
             continue
-        stats["chunk"].update(result.stats["chunk"])
-        clock = time.perf_counter()
-        miner.add(result.chunks)  # reads the chunks' structure (meta), which goes no further
-        for chunk in result.chunks:
-            corpus.add(chunk.path, chunk.kind)
-            commit = commit or chunk.commit
-        seconds["pairs"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        store.add(result.chunks, result.chunk_shingles)
-        seconds["dataset"] += time.perf_counter() - clock
+        with track_time(seconds, "pairs"):
+            miner.add(result.chunks)  # reads the chunks' structure (meta), which goes no further
+            for chunk in result.chunks:
+                corpus.add(chunk.path, chunk.kind)
+                commit = commit or chunk.commit
+        with track_time(seconds, "dataset"):
+            store.add(result.chunks, result.chunk_shingles)
         bar.set_postfix(chunks=store.rows, refresh=False)
     bar.close()
     files_wall = time.perf_counter() - files_started
@@ -139,50 +119,46 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
 
     # 2. history: commit subjects -> the definitions at HEAD they touched; the newest held out (the history
     # yardstick, RUN/history/heldout.jsonl), the older ones mined as commit_definition pairs
-    clock = time.perf_counter()
-    found = read_history(repo_path, recipe.history, miner.definitions, store.chunks, stats["history"])
-    if recipe.history.pairs:
-        miner.add_commits(found.train)
-    write_heldout(run.root, found.heldout)
-    seconds["history"] += time.perf_counter() - clock
+    with track_time(seconds, "history"):
+        found = read_history(repo_path, recipe.history, miner.definitions, store.chunks, stats["history"])
+        if recipe.history.pairs:
+            miner.add_commits(found.train)
+        write_heldout(run.root, found.heldout)
 
     # 3. pairs: the cross-file miners read the texts they need back from the store
-    clock = time.perf_counter()
-    pairs = miner.finish(store.texts, store.chunks)
-    seconds["pairs"] += time.perf_counter() - clock
+    with track_time(seconds, "pairs"):
+        pairs = miner.finish(store.texts, store.chunks)
     if not pairs:
         store.remove()
         raise BuildError(_explain_empty(stats, f"0 pairs from {store.rows} chunks", ", and `pairs.types`"))
 
     # 4. split: whole files held out; the leakage check streams the training chunks' shingle hashes
-    clock = time.perf_counter()
-    corpus.shingles = store.shingles
-    train, holdout, held = split_pairs(pairs, corpus, recipe.split, recipe.clean, stats["split"])
-    seconds["split"] += time.perf_counter() - clock
+    with track_time(seconds, "split"):
+        corpus.shingles = store.shingles
+        train, holdout, held = split_pairs(pairs, corpus, recipe.split, recipe.clean, stats["split"])
 
     # 5. dataset, card, stats, manifest
-    clock = time.perf_counter()
-    dataset_hash = write_dataset(run, train, holdout, store, held)
-    store.remove()
-    for s in stats.values():
-        s.write(run.stats)
-    write_json(run.secrets_report, {"policy": recipe.secrets.policy, "findings": [f.__dict__ for f in findings]})
-    manifest = run.update_manifest(
-        source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": commit},
-        recipe=recipe.to_dict(),
-        seed=recipe.split.seed,
-        versions=versions(),
-        license=detect_license(repo_path.resolve()),
-        counts={"files": stats["chunk"]["files"], "chunks": store.rows, "pairs": len(pairs), "train_pairs": len(train),
-                "holdout_pairs": len(holdout), "secret_findings": len(findings),
-                "text_mb": round(store.text_bytes / 1e6, 3), "input_mb": round(input_bytes / 1e6, 3)},
-        dataset_hash=dataset_hash,
-        history={"commits_read": stats["history"]["commits_read"], "kept": stats["history"]["kept"],
-                 "train_commits": len(found.train), "heldout_commits": len(found.heldout),
-                 "pairs_mined": stats["pairs"]["type_commit_definition"], "reason": found.reason},
-    )
-    write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, [f.__dict__ for f in findings])
-    seconds["dataset"] += time.perf_counter() - clock
+    with track_time(seconds, "dataset"):
+        dataset_hash = write_dataset(run, train, holdout, store, held)
+        store.remove()
+        for s in stats.values():
+            s.write(run.stats)
+        write_json(run.secrets_report, {"policy": recipe.secrets.policy, "findings": [f.__dict__ for f in findings]})
+        manifest = run.update_manifest(
+            source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": commit},
+            recipe=recipe.to_dict(),
+            seed=recipe.split.seed,
+            versions=versions(),
+            license=detect_license(repo_path.resolve()),
+            counts={"files": stats["chunk"]["files"], "chunks": store.rows, "pairs": len(pairs), "train_pairs": len(train),
+                    "holdout_pairs": len(holdout), "secret_findings": len(findings),
+                    "text_mb": round(store.text_bytes / 1e6, 3), "input_mb": round(input_bytes / 1e6, 3)},
+            dataset_hash=dataset_hash,
+            history={"commits_read": stats["history"]["commits_read"], "kept": stats["history"]["kept"],
+                     "train_commits": len(found.train), "heldout_commits": len(found.heldout),
+                     "pairs_mined": stats["pairs"]["type_commit_definition"], "reason": found.reason},
+        )
+        write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, [f.__dict__ for f in findings])
     for empty, other, fix in (("train", "holdout", "lower `split.holdout_fraction`"),
                               ("holdout", "train", "raise `split.holdout_fraction`")):
         if not manifest["counts"][f"{empty}_pairs"]:  # the dataset is on disk to inspect, but cannot train or be judged

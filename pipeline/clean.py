@@ -20,7 +20,7 @@ from datasketch import MinHash, MinHashLSH
 
 from .config import CleanConfig, CollectConfig
 from .records import SourceFile
-from .stage import StageStats, apply_rules
+from .stage import StageStats, apply_rules, first_reason
 
 # Third-party code copied into a repository is not the repository's vocabulary.
 VENDORED_DIRS = {"vendor", "vendored", "third_party", "third-party", "node_modules", "site-packages", "bower_components", "external", "extern"}
@@ -182,7 +182,7 @@ def load(source: SourceFile, config: CleanConfig, stats: StageStats, max_bytes: 
     if text is None:
         return None
     source = dataclasses.replace(source, text=normalise(text), abs_path="")
-    reason = next(filter(None, (rule(source) for rule in content_rules(config))), None)
+    reason = first_reason(source, content_rules(config))
     if reason:
         stats.drop(reason, source.path)
         return None
@@ -198,8 +198,8 @@ PATH_RULES = (vendored, lock_file)
 
 
 def clean(files: Iterable[SourceFile], config: CleanConfig, stats: StageStats, collect_config: CollectConfig | None = None) -> Iterator[SourceFile]:
-    """Stage: path rules, then read + normalise, then content rules, then duplicates (in one process;
-    the build runs ``load`` in worker processes and ``Deduplicator.check`` in order)."""
+    """The cleaned files, in one process, by the functions ``workers.ingest`` runs (path rules, ``load``,
+    ``Deduplicator``): for the tests and tools that need each file's cleaned text."""
     max_bytes = (collect_config or CollectConfig()).max_file_bytes
     dedup = Deduplicator(config)
     for source in apply_rules(files, list(PATH_RULES), stats, count_kept=False):

@@ -425,7 +425,8 @@ def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfi
 def redact_secrets(
     files: Iterable[SourceFile], config: SecretsConfig, stats: StageStats, report: list[Finding]
 ) -> Iterator[SourceFile]:
-    """Stage: scan each file; redact findings (or drop the file, by policy); extend ``report``."""
+    """Each file by ``redact_file``, the function ``workers.ingest`` runs per file, in one process: redacted
+    (or dropped, by policy); findings extend ``report``."""
     with SecretScanner() as scanner:
         for source in files:
             kept = redact_file(scanner, source, config, stats, report)

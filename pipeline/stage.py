@@ -1,14 +1,18 @@
-"""The one loop every filtering stage shares: rules return None (keep) or a reason (drop).
+"""What every stage shares: rules that return None (keep) or a reason (drop), the loop that counts
+them, and the timer of each stage's seconds.
 
-Modelled on datatrove's filters: a rule only states its predicate; this loop counts ``kept`` and
-``dropped_<reason>`` so nothing is dropped silently, and the counts land in ``stats/<stage>.json``
-and in the dataset card.
+Modelled on datatrove's filters: a rule only states its predicate; ``apply_rules`` (or
+``first_reason`` for one record) counts ``kept`` and ``dropped_<reason>`` so nothing is dropped
+silently, and the counts land in ``stats/<stage>.json`` and in the dataset card. ``track_time``
+adds a block's wall time to its stage, as datatrove's ``track_time`` does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -41,13 +45,28 @@ class StageStats(Counter):
         (stats_dir / f"{self.stage}.json").write_text(json.dumps(dict(sorted(self.items())), indent=2) + "\n")
 
 
+def first_reason(record: R, rules: Iterable[Rule]) -> str | None:
+    """The reason of the first rule that objects to ``record``, or None."""
+    return next(filter(None, (rule(record) for rule in rules)), None)
+
+
 def apply_rules(records: Iterable[R], rules: list[Rule], stats: StageStats, count_kept: bool = True) -> Iterator[R]:
     """Yield the records no rule objects to; count each drop under the first rule's reason."""
     for record in records:
-        reason = next(filter(None, (rule(record) for rule in rules)), None)
+        reason = first_reason(record, rules)
         if reason:
             stats.drop(reason, getattr(record, "path", ""))
             continue
         if count_kept:
             stats["kept"] += 1
         yield record
+
+
+@contextlib.contextmanager
+def track_time(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the wall time of the ``with`` block to ``seconds[stage]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start

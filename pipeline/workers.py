@@ -1,4 +1,5 @@
-"""The per-file part of the build, in worker processes: read and clean one file, scan it for
+"""The ingest stages, one path for every caller (``ingest``: the build, ``repotune search --corpus
+FOLDER``): clean's path rules, then per file, in worker processes, read and clean it, scan it for
 secrets, chunk it, and sign its chunks for split's leakage check. Every file is independent, so
 both cores work; what depends on the files before (duplicates) or on all of them (pairs, split) is
 left to the main process, which takes the results in the repository's order. Each result carries
@@ -17,12 +18,12 @@ import numpy as np
 from datasketch import LeanMinHash
 
 from .chunk import Chunker, TokenCounter, chunk_source
-from .clean import content_digest, load, minhash, text_shingle_hashes
+from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
 from .config import Recipe
 from .models import load_counting_tokenizer
 from .records import Chunk, SourceFile
 from .secrets import Finding, SecretScanner, redact_file
-from .stage import StageStats
+from .stage import StageStats, apply_rules, track_time
 
 
 @dataclass
@@ -127,3 +128,30 @@ def process_files(files: Iterable[SourceFile], recipe: Recipe) -> Iterator[FileR
     with multiprocessing.get_context(method).Pool(workers, initializer=_start, initargs=(recipe,)) as pool:
         # a few files per task: less messaging, and the order is still the files' order
         yield from pool.imap(_work, files, chunksize=4)
+
+
+def ingest(files: Iterable[SourceFile], recipe: Recipe, stats: dict[str, StageStats],
+           seconds: dict[str, float] | None = None) -> Iterator[FileResult]:
+    """Every file that is no duplicate of one before it, read, cleaned, scanned for secrets and chunked
+    (``result.kept`` is False where the secret policy or a sensitive name dropped it: its findings still
+    count). Drops are counted in ``stats["clean"]``, ``["secrets"]`` and ``["chunk"]``; each stage's
+    seconds are added to ``seconds`` when given."""
+    seconds = seconds if seconds is not None else {}
+    dedup = Deduplicator(recipe.clean)
+    listed = apply_rules(files, list(PATH_RULES), stats["clean"], count_kept=False)  # no byte read yet
+    for result in process_files(listed, recipe):
+        stats["clean"].update(result.stats["clean"])
+        for stage, spent in result.seconds.items():
+            seconds[stage] = seconds.get(stage, 0.0) + spent
+        if not result.loaded:
+            continue
+        with track_time(seconds, "clean"):
+            reason = dedup.check(result.path, result.digest, result.signature)
+        if reason:
+            stats["clean"].drop(reason, result.path)
+            continue
+        stats["clean"]["kept"] += 1
+        stats["secrets"].update(result.stats["secrets"])
+        if result.kept:
+            stats["chunk"].update(result.stats["chunk"])
+        yield result

@@ -14,8 +14,23 @@ from pathlib import Path
 
 from .rundir import RunDir, RunError, read_json
 
-QUALITY_DIR = Path(__file__).resolve().parent.parent / "quality"
 MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfitting", "sts", "questions")
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def quality_dir() -> Path:
+    """The governance suites: the checkout's top-level quality/ (an editable install, CI), else the copy a
+    wheel ships inside the package (``pipeline/quality``, mapped from quality/ by pyproject.toml)."""
+    checkout = HERE.parent / "quality"
+    return checkout if (checkout / "conftest.py").is_file() and (checkout / "policy.yaml").is_file() else HERE / "quality"
+
+
+QUALITY_DIR = quality_dir()
+# pytest runs from the checkout (its pyproject.toml; its pipeline/ first on sys.path), or from a wheel in the suites'
+# own folder (the package's folder first on sys.path would let its secrets.py shadow the standard library's)
+GATE_CWD = QUALITY_DIR if QUALITY_DIR.parent == HERE else QUALITY_DIR.parent
 
 
 def run_gate(run_dir: str | Path, policy: str | Path | None = None, extra_args: list[str] = ()) -> dict:
@@ -28,7 +43,7 @@ def run_gate(run_dir: str | Path, policy: str | Path | None = None, extra_args: 
     # `--run-dir=PATH` in one token: pytest reads a separate PATH outside the repository as a test path
     cmd = [sys.executable, "-m", "pytest", str(QUALITY_DIR), "-m", "governance", f"--run-dir={run.root}",
            "-p", "no:cacheprovider", "-q", "-rf", *(["--policy", str(Path(policy).resolve())] if policy else []), *extra_args]
-    code = subprocess.call(cmd, cwd=QUALITY_DIR.parent)
+    code = subprocess.call(cmd, cwd=GATE_CWD)
     if not run.governance.is_file():
         raise RunError(f"the governance suites did not run (pytest exit code {code}): run `{' '.join(cmd)}` to see why")
     return load_result(run)

@@ -4,9 +4,9 @@ Options must be known before pytest picks its root directory, or ``--run-dir run
 a test path; a conftest under quality/ registers too late for that, an installed plugin does not.
 """
 
-from pathlib import Path
+from .gate import MARKERS, QUALITY_DIR
 
-POLICY = Path(__file__).resolve().parent.parent / "quality" / "policy.yaml"
+POLICY = QUALITY_DIR / "policy.yaml"
 
 
 def pytest_addoption(parser):
@@ -18,8 +18,13 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     """Hypothesis profiles (astropy's habit), chosen by HYPOTHESIS_PROFILE: `dev` (default) is quick,
     `ci` is reproducible (derandomize), `fuzz` digs deep. No deadline: the tokenizer's first call
-    in a process is slow, and a wall-clock deadline would flake on 2 cores."""
+    in a process is slow, and a wall-clock deadline would flake on 2 cores. The gate's markers are
+    registered here too, so the suites run where no pyproject.toml lists them (a wheel install)."""
     import os
+
+    config.addinivalue_line("markers", "governance: a governance check over a run directory")
+    for marker in MARKERS:
+        config.addinivalue_line("markers", f"{marker}: the gate's {marker} check (quality/test_{marker}.py)")
 
     try:
         from hypothesis import settings

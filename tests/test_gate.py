@@ -4,6 +4,7 @@ crafted to violate it while a good smoke run passes them all."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -42,9 +43,17 @@ def mapping_problems(markers: set[str], checklist: list[str]) -> list[str]:
     return problems
 
 
+def readme_markers(text: str) -> list[str]:
+    """The marker of each row of the README's gate table (| `marker` | checks | `quality/test_marker.py` |)."""
+    return re.findall(r"^\| `([a-z_]+)` \| .* \| `quality/test_\1\.py` \|$", text, flags=re.M)
+
+
 def test_checklist_maps_one_to_one_onto_markers():
+    """One list of markers (gate.MARKERS), and pyproject's, the PR template's and the README's equal to it."""
     assert mapping_problems(registered_markers(), checklist_markers(TEMPLATE.read_text())) == []
     assert registered_markers() == set(MARKERS)
+    readme = readme_markers((ROOT / "README.md").read_text())
+    assert sorted(readme) == sorted(MARKERS), "README's gate table lists other markers than gate.MARKERS"
 
 
 def test_mapping_check_fails_when_a_line_is_removed():
@@ -255,3 +264,38 @@ def test_a_pytest_without_repotune_says_in_one_line_what_to_run():
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert len(lines) == 1 and ".venv/bin/python -m pytest -m governance" in lines[0], lines
+
+
+def test_the_gate_runs_from_a_wheel_install_without_the_checkout(smoke_run, tmp_path):
+    """The built wheel in a fresh venv (its dependencies read from this environment through a .pth, so
+    nothing is downloaded), from a folder outside the checkout: `repotune gate RUN` runs every suite the
+    wheel ships, and `pytest --pyargs pipeline.quality -m governance` finds them too."""
+    import sysconfig
+    import venv
+
+    run = _copy(smoke_run, tmp_path)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheel"),
+                    str(ROOT)], check=True, capture_output=True, timeout=600)
+    [wheel] = (tmp_path / "wheel").glob("repotune-*.whl")
+    venv.create(tmp_path / "venv", with_pip=False)
+    python = tmp_path / "venv" / "bin" / "python"
+    site = subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip()
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # not a site dir: its .pth stay unread
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shipped = subprocess.check_output([str(python), "-c", "from pipeline.gate import QUALITY_DIR; print(QUALITY_DIR)"],
+                                      cwd=elsewhere, text=True).strip()
+    assert Path(shipped) == Path(site) / "pipeline" / "quality"  # the wheel's copy, not this checkout's quality/
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    gate = subprocess.run([str(tmp_path / "venv" / "bin" / "repotune"), "gate", str(run.root)], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=900)
+    result = json.loads(run.governance.read_text())
+    assert gate.returncode == 0 and result["passed"] and result["complete"], gate.stdout[-3000:] + gate.stderr[-3000:]
+    assert {c["marker"] for c in result["checks"]} == set(MARKERS)
+    one = subprocess.run([str(python), "-m", "pytest", "--pyargs", "pipeline.quality", "-m", "governance and dataset_size",
+                          f"--run-dir={run.root}", "-p", "no:cacheprovider", "-q"], cwd=elsewhere, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert one.returncode == 0 and " passed" in one.stdout, one.stdout[-3000:] + one.stderr[-3000:]

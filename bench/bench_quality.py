@@ -13,7 +13,9 @@ only adds what is missing). Then, per run:
 - **the default search** (the tuned hybrid, what ``repotune search`` does) against **plain base MiniLM
   dense**: the base model on the chunks' text alone (no header), at its own 256-token window;
 - **the history yardstick** (held-out commits as queries: tuned − base), **STS-B** (tuned − base
-  Spearman), the holdout gain, and wall time.
+  Spearman), the holdout gain, and wall time;
+- the WiSE-FT merge measured post hoc: the tuned weights merged with the base's at alpha 0.5
+  (``train.merge_alpha``'s arithmetic), on the same text, minus base (no retraining needed).
 
 Averages run over the sources that are not this repository, and over the post-2023 sources alone;
 their intervals resample the questions within each set.
@@ -49,6 +51,7 @@ VARIANTS = {  # recipe overrides on top of the default recipe: each a lever, mea
     "merge": ["train.dev_fraction=0.1", "train.merge_alpha=auto"],
     "upsample": ["pairs.balance=upsample"],
 }
+MERGED = (0.5,)  # train.merge_alpha measured post hoc on each default run (no retraining)
 PLAIN_TOKENS = 256  # plain base MiniLM: its own window (all-MiniLM-L6-v2's max_seq_length)
 RUNS = ROOT / "runs" / "bench"
 TARGETS = {"tuning alone, post-2023": 0.05, "tuning alone, all": 0.03, "default search, all": 0.12}
@@ -74,24 +77,49 @@ def ensure_run(source: str, variant: str) -> Path:
     return out
 
 
-def plain_base(run: Path) -> list[float]:
-    """nDCG@10 of each question of the run's set by plain base MiniLM dense: the chunks' text alone, 256 tokens."""
-    from sentence_transformers import SentenceTransformer
-
+def _scored(run: Path, model, context: bool) -> list[float]:
+    """nDCG@10 of each question of the run's set, by ``model`` dense over the run's corpus."""
     from pipeline.dataset import load_corpus
-    from pipeline.models import resolve_model
     from pipeline.questions import load_questions, score_questions
     from pipeline.rundir import RunDir
     from pipeline.search import dense_scores, row_text
 
     rundir = RunDir(run)
-    recipe = rundir.read_recipe()
     rows = list(load_corpus(rundir))
-    questions = load_questions(recipe.evaluate.questions)
-    base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=True)
+    questions = load_questions(rundir.read_recipe().evaluate.questions)
+    scores = {"m": dense_scores(model, [row_text(r, context) for r in rows], [q.query for q in questions], 64, RUNS / "index")}
+    return [p["ndcg@10"]["m"] for p in score_questions(questions, rows, scores, "bench")["per_question"]]
+
+
+def _base(run: Path):
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.models import resolve_model
+    from pipeline.rundir import RunDir
+
+    return SentenceTransformer(resolve_model(RunDir(run).read_recipe().train.base_model), local_files_only=True)
+
+
+def plain_base(run: Path) -> list[float]:
+    """Plain base MiniLM dense: the chunks' text alone (no header), at its own 256-token window."""
+    base = _base(run)
     base.max_seq_length = PLAIN_TOKENS
-    scores = {"plain": dense_scores(base, [row_text(r, False) for r in rows], [q.query for q in questions], 64, RUNS / "index")}
-    return [p["ndcg@10"]["plain"] for p in score_questions(questions, rows, scores, "bench")["per_question"]]
+    return _scored(run, base, False)
+
+
+def merged(run: Path, alpha: float) -> list[float]:
+    """The run's tuned weights merged with its base's at ``alpha`` (WiSE-FT, ``train.merged_state``: what
+    ``train.merge_alpha`` saves), on the run's own text and window: the merge lever without a retraining."""
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.rundir import RunDir
+    from pipeline.train import merged_state
+
+    recipe = RunDir(run).read_recipe()
+    tuned, base = SentenceTransformer(str(run / "model"), local_files_only=True), _base(run)
+    tuned.load_state_dict(merged_state(tuned.state_dict(), base.state_dict(), alpha))
+    tuned.max_seq_length = recipe.train.max_seq_length
+    return _scored(run, tuned, recipe.chunk.context)
 
 
 def per_question(section: dict, system: str) -> list[float]:
@@ -113,6 +141,8 @@ def figures(run: Path) -> dict:
            "history_kept": manifest.get("history", {}).get("kept"),
            **(json.loads((run / "bench.json").read_text()) if (run / "bench.json").is_file() else {})}
     out["q"]["plain"] = plain_base(run)
+    for alpha in MERGED:
+        out["q"][f"merged@{alpha}"] = merged(run, alpha)
     return out
 
 
@@ -130,35 +160,43 @@ def summary(figs: dict[str, dict]) -> dict:
     return {"tuning_alone": delta([(f["q"]["base"], f["q"]["tuned"]) for f in figs.values()]),
             "default_search": delta([(f["q"]["plain"], f["q"]["hybrid"]) for f in figs.values()]),
             "tuned_vs_plain": delta([(f["q"]["plain"], f["q"]["tuned"]) for f in figs.values()]),
+            **{f"tuning_alone_merged@{a}": delta([(f["q"]["base"], f["q"][f"merged@{a}"]) for f in figs.values()]) for a in MERGED},
             "history": delta([(f["history"]["base"], f["history"]["tuned"]) for f in have_h]) if have_h else None,
             "sts_delta": round(float(np.mean([f["sts_delta"] for f in figs.values()])), 4),
             "sources": list(figs), "questions": sum(f["n"] for f in figs.values())}
 
 
+def _ci(ci: list[float]) -> str:
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
 def _cell(a: list[float], b: list[float]) -> str:
     d = delta([(a, b)])
-    return f"{np.mean(a):.3f} → {np.mean(b):.3f}, {d['delta']:+.3f} {d['ci']}"
+    return f"{np.mean(a):.3f} → {np.mean(b):.3f}, {d['delta']:+.3f} {_ci(d['ci'])}"
 
 
 def _avg_cell(s: dict | None) -> str:
-    return f"{s['delta']:+.3f} {s['ci']} (lowest set {s['below']:+.3f})" if s else "–"
+    return f"{s['delta']:+.3f} {_ci(s['ci'])} (lowest set {s['below']:+.3f})" if s else "–"
 
 
 def table(variant: str, figs: dict[str, dict], averages: dict[str, dict]) -> list[str]:
     rows = [f"### {variant}", "",
             "| source (first commit) | questions | tuning alone: base → tuned, Δ [95 % CI] | default search: plain base → "
-            "hybrid, Δ [95 % CI] | history yardstick (n): Δ [95 % CI] | STS-B Δ | holdout Δ (queries) | train pairs (steps) | minutes |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "hybrid, Δ [95 % CI] | " + " | ".join(f"merged α {a}: base → merged, Δ [95 % CI]" for a in MERGED)
+            + " | history yardstick (n): Δ [95 % CI] | STS-B Δ | holdout Δ (queries) | train pairs (steps) | minutes |",
+            "|---|---|---|---|" + "---|" * len(MERGED) + "---|---|---|---|---|"]
     for source, f in figs.items():
         first = sources.GIT[source][3] if source in sources.GIT else "this repository"
         hist = f"({f['history_n']}) {_cell(f['history']['base'], f['history']['tuned'])}" if f["history"] else "–"
         rows.append(f"| {source} ({first}) | {f['n']} | {_cell(f['q']['base'], f['q']['tuned'])} | "
-                    f"{_cell(f['q']['plain'], f['q']['hybrid'])} | {hist} | {f['sts_delta']:+.4f} | "
+                    f"{_cell(f['q']['plain'], f['q']['hybrid'])} | "
+                    + "".join(f"{_cell(f['q']['base'], f['q'][f'merged@{a}'])} | " for a in MERGED) + f"{hist} | {f['sts_delta']:+.4f} | "
                     f"{f['holdout_gain']:+.3f} ({f['holdout_queries']}) | {f['train_pairs']} ({f['steps']}) | "
                     f"{f.get('wall_s', float('nan')) / 60:.1f} |")
     for name, s in averages.items():
         rows.append(f"| **average, {name}** ({len(s['sources'])} sets, {s['questions']} questions) | | "
-                    f"{_avg_cell(s['tuning_alone'])} | {_avg_cell(s['default_search'])} | {_avg_cell(s['history'])} | "
+                    f"{_avg_cell(s['tuning_alone'])} | {_avg_cell(s['default_search'])} | "
+                    + "".join(f"{_avg_cell(s[f'tuning_alone_merged@{a}'])} | " for a in MERGED) + f"{_avg_cell(s['history'])} | "
                     f"{s['sts_delta']:+.4f} | | | |")
     return rows
 

@@ -203,7 +203,7 @@ def header_reserve(counter: TokenCounter, path: str, symbol: str, max_tokens: in
     """Tokens a chunk leaves free for its ``records.context_header`` (and the newline after it), so that
     header and text fit ``max_tokens`` together; at most a quarter of the limit (a header longer than
     that is cut by the model's window, not the chunk's text)."""
-    return min(counter.total(context_header(path, symbol) + "\nx") - counter.total("x"), max_tokens // 4)
+    return min(counter.per_line([context_header(path, symbol)])[0], max_tokens // 4)
 
 
 class Chunker:

@@ -15,8 +15,9 @@ Every git repository carries sentences its developers wrote about specific code:
    ``RUN/history/heldout.jsonl`` and never trained on; the older ones feed ``commit_definition`` pairs.
 
 Outside a git work tree, in a repository without commits or with git missing, nothing is read and
-the manifest's ``history.reason`` says why (``stats/history.json`` holds counts only); a shallow clone is read as far as it goes, its boundary
-commits dropped (their diff is the whole tree, against nothing).
+the manifest's ``history.reason`` says why (``stats/history.json`` holds counts only); a shallow
+clone is read as far as it goes, its boundary commits dropped (their diff is the whole tree, against
+nothing).
 """
 
 from __future__ import annotations

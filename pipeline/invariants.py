@@ -34,7 +34,6 @@ def check_chunks(chunks: Iterable[Any], text: str | None, max_tokens: int, count
     has already dropped short pieces, so coverage no longer holds. With ``context`` (``chunk.context``),
     the limit holds for the text together with the room its header needs (``chunk.header_reserve()``).
     """
-
     rows = [_fields(c) for c in chunks]
     problems: list[str] = []
     lines = text.split("\n") if text is not None else None

@@ -126,7 +126,6 @@ def score_questions(questions: list[Question], rows: list[dict], scores: dict[st
                     top: int = 3, seed: int = 0) -> dict:
     """Metrics per system (``scores``: name -> [questions, corpus] array), per-question ranks, the top
     hits of base and tuned, and the paired bootstrap interval of tuned − base nDCG@10."""
-
     ids = [f"c{i}" for i in range(len(rows))]
     rs = RetrievalSet(queries={f"q{q.line}": q.query for q in questions}, corpus=dict(zip(ids, (r["text"] for r in rows))),
                       relevant=relevant_ids(questions, rows, ids, source))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -63,33 +62,24 @@ class FileWorker:
         recipe = self.recipe
         result = FileResult(source.path)
         stats = {name: StageStats(name) for name in ("clean", "secrets", "chunk")}
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            result.seconds[stage] = result.seconds.get(stage, 0.0) + now - clock
-            clock = now
-
-        loaded = load(source, recipe.clean, stats["clean"], recipe.collect.max_file_bytes)
+        with track_time(result.seconds, "clean"):
+            loaded = load(source, recipe.clean, stats["clean"], recipe.collect.max_file_bytes)
+            if loaded is not None:
+                result.loaded = True
+                result.digest = content_digest(loaded.text)
+                shingles: dict[str, int] = {}  # this file's shingle hashes, reused for its chunks
+                result.signature = LeanMinHash(minhash(loaded.text, recipe.clean, shingles))  # no permutations to pickle
         if loaded is not None:
-            result.loaded = True
-            result.digest = content_digest(loaded.text)
-            shingles: dict[str, int] = {}  # this file's shingle hashes, reused for its chunks
-            result.signature = LeanMinHash(minhash(loaded.text, recipe.clean, shingles))  # no permutations to pickle
-            lap("clean")
-            redacted = redact_file(self.scanner, loaded, recipe.secrets, stats["secrets"], result.findings)
-            lap("secrets")
+            with track_time(result.seconds, "secrets"):
+                redacted = redact_file(self.scanner, loaded, recipe.secrets, stats["secrets"], result.findings)
             if redacted is not None:
                 result.kept = True
-                chunker = Chunker(self.counter, self.max_tokens, stats["chunk"], recipe.chunk.context)
-                result.chunks = chunk_source(redacted, chunker, recipe.chunk.min_chars)
-                lap("chunk")
-                result.chunk_shingles = [np.array(text_shingle_hashes(c.text, recipe.clean, shingles), dtype="<u4").tobytes()
-                                         for c in result.chunks]
-                lap("split")
-        else:
-            lap("clean")
+                with track_time(result.seconds, "chunk"):
+                    chunker = Chunker(self.counter, self.max_tokens, stats["chunk"], recipe.chunk.context)
+                    result.chunks = chunk_source(redacted, chunker, recipe.chunk.min_chars)
+                with track_time(result.seconds, "split"):
+                    result.chunk_shingles = [np.array(text_shingle_hashes(c.text, recipe.clean, shingles), dtype="<u4").tobytes()
+                                             for c in result.chunks]
         result.stats = {name: dict(s) for name, s in stats.items()}
         return result
 

@@ -150,14 +150,18 @@ class HistoryConfig:
     min_words: int = 4  # a cleaned message of fewer words ("fix", "wip", "update parser") is dropped
     holdout_share: float = 0.1  # the newest share of kept commits: the history yardstick, never trained on
     min_holdout: int = 30  # ... at least this many where the history allows (never more than half the kept commits)
+    # chunk expansion on the BM25 side: up to this many subjects of a chunk's own training commits (newest first)
+    # are indexed with its text by the hybrid's BM25, never embedded (the chunk keeps its whole window).
+    # 0: off. Held-out and holdout commits never expand a chunk (search.commit_subjects)
+    expand: int = 0
 
     def __post_init__(self) -> None:
         if self.since is not None and not _WINDOW.fullmatch(self.since):
             raise RecipeError(f"history.since must be a window such as '3 years', '6 months', '2 weeks' or '30 days', "
                               f"or null, not {self.since!r}")
-        if self.max_commits < 0 or self.max_definitions < 1 or self.min_words < 0 or self.min_holdout < 0:
-            raise RecipeError("history.max_commits and history.min_holdout must be 0 or more, history.max_definitions 1 or "
-                              "more (e.g. 3), history.min_words 0 or more (e.g. 4)")
+        if self.max_commits < 0 or self.max_definitions < 1 or self.min_words < 0 or self.min_holdout < 0 or self.expand < 0:
+            raise RecipeError("history.max_commits, history.min_holdout and history.expand must be 0 or more, "
+                              "history.max_definitions 1 or more (e.g. 3), history.min_words 0 or more (e.g. 4)")
         if not 0 <= self.holdout_share < 1:
             raise RecipeError("history.holdout_share must be at least 0 and below 1, e.g. 0.1")
 

@@ -28,7 +28,7 @@ from .models import resolve_model
 from .rundir import RunDir, RunError, write_json
 from .metrics import RetrievalSet, bootstrap_interval, breakdown, ir_metrics, paired_bootstrap, per_query_ndcg
 from .questions import load_questions, questions_path, score_questions
-from .search import bm25_scores, dense_scores, embed_text, fuse, row_text, top_k
+from .search import bm25_scores, commit_subjects, dense_scores, embed_text, fuse, lexical_texts, row_text, top_k
 from .split import file_of
 
 log = logging.getLogger("repotune")
@@ -74,10 +74,11 @@ def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str
 # --- 2. rankings (pipeline/search.py does the scoring) -------------------------------------------
 
 def system_scores(texts: list[str], queries: list[str], models: dict, batch_size: int, alpha: float,
-                  index_dir: Path | None = None) -> dict:
-    """Scores [queries, texts] of each model (dense), of BM25, and of the hybrid (the last model fused with BM25)."""
+                  index_dir: Path | None = None, lexical: list[str] | None = None) -> dict:
+    """Scores [queries, texts] of each model (dense), of BM25 (over ``lexical``, the texts with their
+    chunk expansion, when given), and of the hybrid (the last model fused with BM25)."""
     scores = {name: dense_scores(m, texts, queries, batch_size, index_dir) for name, m in models.items()}
-    scores["bm25"] = bm25_scores(texts, queries)
+    scores["bm25"] = bm25_scores(lexical or texts, queries)
     scores["hybrid"] = fuse(scores[list(models)[-1]], scores["bm25"], alpha)
     return scores
 
@@ -238,12 +239,13 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     metrics["holdout_delta_ci"] = paired_bootstrap(per_query["holdout"]["base"], per_query["holdout"]["tuned"], seed=seed)
 
     # 3b. the question set: the questions people type, over the run's whole chunk corpus
-    rows = list(corpus)
+    # (history.expand: BM25 also reads each chunk's training commit subjects, search.commit_subjects)
+    texts = CorpusTexts(rows := list(corpus), context, commit_subjects(pairs["train"], recipe.history.expand))
     if config.questions:
-        metrics["questions"] = question_metrics(run, manifest, rows, models, config, context, seed)
+        metrics["questions"] = question_metrics(run, manifest, texts, models, config, seed)
         bar.update()
     # 3c. the history yardstick: the newest commits' subjects, scored as the question set is (history.py)
-    metrics["history"] = history_metrics(run, rows, models, config, context, seed)
+    metrics["history"] = history_metrics(run, texts, models, config, seed)
     bar.update()
 
     # 4. STS: general (STS-B) and domain (structure-graded holdout chunk pairs)
@@ -283,31 +285,40 @@ def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[fl
     return bootstrap_interval(diffs, weights=[1.0, -1.0], seed=seed)
 
 
-def corpus_metrics(run: RunDir, questions: list, source: str, rows: list[dict], models: dict, config: EvaluateConfig,
-                   context: bool, seed: int) -> dict:
+class CorpusTexts:
+    """The run's whole corpus as its systems read it: the rows, their embedded texts (``row_text``) and
+    what BM25 indexes (``lexical_texts``: the same, with the chunk expansion when it is on)."""
+
+    def __init__(self, rows: list[dict], context: bool, subjects: dict[str, list[str]]):
+        self.rows, self.texts, self.lexical = rows, [row_text(r, context) for r in rows], lexical_texts(rows, context, subjects)
+        self.expanded = sum(1 for r in rows if r["id"] in subjects)
+
+
+def corpus_metrics(run: RunDir, questions: list, source: str, texts: CorpusTexts, models: dict, config: EvaluateConfig,
+                   seed: int) -> dict:
     """``questions.Question``s scored by base, tuned, BM25 and hybrid over every chunk of the run (the
     corpus embeddings kept in the run's index/): the question set's path, and the history yardstick's."""
-    scores = system_scores([row_text(r, context) for r in rows], [q.query for q in questions], models, config.batch_size,
-                           config.hybrid_alpha, run.root / "index")
-    return score_questions(questions, rows, scores, source, seed=seed)
+    scores = system_scores(texts.texts, [q.query for q in questions], models, config.batch_size, config.hybrid_alpha,
+                           run.root / "index", texts.lexical)
+    return score_questions(questions, texts.rows, scores, source, seed=seed) | {"expanded_chunks": texts.expanded}
 
 
-def question_metrics(run: RunDir, manifest: dict, rows: list[dict], models: dict, config: EvaluateConfig, context: bool, seed: int) -> dict:
+def question_metrics(run: RunDir, manifest: dict, texts: CorpusTexts, models: dict, config: EvaluateConfig, seed: int) -> dict:
     """``questions`` in metrics.json: base, tuned, BM25 and hybrid over every chunk of the run."""
     path = questions_path(config.questions, manifest)
-    return corpus_metrics(run, load_questions(path), str(path), rows, models, config, context, seed)
+    return corpus_metrics(run, load_questions(path), str(path), texts, models, config, seed)
 
 
-def history_metrics(run: RunDir, rows: list[dict], models: dict, config: EvaluateConfig, context: bool, seed: int) -> dict:
+def history_metrics(run: RunDir, texts: CorpusTexts, models: dict, config: EvaluateConfig, seed: int) -> dict:
     """``history`` in metrics.json: the held-out (newest) commits' subjects as queries over every chunk of
     the run, each relevant to the definitions it touched (RUN/history/heldout.jsonl, written by the build:
     no git here), with the question set's keys; ``{"n": 0, "skipped": why}`` when the run has none."""
     from .history import HELDOUT, heldout_questions
 
-    questions, why = heldout_questions(run.root, rows)
+    questions, why = heldout_questions(run.root, texts.rows)
     if not questions:
         return {"n": 0, "skipped": why}
-    return corpus_metrics(run, questions, str(run.root / HELDOUT), rows, models, config, context, seed)
+    return corpus_metrics(run, questions, str(run.root / HELDOUT), texts, models, config, seed)
 
 
 def run_mteb_tasks(run: RunDir, holdout: RetrievalSet, models: dict, config: EvaluateConfig) -> dict:

@@ -77,7 +77,9 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
 
 def question_section(q: dict, shown: int = 5) -> list[str]:
     """The question set: the table, the interval, and the questions that moved most, with top hits."""
-    lines = ["## Question set", "", f"{q['n']} questions from `{q['source']}`, searched over all {q['corpus']} chunks of the run.", "",
+    expanded = (f" BM25 also reads the commit subjects of {q['expanded_chunks']} of them (`history.expand`)."
+                if q.get("expanded_chunks") else "")
+    lines = ["## Question set", "", f"{q['n']} questions from `{q['source']}`, searched over all {q['corpus']} chunks of the run.{expanded}", "",
              *_table({name: q[name] for name in ("base", "tuned", "bm25", "hybrid") if name in q}), "",
              f"Tuned − base nDCG@10: {q['delta']:+.4f}, 95 % paired bootstrap interval {q['delta_ci']}"
              f"{' (inside the noise)' if q['delta_ci'][0] <= 0 <= q['delta_ci'][1] else ''}.", ""]

@@ -46,6 +46,38 @@ def row_text(row: dict, context: bool) -> str:
     return embed_text(row["text"], row.get("path", ""), row.get("symbol", "") or "", context)
 
 
+# --- chunk expansion: a chunk's own commit subjects, on the BM25 side (history.expand) -------------------
+
+def commit_subjects(train_pairs, cap: int) -> dict[str, list[str]]:
+    """Chunk id -> up to ``cap`` distinct subjects of the commits that touched it, in the pairs' order
+    (the history stage's: newest first). Only the training split's ``commit_definition`` pairs: a
+    holdout pair's subject is a holdout query and a held-out commit (the history yardstick) is in no
+    pair, so no query's own text ever expands a chunk. ``cap`` 0: {} (expansion off)."""
+    out: dict[str, list[str]] = {}
+    if cap:
+        for p in train_pairs:
+            if p["pair_type"] == "commit_definition":
+                subjects = out.setdefault(p["positive_chunk_id"], [])
+                if len(subjects) < cap and p["anchor"] not in subjects:
+                    subjects.append(p["anchor"])
+    return out
+
+
+def run_subjects(run_root: Path, cap: int) -> dict[str, list[str]]:
+    """``commit_subjects`` of a run's training pairs (RUN/dataset/pairs); {} when off or the run has none."""
+    pairs = Path(run_root) / "dataset" / "pairs"
+    if not cap or not (pairs / "dataset_dict.json").is_file():
+        return {}
+    from datasets import load_from_disk
+
+    return commit_subjects(load_from_disk(str(pairs))["train"].select_columns(["pair_type", "positive_chunk_id", "anchor"]), cap)
+
+
+def lexical_texts(rows: list[dict], context: bool, subjects: dict[str, list[str]]) -> list[str]:
+    """What BM25 indexes: each row's ``row_text``, then its commit subjects (``commit_subjects``), one a line."""
+    return [row_text(r, context) + "".join(f"\n{s}" for s in subjects.get(r.get("id", ""), ())) for r in rows]
+
+
 # --- lexical: BM25 over code-aware tokens -------------------------------------------------------------
 
 _SPLIT_IDENT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -158,7 +190,8 @@ def model_settings(model_dir: Path) -> dict:
     """How a model's chunks are embedded and fused: written by train next to the weights."""
     path = Path(model_dir) / SETTINGS_FILE
     settings = json.loads(path.read_text()) if path.is_file() else {}
-    return {"context": bool(settings.get("context", False)), "hybrid_alpha": float(settings.get("hybrid_alpha", DEFAULT_ALPHA))}
+    return {"context": bool(settings.get("context", False)), "hybrid_alpha": float(settings.get("hybrid_alpha", DEFAULT_ALPHA)),
+            "expand": int(settings.get("expand", 0))}
 
 
 def _chunks_of_folder(folder: Path, model_dir: Path, model) -> list[dict]:
@@ -207,20 +240,23 @@ def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[li
 class Index:
     """One model over one corpus: the embedded texts and their stored embeddings, ready for queries."""
 
-    def __init__(self, model, rows: list[dict], context: bool, index_dir: Path | None, alpha: float = DEFAULT_ALPHA):
-        """``model`` None: BM25 only (no embeddings)."""
+    def __init__(self, model, rows: list[dict], context: bool, index_dir: Path | None, alpha: float = DEFAULT_ALPHA,
+                 subjects: dict[str, list[str]] | None = None):
+        """``model`` None: BM25 only (no embeddings). ``subjects``: the chunk expansion BM25 indexes too
+        (``commit_subjects``)."""
         self.model, self.rows, self.alpha = model, rows, alpha
         self.texts = [row_text(r, context) for r in rows]
         self.embeddings = corpus_embeddings(model, self.texts, index_dir=index_dir) if model is not None else None
-        self.lexical = bm25_index(self.texts)
+        self.lexical_texts = lexical_texts(rows, context, subjects or {})
+        self.lexical = bm25_index(self.lexical_texts)
 
     def scores(self, queries: list[str], mode: str) -> np.ndarray:
         if mode not in MODES:
             raise SearchError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
         if mode == "bm25":
-            return bm25_scores(self.texts, queries, self.lexical)
+            return bm25_scores(self.lexical_texts, queries, self.lexical)
         dense = query_embeddings(self.model, queries) @ self.embeddings.T
-        return fuse(dense, bm25_scores(self.texts, queries, self.lexical), self.alpha) if mode == "hybrid" else dense
+        return fuse(dense, bm25_scores(self.lexical_texts, queries, self.lexical), self.alpha) if mode == "hybrid" else dense
 
     def hits(self, queries: list[str], mode: str, k: int) -> list[list[dict]]:
         """Per query, the ``k`` best rows: score, path, lines, symbol, kind, text."""
@@ -250,7 +286,8 @@ def search(model_dir: str | Path, queries: list[str], corpus: str | Path | None 
     model = load_model(model_dir)
     settings = model_settings(model_dir)
     rows, source, index_dir = search_corpus(corpus, model_dir, model)
-    index = Index(None if mode == "bm25" else model, rows, settings["context"], index_dir, settings["hybrid_alpha"])
+    subjects = run_subjects(Path(corpus) if corpus is not None else model_dir.parent, settings["expand"])  # a run's own
+    index = Index(None if mode == "bm25" else model, rows, settings["context"], index_dir, settings["hybrid_alpha"], subjects)
     return {"source": source, "mode": mode, "results": [{"query": q, "hits": h} for q, h in zip(queries, index.hits(queries, mode, k))]}
 
 

@@ -55,7 +55,7 @@ class Comparison:
 
         from .dataset import load_corpus
         from .models import resolve_model
-        from .search import Index, load_model, model_settings
+        from .search import Index, load_model, model_settings, run_subjects
 
         self.run = RunDir(run_dir)
         if not (self.run.model / "modules.json").is_file():
@@ -72,8 +72,9 @@ class Comparison:
         base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=offline)
         base.max_seq_length = recipe.train.max_seq_length
         index_dir = self.run.root / "index"
-        self.indexes = {"base": Index(base, rows, settings["context"], index_dir, settings["hybrid_alpha"]),
-                        "tuned": Index(load_model(self.run.model), rows, settings["context"], index_dir, settings["hybrid_alpha"])}
+        subjects = run_subjects(self.run.root, settings["expand"])
+        self.indexes = {name: Index(model, rows, settings["context"], index_dir, settings["hybrid_alpha"], subjects)
+                        for name, model in (("base", base), ("tuned", load_model(self.run.model)))}
 
     def answer(self, query: str, k: int = 5) -> dict[str, list[dict]]:
         return {"base": self.indexes["base"].hits([query], "dense", k)[0],

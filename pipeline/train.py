@@ -435,7 +435,8 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     tmp = run.root / ".model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp))
-    write_json(tmp / SETTINGS_FILE, {"context": recipe.chunk.context, "hybrid_alpha": recipe.evaluate.hybrid_alpha})
+    write_json(tmp / SETTINGS_FILE, {"context": recipe.chunk.context, "hybrid_alpha": recipe.evaluate.hybrid_alpha,
+                                       "expand": recipe.history.expand})
     shutil.rmtree(run.model, ignore_errors=True)
     tmp.rename(run.model)
 

@@ -122,3 +122,26 @@ def run_with_base_as_model(built_run: Path, dest: Path, settings: dict):
     SentenceTransformer(run.read_recipe().train.base_model).save(str(run.model))
     (run.model / "repotune.json").write_text(json.dumps(settings))
     return run
+
+
+def add_commit_pairs(run, pairs: dict[str, list[tuple[str, str]]]) -> None:
+    """Add ``commit_definition`` pairs to a run's stored dataset: split -> [(subject, positive chunk id)],
+    as the history stage would have mined them (for tests of what reads them: the chunk expansion)."""
+    import shutil
+
+    from datasets import DatasetDict, load_from_disk
+
+    stored = load_from_disk(str(run.pairs))
+    by_id = {r["id"]: r for r in load_from_disk(str(run.corpus))}
+    grown = {}
+    for split, ds in stored.items():
+        for subject, cid in pairs.get(split, []):
+            chunk = by_id[cid]
+            ds = ds.add_item({"anchor": subject, "positive": chunk["text"], "pair_type": "commit_definition",
+                              "path": chunk["path"], "anchor_kind": "code", "positive_kind": chunk["kind"],
+                              "anchor_chunk_id": f"commit:{len(grown)}", "positive_chunk_id": cid, "kind": chunk["kind"]})
+        grown[split] = ds
+    tmp = run.pairs.with_name("pairs.grown")
+    DatasetDict(grown).save_to_disk(str(tmp))
+    shutil.rmtree(run.pairs)
+    tmp.rename(run.pairs)

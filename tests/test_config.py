@@ -115,6 +115,7 @@ def test_bad_time_budget_fails_when_the_recipe_is_read():
         ("history.since=3y", r"history.since must be a window such as '3 years'"),
         ("history.holdout_share=1", r"history.holdout_share must be at least 0 and below 1"),
         ("history.max_definitions=0", r"history.max_definitions 1 or more"),
+        ("history.expand=-1", r"history.expand must be 0 or more"),
     ],
 )
 def test_bad_values_raise_a_helpful_message(override, expected):

@@ -176,3 +176,26 @@ def test_a_question_with_no_relevant_chunk_is_an_error_naming_it(trained_run, tm
     shutil.copytree(trained_run.root, run.root)
     with pytest.raises(QuestionError, match=r"line 1 'where is the moon'"):
         evaluate(run.root, recipe)
+
+
+def test_expansion_lets_bm25_find_a_chunk_by_its_training_commits_in_the_question_set(trained_run, tmp_path):
+    """history.expand in evaluation as in search: the question set's BM25 (and so the hybrid) reads the
+    chunk's training commit subjects; the dense models embed the same text as without it."""
+    from pipeline.dataset import load_corpus
+    from support import add_commit_pairs
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(trained_run.root, run.root)
+    target = next(r for r in load_corpus(run) if r["path"] == "pkg/network.py" and r["symbol"])
+    add_commit_pairs(run, {"train": [("Quarantine zebra sockets after a timeout", target["id"])]})
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"query": "quarantine zebra storage", "relevant": [{"path": target["path"], "symbol": target["symbol"]}]}) + "\n")
+    got = {}
+    for cap in (0, 3):
+        recipe = recipe_from_dict(run.read_recipe().to_dict(), [f"evaluate.questions={questions}", "evaluate.mteb=false",
+                                                                f"history.expand={cap}"])
+        got[cap] = evaluate(run.root, recipe)["questions"]
+    assert got[0]["expanded_chunks"] == 0 and got[3]["expanded_chunks"] == 1
+    # without it "storage" leads BM25 to the storage module; with it the two rare words lead to the chunk
+    assert got[0]["per_question"][0]["rank"]["bm25"] != 1 and got[3]["per_question"][0]["rank"]["bm25"] == 1
+    assert got[3]["base"] == got[0]["base"] and got[3]["tuned"] == got[0]["tuned"]

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.search import (SearchError, bm25_scores, code_tokens, corpus_embeddings, embed_text, fuse, identifier_words, row_text,
-                             search, top_k)
+from pipeline.rundir import RunDir
+from pipeline.search import (Index, SearchError, bm25_scores, code_tokens, commit_subjects, corpus_embeddings, embed_text, fuse,
+                             identifier_words, row_text, run_subjects, search, top_k)
 
 
 def test_embed_text_puts_path_and_symbol_on_a_header_line_only_with_context():
@@ -112,3 +113,47 @@ def test_search_over_a_plain_folder_goes_through_the_secret_scan(model_run, tmp_
     texts = [hit["text"] for item in result["results"] for hit in item["hits"]]
     assert "chunks made from" in result["source"] and any("load_settings" in t for t in texts)
     assert any("<SECRET:" in t for t in texts) and not any(token[4:16] in t for t in texts)
+
+
+def test_commit_subjects_come_from_commit_pairs_capped_distinct_in_order():
+    pairs = [{"pair_type": "commit_definition", "positive_chunk_id": "a", "anchor": "Close the pager temp file"},
+             {"pair_type": "docstring_code", "positive_chunk_id": "a", "anchor": "Page the output."},
+             {"pair_type": "commit_definition", "positive_chunk_id": "a", "anchor": "Close the pager temp file"},
+             {"pair_type": "commit_definition", "positive_chunk_id": "b", "anchor": "Land the bar on its end"},
+             {"pair_type": "commit_definition", "positive_chunk_id": "a", "anchor": "Flush before paging"},
+             {"pair_type": "commit_definition", "positive_chunk_id": "a", "anchor": "Past the cap"}]
+    assert commit_subjects(pairs, 2) == {"a": ["Close the pager temp file", "Flush before paging"], "b": ["Land the bar on its end"]}
+    assert commit_subjects(pairs, 0) == {}
+
+
+def test_expansion_puts_training_commit_subjects_on_the_bm25_side_only(model_run, tmp_path):
+    """history.expand: a chunk is found by its training commit's words (which its text lacks) in BM25 and
+    hybrid search, never by a holdout commit's; the embedded text, and so the stored embeddings, stay as they were."""
+    import shutil
+
+    from pipeline.dataset import load_corpus
+    from support import add_commit_pairs
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(model_run.root, run.root)
+    rows = list(load_corpus(run))
+    network = next(r["id"] for r in rows if r["path"] == "pkg/network.py")
+    storage = next(r["id"] for r in rows if r["path"] == "pkg/storage.py")
+    add_commit_pairs(run, {"train": [("Quarantine zebra sockets on timeout", network)],
+                           "holdout": [("Rotate walrus journals nightly", storage)]})
+    def best(query: str, mode: str = "bm25") -> dict:
+        return search(run.model, [query], k=1, mode=mode)["results"][0]["hits"][0]
+
+    def hybrid_score(query: str, path: str) -> float:
+        hits = search(run.model, [query], k=len(rows), mode="hybrid")["results"][0]["hits"]
+        return max(h["score"] for h in hits if h["path"] == path)
+
+    assert best("quarantine zebra")["score"] == 0  # off (the settings' default): the text alone
+    before = hybrid_score("quarantine zebra", "pkg/network.py")
+    settings = json.loads((run.model / "repotune.json").read_text())
+    (run.model / "repotune.json").write_text(json.dumps({**settings, "expand": 3}))
+    assert best("quarantine zebra")["path"] == "pkg/network.py" and best("quarantine zebra")["score"] > 0
+    assert hybrid_score("quarantine zebra", "pkg/network.py") > before  # the hybrid's BM25 side reads it too
+    assert best("rotate walrus journals")["score"] == 0  # a holdout commit's subject is a query, never an expansion
+    index = Index(None, rows, True, None, subjects=run_subjects(run.root, 3))
+    assert not any("zebra" in t for t in index.texts) and sum("zebra" in t for t in index.lexical_texts) == 1

@@ -56,7 +56,7 @@ def subset(files: list[tuple[Path, Path]], n: int, dest: Path) -> Path:
 def bare_scan_seconds(repo: Path) -> tuple[float, int]:
     """Seconds of a bare `detect-secrets scan` (its own CLI, its own processes) of the files the build
     reads (collect's list; notebooks as their files), and how many files that is."""
-    from pipeline.collect import collect
+    from pipeline.ingest.collect import collect
     from pipeline.config import CollectConfig
     from pipeline.stage import StageStats
 

@@ -69,7 +69,7 @@ def main() -> None:
 
     from pipeline.config import recipe_from_dict
     from pipeline.rundir import RunDir
-    from pipeline.train import _precision, train
+    from pipeline.training.train import _precision, train
 
     assert torch.cuda.is_available(), "no CUDA device"
     tmp = Path(tempfile.mkdtemp())

@@ -35,7 +35,7 @@ import numpy as np
 
 from bench import sources
 from bench.common import ROOT, run_cli, save
-from pipeline.metrics import bootstrap_interval
+from pipeline.evaluation.metrics import bootstrap_interval
 
 QUESTIONS = ROOT / "bench" / "questions"
 # bounds on what a source's run reads, where the whole repository would cost hours on 2 cores
@@ -81,9 +81,9 @@ def ensure_run(source: str, variant: str) -> Path:
 def _scored(run: Path, model, context: bool) -> list[float]:
     """nDCG@10 of each question of the run's set, by ``model`` dense over the run's corpus."""
     from pipeline.dataset import load_corpus
-    from pipeline.questions import load_questions, score_questions
+    from pipeline.evaluation.questions import load_questions, score_questions
     from pipeline.rundir import RunDir
-    from pipeline.search import dense_scores, row_text
+    from pipeline.retrieval.search import dense_scores, row_text
 
     rundir = RunDir(run)
     rows = list(load_corpus(rundir))
@@ -114,7 +114,7 @@ def merged(run: Path, alpha: float) -> list[float]:
     from sentence_transformers import SentenceTransformer
 
     from pipeline.rundir import RunDir
-    from pipeline.train import merged_state
+    from pipeline.training.merge import merged_state
 
     recipe = RunDir(run).read_recipe()
     tuned, base = SentenceTransformer(str(run / "model"), local_files_only=True), _base(run)
@@ -130,9 +130,9 @@ def expanded(run: Path, cap: int) -> tuple[list[float], int]:
     from sentence_transformers import SentenceTransformer
 
     from pipeline.dataset import load_corpus
-    from pipeline.questions import load_questions, score_questions
+    from pipeline.evaluation.questions import load_questions, score_questions
     from pipeline.rundir import RunDir
-    from pipeline.search import Index, run_subjects
+    from pipeline.retrieval.search import Index, run_subjects
 
     rundir = RunDir(run)
     recipe, rows = rundir.read_recipe(), list(load_corpus(rundir))

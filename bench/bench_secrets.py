@@ -35,7 +35,7 @@ BASELINE = "ba80cbf"  # the last commit with detect-secrets + repotune's plugins
 
 
 def planted(seeds: int) -> dict:
-    from pipeline.secrets import SecretScanner
+    from pipeline.ingest.secrets import SecretScanner
 
     leaked: dict[str, int] = {}
     values = 0
@@ -72,7 +72,7 @@ def planted_build(tmp: Path) -> dict:
 
 
 def clean() -> dict:
-    from pipeline.secrets import SecretScanner
+    from pipeline.ingest.secrets import SecretScanner
 
     corpus = secret_corpus.clean_corpus()
     findings, changed = [], 0

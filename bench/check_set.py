@@ -13,9 +13,9 @@ import sys
 from collections import defaultdict
 
 from pipeline.dataset import load_corpus
-from pipeline.questions import load_questions, matches
+from pipeline.evaluation.questions import load_questions, matches
 from pipeline.rundir import RunDir
-from pipeline.split import file_of
+from pipeline.mining.split import file_of
 
 
 def unmatched(set_path: str, rows: list[dict]) -> tuple[list[str], int]:

@@ -16,20 +16,20 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .chunk import Chunker, TokenCounter
-from .collect import RepoError, collect
+from .ingest.chunk import Chunker, TokenCounter
+from .ingest.collect import RepoError, collect
 from .config import Recipe
 from .console import progress
 from .dataset import ChunkStore, detect_license, write_card, write_dataset
 from .errors import RepotuneError
-from .history import read_history, write_heldout
+from .ingest.history import read_history, write_heldout
 from .models import load_counting_tokenizer
-from .pairs import PairMiner
+from .mining.pairs import PairMiner
 from .rundir import RunDir, write_json
-from .secrets import Finding
-from .split import CorpusIndex, split_pairs
+from .ingest.secrets import Finding
+from .mining.split import CorpusIndex, split_pairs
 from .stage import StageStats, track_time
-from .workers import ingest, max_chunk_tokens, worker_count
+from .ingest.workers import ingest, max_chunk_tokens, worker_count
 
 log = logging.getLogger("repotune")
 

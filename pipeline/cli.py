@@ -31,7 +31,7 @@ def cmd_build(args) -> int:
 
 def cmd_train(args) -> int:
     from .rundir import RunDir
-    from .train import train
+    from .training.train import train
 
     run = RunDir(args.run)
     recipe = recipe_from_dict(run.read_recipe().to_dict(), args.set or [])
@@ -53,7 +53,7 @@ def _show(metrics: dict, run: str, quiet: bool) -> None:
 
 def cmd_evaluate(args) -> int:
     from .config import RecipeError
-    from .evaluate import evaluate
+    from .evaluation.evaluate import evaluate
     from .rundir import RunDir
 
     recipe = None
@@ -83,8 +83,8 @@ def cmd_run(args) -> int:
     import time
 
     from .build import build
-    from .evaluate import evaluate
-    from .train import train
+    from .evaluation.evaluate import evaluate
+    from .training.train import train
 
     recipe = _recipe_for(args)
     start = time.perf_counter()
@@ -102,7 +102,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_gate(args) -> int:
-    from .gate import run_gate
+    from .publishing.gate import run_gate
 
     result = run_gate(args.run, args.policy)
     for c in result["checks"]:
@@ -113,7 +113,7 @@ def cmd_gate(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from .publish import publish, usage_text
+    from .publishing.publish import publish, usage_text
 
     result = publish(args.run, args.model_repo, args.dataset_repo, public=args.public, dry_run=args.dry_run, create_pr=args.create_pr)
     if result["dry_run"]:
@@ -127,7 +127,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_pull(args) -> int:
-    from .hub import pull
+    from .publishing.hub import pull
 
     r = pull(args.repo_id, args.out, revision=args.revision, dataset=args.dataset)
     use = (f'datasets.load_dataset("{r["path"]}", "pairs")' if args.dataset
@@ -139,7 +139,7 @@ def cmd_pull(args) -> int:
 def cmd_search(args) -> int:
     import json
 
-    from .search import SearchError, search, search_text
+    from .retrieval.search import SearchError, search, search_text
 
     queries = [args.query] if args.query else []
     if args.queries:
@@ -153,14 +153,14 @@ def cmd_search(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .serve import serve
+    from .retrieval.serve import serve
 
     serve(args.run, host=args.host, port=args.port)
     return 0
 
 
 def cmd_questions_draft(args) -> int:
-    from .drafts import draft_questions
+    from .evaluation.drafts import draft_questions
 
     r = draft_questions(args.run)
     sources = ", ".join(f"{n} from {name}s" for name, n in r["by_source"].items())

@@ -138,7 +138,7 @@ _WINDOW = re.compile(r"\s*(\d+)\s+(day|week|month|year)s?\s*")
 
 @dataclass
 class HistoryConfig:
-    """The history stage (pipeline/history.py): commit messages -> the definitions at HEAD they touched."""
+    """The history stage (pipeline/ingest/history.py): commit messages -> the definitions at HEAD they touched."""
 
     # read the git log (outside a git work tree there is none: stats/history.json says so, nothing fails)
     enabled: bool = True

@@ -24,10 +24,10 @@ from datasets.arrow_writer import ArrowWriter
 from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from .pairs import upsample_order
+from .mining.pairs import upsample_order
 from .records import CHUNK_COLUMNS, PAIR_COLUMNS, Chunk, Pair
 from .rundir import RunDir, RunError
-from .split import file_of
+from .mining.split import file_of
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 

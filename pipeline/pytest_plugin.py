@@ -4,7 +4,7 @@ Options must be known before pytest picks its root directory, or ``--run-dir run
 a test path; a conftest under quality/ registers too late for that, an installed plugin does not.
 """
 
-from .gate import MARKERS, QUALITY_DIR
+from .publishing.gate import MARKERS, QUALITY_DIR
 
 POLICY = QUALITY_DIR / "policy.yaml"
 

@@ -67,7 +67,7 @@ class RunDir:
     def questions(self) -> Path:
         """The run's question set: the file ``evaluate.questions`` in config.yaml names (resolved as evaluate
         resolves it), else ``questions.jsonl`` here, where the labelling view of `repotune serve` starts one."""
-        from .questions import questions_path  # questions imports split and its dependencies: only when asked
+        from .evaluation.questions import questions_path  # questions imports split and its dependencies: only when asked
 
         spec = self.read_recipe().evaluate.questions
         return questions_path(spec, self.read_manifest()) if spec else self.root / "questions.jsonl"

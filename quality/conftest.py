@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.gate import MARKERS
+from pipeline.publishing.gate import MARKERS
 from pipeline.rundir import RunDir, write_json
 
 # --run-dir and --policy are registered by pipeline/pytest_plugin.py (an installed pytest plugin).

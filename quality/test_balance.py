@@ -20,7 +20,7 @@ def test_code_share_of_chunks(corpus, policy, check):
 def test_code_share_of_pairs(pairs, manifest, policy, check):
     # what training sees: with `pairs.balance: upsample` every pair is kept and the minority kind is
     # repeated (pairs.upsample_order, as train does it), so the share is the repeated order's
-    from pipeline.pairs import upsample_order
+    from pipeline.mining.pairs import upsample_order
 
     kinds, recipe = pairs["train"]["kind"], manifest.get("recipe", {}).get("pairs", {})
     if recipe.get("balance") == "upsample" and recipe.get("balance_code_share") is not None:

@@ -9,17 +9,36 @@ from pathlib import Path
 PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 
 
+def module_name(path: Path, root: Path = PIPELINE) -> str:
+    """pipeline/ingest/chunk.py -> "ingest.chunk" (a package's __init__.py is the package)."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def import_graph(root: Path = PIPELINE) -> dict[str, set[str]]:
-    """Module -> the package's modules it imports anywhere in its file (relative imports)."""
-    modules = {p.stem for p in root.glob("*.py")}
+    """Module -> the package's modules it imports anywhere in its file (relative imports at any level:
+    ``from ..config import``, ``from . import syntax``), by their dotted names under ``pipeline``."""
+    files = {module_name(p, root): p for p in root.rglob("*.py") if "quality" not in p.relative_to(root).parts}
     graph = {}
-    for path in root.glob("*.py"):
+    for name, path in files.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         deps: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
-        graph[path.stem] = (deps & modules) - {path.stem}
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                target = [*base, *(node.module.split(".") if node.module else [])]
+                for alias in node.names:  # `from . import syntax` names a module; `from .x import y` names x (or x.y)
+                    candidate = ".".join([*target, alias.name])
+                    deps.add(candidate if candidate in files else ".".join(target))
+        graph[name] = {d for d in deps if d in files and d != name and d != ""}
     return graph
+
+
+def test_the_graph_reads_imports_across_sub_packages():
+    graph = import_graph()
+    assert {"ingest.chunk", "mining.pairs", "training.train", "build"} <= set(graph)
+    assert "ingest.syntax" in graph["ingest.chunk"] and "records" in graph["ingest.chunk"]  # `from . import syntax`, `..records`
+    assert {"ingest.workers", "mining.pairs"} <= graph["build"]
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -8,9 +8,9 @@ from functools import lru_cache
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pipeline.chunk import Chunker, TokenCounter, chunk_files
-from pipeline.clean import normalise
-from pipeline.invariants import check_chunks
+from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
+from pipeline.ingest.clean import normalise
+from pipeline.ingest.invariants import check_chunks
 from pipeline.models import load_tokenizer
 from pipeline.records import Chunk, SourceFile, chunk_id
 from pipeline.stage import StageStats
@@ -120,8 +120,8 @@ def test_too_long_function_splits_on_statement_boundaries():
 def test_with_context_each_chunk_leaves_room_for_its_header():
     """chunk.context embeds "path symbol" above the text: the chunker fills the window less the header's
     tokens, so the model never cuts a full chunk's last lines to make room for it."""
-    from pipeline.chunk import header_reserve
-    from pipeline.search import embed_text
+    from pipeline.ingest.chunk import header_reserve
+    from pipeline.retrieval.search import embed_text
 
     body = "\n".join(f"    total += compute_weight(value_{i}, factor={i})" for i in range(80))
     text = f"def accumulate_the_weighted_totals(threshold):\n    total = 0\n{body}\n    return total\n"

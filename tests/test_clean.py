@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from support import write_files
 
-from pipeline.clean import clean, normalise
-from pipeline.collect import collect
+from pipeline.ingest.clean import clean, normalise
+from pipeline.ingest.collect import collect
 from pipeline.config import CleanConfig, CollectConfig
 from pipeline.records import SourceFile
 from pipeline.stage import StageStats
@@ -267,7 +267,7 @@ def test_minhash_is_datasketchs_default_minhash_of_the_shingles():
     signature must stay the one datasketch's own SHA-1 hashing gives (the dataset hash depends on it)."""
     from datasketch import MinHash
 
-    from pipeline.clean import minhash
+    from pipeline.ingest.clean import minhash
 
     config = CleanConfig()
     texts = ["", "one", "a b c d e", "a b c d e f g", "def add(a, b):\n    return a + b  # caf\u00e9\n" * 20]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import git_init, write_files
 
-from pipeline.collect import RepoError, classify, collect, notebook_cells
+from pipeline.ingest.collect import RepoError, classify, collect, notebook_cells
 from pipeline.config import CollectConfig
 from pipeline.stage import StageStats
 

@@ -125,7 +125,7 @@ def test_bad_values_raise_a_helpful_message(override, expected):
 
 def test_every_miner_is_a_pair_type_or_switched_by_a_key_of_its_own():
     from pipeline.config import PAIR_TYPES, SWITCHED_PAIR_TYPES
-    from pipeline.pairs import MINERS
+    from pipeline.mining.pairs import MINERS
 
     assert set(MINERS) == set(PAIR_TYPES) | set(SWITCHED_PAIR_TYPES) and not set(PAIR_TYPES) & set(SWITCHED_PAIR_TYPES)
     assert load_recipe("default").history.enabled and load_recipe("default").history.pairs  # on by default

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.doc_comments import clean_doc_comment
+from pipeline.ingest.doc_comments import clean_doc_comment
 
 
 @pytest.mark.parametrize("raw, prose", [

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from pipeline.drafts import DRAFT_SOURCES, draft_questions, heading_drafts, mention_drafts
-from pipeline.questions import QuestionError, load_questions, matches, relevant_ids
+from pipeline.evaluation.drafts import DRAFT_SOURCES, draft_questions, heading_drafts, mention_drafts
+from pipeline.evaluation.questions import QuestionError, load_questions, matches, relevant_ids
 from pipeline.rundir import RunDir
 
 

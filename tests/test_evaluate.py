@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from pipeline.config import recipe_from_dict
-from pipeline.evaluate import EvalError, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set
-from pipeline.metrics import RetrievalSet, ir_metrics
+from pipeline.evaluation.evaluate import EvalError, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set
+from pipeline.evaluation.metrics import RetrievalSet, ir_metrics
 from pipeline.rundir import RunDir, RunError
-from pipeline.train import train
+from pipeline.training.train import train
 
 
 def _known() -> RetrievalSet:
@@ -167,7 +167,7 @@ def test_too_small_holdout_says_how_to_enlarge_it(trained_run, tmp_path):
 
 
 def test_a_question_with_no_relevant_chunk_is_an_error_naming_it(trained_run, tmp_path):
-    from pipeline.questions import QuestionError
+    from pipeline.evaluation.questions import QuestionError
 
     bad = tmp_path / "q.jsonl"
     bad.write_text(json.dumps({"query": "where is the moon", "relevant": [{"path": "pkg/moon.py", "symbol": "orbit"}]}) + "\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gate import MARKERS, is_current, run_gate
+from pipeline.publishing.gate import MARKERS, is_current, run_gate
 from pipeline.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,8 +89,8 @@ def smoke_run(tmp_path_factory) -> RunDir:
     """A real smoke run (packaged MiniLM, 20 steps) on this repository: what CI gates."""
     from pipeline.build import build
     from pipeline.config import load_recipe
-    from pipeline.evaluate import evaluate
-    from pipeline.train import train
+    from pipeline.evaluation.evaluate import evaluate
+    from pipeline.training.train import train
 
     out = tmp_path_factory.mktemp("gate") / "smoke"
     # the question set and the code cap as `make train` has them: this repository mines ~94 % code pairs, against the
@@ -285,7 +285,7 @@ def test_the_gate_runs_from_a_wheel_install_without_the_checkout(smoke_run, tmp_
                    check=True, capture_output=True, timeout=600)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    shipped = subprocess.check_output([str(python), "-c", "from pipeline.gate import QUALITY_DIR; print(QUALITY_DIR)"],
+    shipped = subprocess.check_output([str(python), "-c", "from pipeline.publishing.gate import QUALITY_DIR; print(QUALITY_DIR)"],
                                       cwd=elsewhere, text=True).strip()
     assert Path(shipped) == Path(site) / "pipeline" / "quality"  # the wheel's copy, not this checkout's quality/
 

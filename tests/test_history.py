@@ -15,7 +15,7 @@ import pytest
 from support import FIXTURE_FILES, write_files
 
 from pipeline.config import HistoryConfig, load_recipe, recipe_from_dict
-from pipeline.history import clean_message, header_name, heldout_count, message_reason, subject_of
+from pipeline.ingest.history import clean_message, header_name, heldout_count, message_reason, subject_of
 from pipeline.rundir import RunDir
 
 # a GitHub token's shape, fresh each run: ghp_ + 36 random letters and digits
@@ -199,7 +199,7 @@ def test_held_out_commits_are_the_newest_and_their_messages_are_cleaned(history_
 
 def test_commit_pairs_point_at_the_touched_definitions_and_follow_the_split(history_run):
     from pipeline.dataset import load_corpus, load_pairs
-    from pipeline.split import file_of
+    from pipeline.mining.split import file_of
 
     _, run = history_run
     corpus = list(load_corpus(run))
@@ -261,8 +261,8 @@ def test_a_folder_outside_git_and_a_shallow_clone_build(history_run, tiny_model,
 
 def test_evaluate_scores_the_held_out_commits(history_run, tmp_path):
     from pipeline.console import summary
-    from pipeline.evaluate import evaluate
-    from pipeline.train import train
+    from pipeline.evaluation.evaluate import evaluate
+    from pipeline.training.train import train
 
     _, built = history_run
     run = RunDir(tmp_path / "run")
@@ -280,7 +280,7 @@ def test_evaluate_scores_the_held_out_commits(history_run, tmp_path):
     assert "## History yardstick" in run.report.read_text()
     assert any(line.startswith("history") and "(3 commits)" in line for line in summary(metrics, str(run.root)))
 
-    from pipeline.drafts import draft_questions
+    from pipeline.evaluation.drafts import draft_questions
 
     drafted = draft_questions(run.root)
     drafts = [json.loads(line) for line in (run.root / "questions.drafts.jsonl").read_text().splitlines()]
@@ -289,7 +289,7 @@ def test_evaluate_scores_the_held_out_commits(history_run, tmp_path):
 
 
 def test_a_run_without_held_out_commits_says_why(built_run):
-    from pipeline.history import heldout_questions
+    from pipeline.ingest.history import heldout_questions
 
     questions, why = heldout_questions(built_run, [])
     assert questions == [] and "no held-out commits" in why

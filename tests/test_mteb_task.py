@@ -1,4 +1,4 @@
-"""pipeline.mteb_task: the holdout as an mteb retrieval task, run offline, results kept per model in our folder."""
+"""pipeline.evaluation.mteb_task: the holdout as an mteb retrieval task, run offline, results kept per model in our folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.mteb_task import HEADLINE, holdout_task, public_tasks, result_file, run_mteb
+from pipeline.evaluation.mteb_task import HEADLINE, holdout_task, public_tasks, result_file, run_mteb
 
 CORPUS = {
     "d1": "def load_parser(path, retries=3):\n    \"\"\"Load the parser configuration from a file on disk.\"\"\"",

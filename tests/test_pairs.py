@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from support import FIXTURE_FILES
 
-from pipeline.chunk import Chunker, TokenCounter, chunk_files
-from pipeline.clean import clean
-from pipeline.collect import classify, collect
+from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
+from pipeline.ingest.clean import clean
+from pipeline.ingest.collect import classify, collect
 from pipeline.config import DEFAULT_PAIR_TYPES, CleanConfig, CollectConfig, PairsConfig, SecretsConfig
 from pipeline.models import load_tokenizer
-from pipeline.pairs import MINERS, balance, mine_pairs
+from pipeline.mining.pairs import MINERS, balance, mine_pairs
 from pipeline.records import Chunk, Pair, SourceFile
-from pipeline.secrets import redact_secrets
+from pipeline.ingest.secrets import redact_secrets
 from pipeline.stage import StageStats
 
 
@@ -225,7 +225,7 @@ def test_balance_through_mine_pairs(fixture_pairs):
 
 def test_the_recipe_seed_reaches_balance(fixture_pairs, monkeypatch, fixture_repo, tiny_model, tmp_path):
     """build passes `split.seed` (the run's one seed) to the balancing draw."""
-    import pipeline.pairs as pairs_module
+    import pipeline.mining.pairs as pairs_module
     from pipeline.build import build
     from pipeline.config import load_recipe
 
@@ -263,7 +263,7 @@ def test_test_behaviour_maps_a_test_name_to_the_function_it_exercises():
 
 
 def test_upsample_order_keeps_every_pair_and_repeats_the_minority():
-    from pipeline.pairs import upsample_order
+    from pipeline.mining.pairs import upsample_order
 
     kinds = ["code"] * 90 + ["docs"] * 10
     order = upsample_order(kinds, 0.75, seed=3)
@@ -314,14 +314,14 @@ def test_generated_query_plumbing_with_a_tiny_local_seq2seq_model(tmp_path):
     ("server/engine.go", "Engine.ServeHTTP", False), ("lib/latest.js", "contest", False), ("src/Testimony.java", "run", False),
 ])
 def test_test_files_of_every_language_are_recognised(path, symbol, is_test):
-    from pipeline.pairs import _is_test
+    from pipeline.mining.pairs import _is_test
 
     assert _is_test(Chunk("id", "x", path, "code", "go", 1, 1, symbol, "function")) is is_test
 
 
 def test_commit_definition_pairs_a_commit_subject_with_each_definition_it_touched():
-    from pipeline.history import Commit
-    from pipeline.pairs import PairMiner
+    from pipeline.ingest.history import Commit
+    from pipeline.mining.pairs import PairMiner
 
     chunks = literal_chunks({"calc.py": "def add(a, b):\n    total = a + b\n    return total\n\n\n"
                                         "def sub(a, b):\n    diff = a - b\n    return diff\n"})

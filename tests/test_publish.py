@@ -1,4 +1,4 @@
-"""pipeline.publish and pipeline.hub: publish and pull, against a local stand-in of the Hub (tests/hub_standin.py).
+"""pipeline.publishing.publish and pipeline.publishing.hub: publish and pull, against a local stand-in of the Hub (tests/hub_standin.py).
 
 The real Hub is out of reach, so every command that talks to "the Hub" runs in a fresh process with
 HF_ENDPOINT pointing at the stand-in (huggingface_hub reads it at import) and HF_HUB_DISABLE_XET=1
@@ -22,7 +22,7 @@ from hub_standin import HubStandin
 from support import FIXTURE_FILES, git_init, write_files
 
 from pipeline.cli import main
-from pipeline.gate import MARKERS
+from pipeline.publishing.gate import MARKERS
 from pipeline.rundir import RunDir, sha256_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +48,8 @@ def write_governance(run: RunDir, failed: str | None = None) -> None:
 def built_run(tiny_model, tmp_path_factory) -> Path:
     from pipeline.build import build
     from pipeline.config import load_recipe
-    from pipeline.evaluate import evaluate
-    from pipeline.train import train
+    from pipeline.evaluation.evaluate import evaluate
+    from pipeline.training.train import train
 
     where = tmp_path_factory.mktemp("publish")
     repo = write_files(where / "repo", FIXTURE_FILES)
@@ -367,7 +367,7 @@ def test_push_sends_only_changed_files_and_removes_stale_ones_from_its_folders(t
 
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    from pipeline.hub import Target, push
+    from pipeline.publishing.hub import Target, push
 
     files = {"README.md": b"# card\n", "model.safetensors": b"\0weights", "plots/loss.png": b"\0png"}
     folder = write_files(tmp_path / "staged", files)

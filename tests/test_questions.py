@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.metrics import paired_bootstrap
-from pipeline.questions import QuestionError, first_rank, load_questions, matches, relevant_ids, score_questions
+from pipeline.evaluation.metrics import paired_bootstrap
+from pipeline.evaluation.questions import QuestionError, first_rank, load_questions, matches, relevant_ids, score_questions
 
 ROWS = [
     {"path": "pkg/http.py", "symbol": "Client.send", "text": "def send(self, req):\n    retries = self.max_retries", "start_line": 1},
@@ -106,7 +106,7 @@ FILE_ROWS = [
 
 
 def _by_file(rows):
-    from pipeline.split import file_of
+    from pipeline.mining.split import file_of
 
     out = {}
     for r in rows:
@@ -115,7 +115,7 @@ def _by_file(rows):
 
 
 def test_entry_for_uses_the_symbol_unless_it_names_another_definition_too():
-    from pipeline.questions import entry_for
+    from pipeline.evaluation.questions import entry_for
 
     by_file = _by_file(FILE_ROWS)
     assert entry_for(FILE_ROWS[2], by_file["pkg/cache.py"]) == {"path": "pkg/cache.py", "symbol": "Cache.load"}
@@ -132,7 +132,7 @@ def test_entry_for_uses_the_symbol_unless_it_names_another_definition_too():
 
 
 def test_entry_for_a_line_shared_with_another_chunk_is_not_chosen():
-    from pipeline.questions import entry_for
+    from pipeline.evaluation.questions import entry_for
 
     rows = [{"id": "a", "path": "a.md", "symbol": "", "text": "Shared introduction line\nonly in the first"},
             {"id": "b", "path": "a.md", "symbol": "", "text": "Shared introduction line, then more"}]
@@ -142,7 +142,7 @@ def test_entry_for_a_line_shared_with_another_chunk_is_not_chosen():
 
 def test_every_chunk_of_a_built_corpus_is_labelled_by_an_entry_that_finds_it(built_run):
     from pipeline.dataset import load_corpus
-    from pipeline.questions import entry_for
+    from pipeline.evaluation.questions import entry_for
     from pipeline.rundir import RunDir
 
     rows = list(load_corpus(RunDir(built_run)))
@@ -157,7 +157,7 @@ def test_every_chunk_of_a_built_corpus_is_labelled_by_an_entry_that_finds_it(bui
 
 
 def test_relabel_keeps_written_entries_while_their_chunks_stay_ticked():
-    from pipeline.questions import relabel
+    from pipeline.evaluation.questions import relabel
 
     by_file = _by_file(FILE_ROWS)
     hand = {"path": "pkg/cache.py", "contains": "return"}  # written by hand: matches f and c
@@ -171,7 +171,7 @@ def test_relabel_keeps_written_entries_while_their_chunks_stay_ticked():
 
 
 def test_question_file_writes_keep_every_other_line_as_it_was(tmp_path):
-    from pipeline.questions import QuestionFile
+    from pipeline.evaluation.questions import QuestionFile
 
     path = tmp_path / "set.jsonl"
     first = '{"query":"odd   spacing kept",   "relevant": [{"path": "a.py", "symbol": "f"}]}'
@@ -194,7 +194,7 @@ def test_question_file_writes_keep_every_other_line_as_it_was(tmp_path):
 
 
 def test_question_file_refuses_to_write_while_a_line_is_malformed(tmp_path):
-    from pipeline.questions import QuestionFile
+    from pipeline.evaluation.questions import QuestionFile
 
     path = tmp_path / "set.jsonl"
     text = '{"query": "good", "relevant": [{"path": "a.py", "symbol": "f"}]}\n{"query": "half a line\n'
@@ -215,7 +215,7 @@ def test_a_draft_line_is_not_a_question(tmp_path):
 
 
 def test_a_saved_line_stays_one_line_whatever_its_text(tmp_path):
-    from pipeline.questions import QuestionFile
+    from pipeline.evaluation.questions import QuestionFile
 
     qf = QuestionFile(tmp_path / "set.jsonl")
     item = {"query": "naïve question", "relevant": [{"path": "a.md", "contains": "a\u2028b\x85c\u2029d"}]}

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.rundir import RunDir
-from pipeline.search import (Index, SearchError, bm25_scores, code_tokens, commit_subjects, corpus_embeddings, embed_text, fuse,
+from pipeline.retrieval.search import (Index, SearchError, bm25_scores, code_tokens, commit_subjects, corpus_embeddings, embed_text, fuse,
                              identifier_words, row_text, run_subjects, search, top_k)
 
 

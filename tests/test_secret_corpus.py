@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from secret_corpus import CATEGORIES, PATH, PLACEHOLDER_LINES, CorpusFile, base_form, forms, generate, leaks, run_dir_blobs
 from support import FIXTURE_FILES, git_init, write_files
 
-from pipeline.secret_rules import says_placeholder
+from pipeline.ingest.secret_rules import says_placeholder
 
 SEED = int(os.environ.get("REPOTUNE_CORPUS_SEED") or random.SystemRandom().randrange(2**32))
 REPRO = f"corpus seed {SEED} (rerun with REPOTUNE_CORPUS_SEED={SEED})"
@@ -32,7 +32,7 @@ def corpus() -> list[CorpusFile]:
 
 @pytest.fixture(scope="module")
 def scanner():
-    from pipeline.secrets import SecretScanner
+    from pipeline.ingest.secrets import SecretScanner
 
     with SecretScanner() as s:
         yield s
@@ -146,7 +146,7 @@ def corpus_run(corpus, tiny_model, tmp_path_factory) -> Path:
 def test_no_planted_value_reaches_the_run_directory(corpus, corpus_run):
     from datasets import load_from_disk
 
-    from pipeline.collect import classify
+    from pipeline.ingest.collect import classify
 
     blobs = run_dir_blobs(corpus_run)
     assert len(blobs) > 10 and any(name.endswith(".arrow") for name in blobs)

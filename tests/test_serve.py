@@ -33,7 +33,7 @@ def served_run(built_run, tmp_path_factory):
 def test_the_page_shows_three_result_lists_and_the_report(served_run):
     from starlette.testclient import TestClient
 
-    from pipeline.serve import app
+    from pipeline.retrieval.serve import app
 
     client = TestClient(app(served_run.root))
     empty = client.get("/")
@@ -48,7 +48,7 @@ def test_the_page_shows_three_result_lists_and_the_report(served_run):
 
 
 def test_serve_without_a_model_says_what_to_run(built_run):
-    from pipeline.serve import ServeError, app
+    from pipeline.retrieval.serve import ServeError, app
 
     with pytest.raises(ServeError, match="repotune run"):
         app(built_run)
@@ -97,7 +97,7 @@ def test_in_a_real_browser_a_query_shows_base_and_tuned_results(served_run, tmp_
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from pipeline.serve import app
+    from pipeline.retrieval.serve import app
 
     with _browser(app(served_run.root), tmp_path) as (driver, url):
         driver.get(f"{url}/")
@@ -144,7 +144,7 @@ def label_app(served_run, tmp_path_factory):
     from starlette.testclient import TestClient
 
     from pipeline.rundir import RunDir
-    from pipeline.serve import app
+    from pipeline.retrieval.serve import app
 
     run = RunDir(tmp_path_factory.mktemp("label") / "run")
     shutil.copytree(served_run.root, run.root)
@@ -161,7 +161,7 @@ def labelling(label_app):
 
 
 def test_saving_a_ticked_hit_appends_a_line_that_finds_that_chunk(labelling):
-    from pipeline.questions import load_questions, matches, relevant_ids
+    from pipeline.evaluation.questions import load_questions, matches, relevant_ids
 
     client, run = labelling
     page = client.get("/label", params={"q": "load the cache settings", "k": 3}).text
@@ -224,7 +224,7 @@ def test_the_counter_counts_saved_questions_toward_the_policy_minimum(labelling)
 def test_the_counter_says_when_the_minimum_is_reached(served_run, tmp_path):
     from starlette.testclient import TestClient
 
-    from pipeline.serve import app, gate_minimum
+    from pipeline.retrieval.serve import app, gate_minimum
 
     policy = tmp_path / "policy.yaml"
     policy.write_text("questions:\n  min_questions: 7\n")
@@ -261,7 +261,7 @@ def test_a_save_without_a_tick_or_of_a_question_already_there_says_what_to_do(la
 
 
 def test_drafts_are_listed_apart_and_count_once_kept(labelling):
-    from pipeline.drafts import draft_questions
+    from pipeline.evaluation.drafts import draft_questions
 
     client, run = labelling
     n = draft_questions(run.root)["n"]
@@ -322,9 +322,9 @@ def test_in_a_real_browser_questions_are_labelled_edited_deleted_and_evaluated(s
     from selenium.webdriver.support.ui import WebDriverWait
 
     from pipeline.cli import main
-    from pipeline.questions import matches
+    from pipeline.evaluation.questions import matches
     from pipeline.rundir import RunDir
-    from pipeline.serve import app
+    from pipeline.retrieval.serve import app
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(served_run.root, run.root)

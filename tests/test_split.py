@@ -11,7 +11,7 @@ import pytest
 from pipeline.build import build
 from pipeline.config import CleanConfig, SplitConfig, load_recipe
 from pipeline.records import Chunk, Pair, chunk_id
-from pipeline.split import CorpusIndex, file_of, holdout_files, split_pairs
+from pipeline.mining.split import CorpusIndex, file_of, holdout_files, split_pairs
 from pipeline.stage import StageStats
 
 
@@ -180,7 +180,7 @@ def test_another_seed_another_split(built, tmp_path: Path):
 def test_the_shingle_prefilter_changes_nothing(monkeypatch):
     """A training chunk that shares no shingle with any holdout positive is not looked up: with the
     prefilter off (every chunk signed and queried) the split is the same, near copies included."""
-    import pipeline.split as split
+    import pipeline.mining.split as split
 
     chunks = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(12)]
     config = SplitConfig(holdout_fraction=0.25, seed=0)
@@ -203,7 +203,7 @@ def test_disjoint_shingle_sets_share_no_minhash_value():
     hashes, so two sets without a common hash have no common minimum, in any band."""
     import random
 
-    from pipeline.clean import disjoint_means_no_shared_band, minhash_of_hashes
+    from pipeline.ingest.clean import disjoint_means_no_shared_band, minhash_of_hashes
 
     config = CleanConfig()
     assert disjoint_means_no_shared_band(config)

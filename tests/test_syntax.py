@@ -9,16 +9,16 @@ from functools import lru_cache
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pipeline.chunk import Chunker, TokenCounter, chunk_files
-from pipeline.clean import normalise
-from pipeline.collect import classify
+from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
+from pipeline.ingest.clean import normalise
+from pipeline.ingest.collect import classify
 from pipeline.config import PairsConfig
-from pipeline.invariants import check_chunks
+from pipeline.ingest.invariants import check_chunks
 from pipeline.models import load_tokenizer
-from pipeline.pairs import mine_pairs
+from pipeline.mining.pairs import mine_pairs
 from pipeline.records import Chunk, SourceFile, chunk_id
 from pipeline.stage import StageStats
-from pipeline.syntax import GRAMMARS
+from pipeline.ingest.syntax import GRAMMARS
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,9 @@ import pytest
 from pipeline.config import RecipeError, recipe_from_dict
 from pipeline.models import ModelError
 from pipeline.rundir import RunDir, sha256_file
-from pipeline.train import TimeBudget, TrainError, latest_checkpoint, train
+from pipeline.training.callbacks import TimeBudget
+from pipeline.training.resume import latest_checkpoint
+from pipeline.training.train import TrainError, train
 
 
 @pytest.fixture
@@ -181,7 +183,7 @@ def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run
     """chunk.context puts the header on positives, pairs.balance: upsample repeats the minority kind,
     pairs.hard_negatives adds a mined negative column; the manifest says what training saw, and the
     model folder says how to embed its chunks."""
-    import pipeline.train as train_module
+    import pipeline.training.train as train_module
 
     seen_columns = []
     real = train_module.with_hard_negatives
@@ -199,7 +201,7 @@ def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run
         train_module.with_hard_negatives = real
     t = manifest["train"]
     from pipeline.dataset import load_pairs
-    from pipeline.split import file_of
+    from pipeline.mining.split import file_of
 
     rows = load_pairs(run)["train"]
     assert t["pairs_seen"] > len(rows) and t["code_share_seen"] == pytest.approx(0.3, abs=0.02)
@@ -208,12 +210,12 @@ def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run
     for row in ds.select(range(min(20, n))):
         assert row["positive"].split("\n", 1)[0].startswith(row["path"])  # the context header
         assert file_of(row["negative"].split("\n", 1)[0].split(" ")[0]) != file_of(row["path"])  # never the positive's own file
-    assert json.loads((run.model / "repotune.json").read_text()) == {"context": True, "hybrid_alpha": 0.8}
+    assert json.loads((run.model / "repotune.json").read_text()) == {"context": True, "hybrid_alpha": 0.8, "expand": 0}
 
 
 def test_model_selection_on_a_dev_split_keeps_the_best_checkpoint(run):
     from pipeline.dataset import load_pairs
-    from pipeline.split import file_of
+    from pipeline.mining.split import file_of
 
     manifest = train(run.root, _recipe(run, "train.dev_fraction=0.3"))
     t = manifest["train"]
@@ -223,7 +225,7 @@ def test_model_selection_on_a_dev_split_keeps_the_best_checkpoint(run):
     log = json.loads((run.root / "train_log.json").read_text())
     dev_scores = {h["step"]: h["eval_dev_cosine_ndcg@10"] for h in log if "eval_dev_cosine_ndcg@10" in h}
     assert len(dev_scores) >= 2 and max(dev_scores.values()) == pytest.approx(t["best_dev_ndcg@10"])
-    from pipeline.split import dev_files
+    from pipeline.mining.split import dev_files
 
     dev = dev_files(load_pairs(run)["train"]["path"], 0.3, run.read_recipe().split.seed)
     assert dev and holdout_files and not dev & holdout_files  # carved from training files, never the holdout
@@ -310,8 +312,8 @@ def test_merge_picks_the_alpha_the_dev_split_scores_best(tiny_model):
     from sentence_transformers import SentenceTransformer
 
     from pipeline.config import TrainConfig
-    from pipeline.train import frozen_base, merge_with_base
-    from pipeline.trainset import DEV_NDCG
+    from pipeline.training.merge import frozen_base, merge_with_base
+    from pipeline.training.trainset import DEV_NDCG
 
     model = SentenceTransformer(tiny_model)
     base = frozen_base(tiny_model, TrainConfig(base_model=tiny_model), True)

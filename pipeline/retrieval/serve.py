@@ -20,10 +20,10 @@ import shlex
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from .errors import RepotuneError
-from .questions import RANK_DEPTH, QuestionError, QuestionFile, first_rank, matches, matching, relabel
-from .rundir import RunDir
-from .split import file_of
+from ..errors import RepotuneError
+from ..evaluation.questions import RANK_DEPTH, QuestionError, QuestionFile, first_rank, matches, matching, relabel
+from ..rundir import RunDir
+from ..mining.split import file_of
 
 COLAB_PROXY = ".googleusercontent.com"  # where Colab serves a kernel port to the notebook's own browser tab
 SYSTEMS = (("base", "base model, dense"), ("tuned", "tuned model, dense"), ("hybrid", "tuned + BM25 (hybrid)"))
@@ -53,8 +53,8 @@ class Comparison:
     def __init__(self, run_dir: str | Path):
         from sentence_transformers import SentenceTransformer
 
-        from .dataset import load_corpus
-        from .models import resolve_model
+        from ..dataset import load_corpus
+        from ..models import resolve_model
         from .search import Index, load_model, model_settings, run_subjects
 
         self.run = RunDir(run_dir)
@@ -136,7 +136,7 @@ def gate_minimum(policy: Path | None = None) -> int:
     """``questions.min_questions`` of the policy file: how many questions the gate asks for."""
     import yaml
 
-    from .pytest_plugin import POLICY
+    from ..pytest_plugin import POLICY
 
     return int(yaml.safe_load((policy or POLICY).read_text())["questions"]["min_questions"])
 
@@ -145,7 +145,7 @@ class Labelling:
     """What the labelling view does to the run's question set and drafts; each call one atomic write."""
 
     def __init__(self, comparison: Comparison, minimum: int | None = None):
-        from .drafts import drafts_path
+        from ..evaluation.drafts import drafts_path
 
         self.comparison = comparison
         self.questions = QuestionFile(comparison.run.questions)

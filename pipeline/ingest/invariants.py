@@ -25,7 +25,7 @@ def _fields(chunk: Any) -> dict:
 def check_chunks(chunks: Iterable[Any], text: str | None, max_tokens: int, counter, context: bool = False) -> list[str]:
     """Violations of the chunk invariants by the chunks of one file, in the order they were produced.
 
-    ``counter`` is a ``pipeline.chunk.TokenCounter`` for the base model's tokenizer. Always checked:
+    ``counter`` is a ``pipeline.ingest.chunk.TokenCounter`` for the base model's tokenizer. Always checked:
     every chunk is non-empty, within ``max_tokens`` in the model's own tokens (special tokens
     included, recounted here, not trusted from ``n_tokens``), has a valid 1-based span, and a unique
     id; chunks come in source order (``start_line`` non-decreasing). With the file's (normalised)

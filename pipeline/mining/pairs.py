@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 from pathlib import PurePosixPath
 
-from .config import PairsConfig
-from .records import Chunk, Pair
-from .search import identifier_words
-from .stage import StageStats
+from ..config import PairsConfig
+from ..records import Chunk, Pair
+from ..retrieval.search import identifier_words
+from ..stage import StageStats
 
 _COMMENT = re.compile(r"^\s*(#|//[/!]?)\s?(.*)$")
 _SLASH_COMMENT = re.compile(r"^\s*(//[/!]?)\s?(.*)$")

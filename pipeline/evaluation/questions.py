@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RepotuneError
+from ..errors import RepotuneError
 from .metrics import RetrievalSet, bootstrap_interval, ir_metrics, paired_bootstrap, per_query_ndcg
-from .search import top_k
-from .split import file_of
+from ..retrieval.search import top_k
+from ..mining.split import file_of
 
 K = 10
 RANK_DEPTH = 100  # ranks past this are reported as null ("not found in the top 100")

@@ -38,10 +38,10 @@ from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_cla
 from detect_secrets.core.scan import _process_line_based_plugins
 from detect_secrets.settings import transient_settings
 
-from .config import SecretsConfig
-from .records import SourceFile
+from ..config import SecretsConfig
+from ..records import SourceFile
 from .secret_rules import RULES, SPECIFIC_RULES, is_credential_shaped, is_placeholder, is_wordlike, rule_spans
-from .stage import StageStats
+from ..stage import StageStats
 
 # Files that hold credentials by their nature: never read, never in the corpus, whatever they contain.
 SENSITIVE_FILE_PATTERNS = (

@@ -18,11 +18,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .pairs import _GENERIC
+from ..mining.pairs import _GENERIC
 from .questions import QuestionError, QuestionFile, entry_for
-from .rundir import RunDir
-from .search import identifier_words
-from .split import file_of
+from ..rundir import RunDir
+from ..retrieval.search import identifier_words
+from ..mining.split import file_of
 
 DRAFTS_FILE = "questions.drafts.jsonl"
 MIN_WORDS, MAX_WORDS = 2, 30  # a draft's query, in words: one word is a keyword, not a question; past 30, a paragraph
@@ -107,7 +107,7 @@ def mention_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
 def history_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
     """A held-out commit's cleaned subject (RUN/history/heldout.jsonl, written by the build) -> the definitions
     at HEAD it touched: a developer's words about a change, to rewrite as the question a user would ask."""
-    from .history import heldout_questions
+    from ..ingest.history import heldout_questions
 
     for question in heldout_questions(run.root, rows)[0]:
         if MIN_WORDS <= len(question.query.split()) <= MAX_WORDS:
@@ -130,7 +130,7 @@ def draft_questions(run_dir: str | Path, sources: list[DraftSource] | None = Non
     """Draft candidate questions from the run's chunk corpus into RUN/questions.drafts.jsonl (replacing
     earlier drafts). A query already in the question set, or drafted by an earlier source, is skipped;
     a draft's entries for the same query are merged. Returns {"n", "path", "by_source", "skipped_known"}."""
-    from .dataset import load_corpus
+    from ..dataset import load_corpus
 
     run = RunDir(run_dir)
     rows = list(load_corpus(run))

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from datasketch import MinHashLSH
 
-from .clean import disjoint_means_no_shared_band, minhash_of_hashes, text_shingle_hashes
-from .config import CleanConfig, SplitConfig
-from .records import Chunk, Pair, path_of_id
-from .stage import StageStats
+from ..ingest.clean import disjoint_means_no_shared_band, minhash_of_hashes, text_shingle_hashes
+from ..config import CleanConfig, SplitConfig
+from ..records import Chunk, Pair, path_of_id
+from ..stage import StageStats
 
 
 def file_of(path: str) -> str:

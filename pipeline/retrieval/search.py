@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EvaluateConfig
-from .console import shows_progress
-from .errors import RepotuneError
-from .records import context_header
+from ..config import EvaluateConfig
+from ..console import shows_progress
+from ..errors import RepotuneError
+from ..records import context_header
 
 MODES = ("dense", "bm25", "hybrid")
 DEFAULT_ALPHA = EvaluateConfig.hybrid_alpha  # dense weight of the hybrid: the recipe's default, the one place it is set
@@ -35,7 +35,7 @@ class SearchError(RepotuneError, RuntimeError):
 
 def embed_text(text: str, path: str = "", symbol: str = "", context: bool = True) -> str:
     """``text`` under a one-line header naming where it lives (repo-relative path, then the symbol or
-    heading path), when ``context`` is on: "pipeline/secrets.py SecretScanner.redact\\n<code>"."""
+    heading path), when ``context`` is on: "pipeline/ingest/secrets.py SecretScanner.redact\\n<code>"."""
     if not context or not path:
         return text
     return context_header(path, symbol) + "\n" + text
@@ -132,7 +132,7 @@ def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: 
     """Normalised embeddings of ``texts``; read from / written to ``index_dir`` when given, keyed by the
     model's weights, its token window and the exact texts, so a changed model, window or corpus is never
     served stale vectors."""
-    from .mteb_task import weights_fingerprint
+    from ..evaluation.mteb_task import weights_fingerprint
 
     path = None
     if index_dir is not None:
@@ -197,10 +197,10 @@ def model_settings(model_dir: Path) -> dict:
 def _chunks_of_folder(folder: Path, model_dir: Path, model) -> list[dict]:
     """A plain folder's chunks, made on the fly by the build's own ingest path (``workers.ingest``):
     collect, clean (duplicates too), the secret scan (redacted as the build redacts), chunk."""
-    from .collect import collect
-    from .config import load_recipe
-    from .stage import StageStats
-    from .workers import ingest
+    from ..ingest.collect import collect
+    from ..config import load_recipe
+    from ..stage import StageStats
+    from ..ingest.workers import ingest
 
     recipe = load_recipe("default", [f"train.base_model={model_dir}", f"train.max_seq_length={model.max_seq_length}"])
     stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk")}

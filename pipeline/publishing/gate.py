@@ -12,12 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .rundir import RunDir, RunError, read_json
+from ..rundir import RunDir, RunError, read_json
 
 MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfitting", "sts", "questions")
 
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the package folder, pipeline/
 
 
 def quality_dir() -> Path:
@@ -29,7 +29,7 @@ def quality_dir() -> Path:
 
 QUALITY_DIR = quality_dir()
 # pytest runs from the checkout (its pyproject.toml; its pipeline/ first on sys.path), or from a wheel in the suites'
-# own folder (the package's folder first on sys.path would let its secrets.py shadow the standard library's)
+# own folder (the package's folder first on sys.path would let its module names shadow top-level ones)
 GATE_CWD = QUALITY_DIR if QUALITY_DIR.parent == HERE else QUALITY_DIR.parent
 
 

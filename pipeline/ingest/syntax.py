@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .records import Segment
+from ..records import Segment
 from .doc_comments import clean_doc_comment
 
 
@@ -52,7 +52,7 @@ _TS_FUNCTIONS = (*_JS_FUNCTIONS, "function_signature", "method_signature", "abst
 _TS_CLASSES = (*_JS_CLASSES, "abstract_class_declaration", "interface_declaration", "enum_declaration")
 _TS_SCOPES = ("internal_module", "module")
 
-# repotune's language name (pipeline/collect.py) -> its grammar
+# repotune's language name (pipeline/ingest/collect.py) -> its grammar
 GRAMMARS: dict[str, Grammar] = {
     "javascript": _g("javascript", _JS_FUNCTIONS, _JS_CLASSES, wrappers=("export_statement",), leading=("decorator",)),
     "typescript": _g("typescript", _TS_FUNCTIONS, _TS_CLASSES, _TS_SCOPES, ("export_statement", "ambient_declaration"), ("decorator",)),

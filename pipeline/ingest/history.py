@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .collect import in_work_tree
-from .config import HistoryConfig
-from .records import Chunk
-from .stage import StageStats
+from ..config import HistoryConfig
+from ..records import Chunk
+from ..stage import StageStats
 
 log = logging.getLogger("repotune")
 
@@ -427,8 +427,8 @@ def heldout_questions(run_root: Path, rows: list[dict]) -> tuple[list, str]:
     """(questions, why none): the held-out commits as ``questions.Question``, each relevant entry the
     exact entry of its definition's chunk in the corpus (``questions.entry_for``: `load` does not also
     match `Cache.load`), so they score by the question set's own path (``questions.score_questions``)."""
-    from .questions import Question, entry_for
-    from .split import file_of
+    from ..evaluation.questions import Question, entry_for
+    from ..mining.split import file_of
 
     path = run_root / HELDOUT
     if not path.is_file():

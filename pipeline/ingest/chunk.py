@@ -2,7 +2,7 @@
 
 Python splits by ``ast`` (module-level statements, classes, functions, methods); code in a language
 with a tree-sitter grammar (JavaScript, TypeScript, Go, Java, Rust, Ruby, C, C++, C#, PHP) by
-``pipeline.syntax`` into the same units; Markdown and rST by heading (the heading path travels with
+``pipeline.ingest.syntax`` into the same units; Markdown and rST by heading (the heading path travels with
 the chunk); everything else by blank-line blocks. A piece over the token limit splits at statement
 (or paragraph) boundaries, then at lines, then inside a line. Every non-blank line of a file lands in exactly one chunk, in source order, and the
 same input gives the same chunks byte for byte.
@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterable, Iterator
 
 from . import syntax
-from .records import Chunk, Segment, SourceFile, chunk_id, context_header
-from .stage import StageStats
+from ..records import Chunk, Segment, SourceFile, chunk_id, context_header
+from ..stage import StageStats
 
 
 # characters Python's str.split() takes for whitespace but BERT's normaliser deletes (control characters):
@@ -353,7 +353,7 @@ def _piece_meta(seg: Segment, start: int, end: int, lines: list[str]) -> dict:
     span = seg.meta.get("docstring_span")
     holds = bool(span) and start <= span[0] <= end
     if span and seg.meta.get("docstring_leads"):
-        # a doc comment above its definition (pipeline/syntax.py): a long one may fill pieces of its own,
+        # a doc comment above its definition (pipeline/ingest/syntax.py): a long one may fill pieces of its own,
         # so the docstring goes with the piece where the code starts
         first_code = next((i for i in range(span[1] + 1, end + 1) if lines[i - 1].strip()), 0)
         holds = start <= first_code <= end

@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from .config import CleanConfig, CollectConfig
-from .records import SourceFile
-from .stage import StageStats, apply_rules, first_reason
+from ..config import CleanConfig, CollectConfig
+from ..records import SourceFile
+from ..stage import StageStats, apply_rules, first_reason
 
 # Third-party code copied into a repository is not the repository's vocabulary.
 VENDORED_DIRS = {"vendor", "vendored", "third_party", "third-party", "node_modules", "site-packages", "bower_components", "external", "extern"}

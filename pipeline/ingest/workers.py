@@ -18,11 +18,11 @@ from datasketch import LeanMinHash
 
 from .chunk import Chunker, TokenCounter, chunk_source
 from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
-from .config import Recipe
-from .models import load_counting_tokenizer
-from .records import Chunk, SourceFile
+from ..config import Recipe
+from ..models import load_counting_tokenizer
+from ..records import Chunk, SourceFile
 from .secrets import Finding, SecretScanner, redact_file
-from .stage import StageStats, apply_rules, track_time
+from ..stage import StageStats, apply_rules, track_time
 
 
 @dataclass

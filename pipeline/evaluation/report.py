@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .dataset import project_url
-from .rundir import RunDir
+from ..dataset import project_url
+from ..rundir import RunDir
 
 log = logging.getLogger("repotune")
 COLUMNS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")

@@ -3,9 +3,9 @@ hard negatives mined by sentence-transformers, and the dev split that model sele
 
 from __future__ import annotations
 
-from .errors import RepotuneError
-from .search import embed_text, row_text
-from .split import file_of
+from ..errors import RepotuneError
+from ..retrieval.search import embed_text, row_text
+from ..mining.split import file_of
 
 
 class TrainError(RepotuneError, RuntimeError):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .gate import is_current, load_result
 from .hub import PublishError, Target, check_repo_id, check_token, ensure_repo, hub_url, push, quiet_http_log, resolve_token
-from .rundir import RunDir, read_json, write_json
+from ..rundir import RunDir, read_json, write_json
 
 log = logging.getLogger("repotune")
 
@@ -126,7 +126,7 @@ def stage(run: RunDir, gate: dict, model_repo: str, dataset_repo: str) -> tuple[
     """Write the exact upload folders: ``publish/model`` and ``publish/dataset``."""
     from huggingface_hub import DatasetCard, ModelCard
 
-    from .report import enrich_model_card
+    from ..evaluation.report import enrich_model_card
 
     model_dir, dataset_dir = run.publish / "model", run.publish / "dataset"
     for folder in (model_dir, dataset_dir):
@@ -169,7 +169,7 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """
     from datasets import Dataset
 
-    from .secrets import SecretScanner, is_text_file, known_identifiers
+    from ..ingest.secrets import SecretScanner, is_text_file, known_identifiers
 
     root, allow = run.root, known_identifiers(run.read_manifest(), run.model_hash(), folders)
     found: list[tuple[str, str]] = []  # (type, where)

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RepotuneError
-from .rundir import sha256_file
+from ..errors import RepotuneError
+from ..rundir import sha256_file
 
 log = logging.getLogger("repotune")
 

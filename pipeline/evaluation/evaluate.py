@@ -20,20 +20,20 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .errors import RepotuneError
-from .config import EvaluateConfig, Recipe
-from .console import progress
-from .dataset import load_corpus, load_pairs
-from .models import resolve_model
-from .rundir import RunDir, RunError, write_json
+from ..errors import RepotuneError
+from ..config import EvaluateConfig, Recipe
+from ..console import progress
+from ..dataset import load_corpus, load_pairs
+from ..models import resolve_model
+from ..rundir import RunDir, RunError, write_json
 from .metrics import RetrievalSet, bootstrap_interval, breakdown, ir_metrics, paired_bootstrap, per_query_ndcg
 from .questions import load_questions, questions_path, score_questions
-from .search import bm25_scores, commit_subjects, dense_scores, embed_text, fuse, lexical_texts, row_text, top_k
-from .split import file_of
+from ..retrieval.search import bm25_scores, commit_subjects, dense_scores, embed_text, fuse, lexical_texts, row_text, top_k
+from ..mining.split import file_of
 
 log = logging.getLogger("repotune")
 
-PACKAGED_DATA = Path(__file__).parent / "data"
+PACKAGED_DATA = Path(__file__).resolve().parents[1] / "data"  # pipeline/data
 
 
 class EvalError(RepotuneError, RuntimeError):
@@ -71,7 +71,7 @@ def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str
     return rs
 
 
-# --- 2. rankings (pipeline/search.py does the scoring) -------------------------------------------
+# --- 2. rankings (pipeline/retrieval/search.py does the scoring) -------------------------------------------
 
 def system_scores(texts: list[str], queries: list[str], models: dict, batch_size: int, alpha: float,
                   index_dir: Path | None = None, lexical: list[str] | None = None) -> dict:
@@ -240,7 +240,7 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
 
     # 3b. the question set: the questions people type, over the run's whole chunk corpus
     # (history.expand: BM25 also reads each chunk's training commit subjects, search.commit_subjects)
-    texts = CorpusTexts(rows := list(corpus), context, commit_subjects(pairs["train"], recipe.history.expand))
+    texts = CorpusTexts(list(corpus), context, commit_subjects(pairs["train"], recipe.history.expand))
     if config.questions:
         metrics["questions"] = question_metrics(run, manifest, texts, models, config, seed)
         bar.update()
@@ -313,7 +313,7 @@ def history_metrics(run: RunDir, texts: CorpusTexts, models: dict, config: Evalu
     """``history`` in metrics.json: the held-out (newest) commits' subjects as queries over every chunk of
     the run, each relevant to the definitions it touched (RUN/history/heldout.jsonl, written by the build:
     no git here), with the question set's keys; ``{"n": 0, "skipped": why}`` when the run has none."""
-    from .history import HELDOUT, heldout_questions
+    from ..ingest.history import HELDOUT, heldout_questions
 
     questions, why = heldout_questions(run.root, texts.rows)
     if not questions:

@@ -1,0 +1,3 @@
+"""evaluation: the tuned model against its base and BM25 (``evaluate``): the holdout, the question
+sets (``questions``, drafted by ``drafts``), the history yardstick, STS and MTEB (``mteb_task``),
+with the retrieval metrics and bootstrap intervals in ``metrics``; ``report`` writes report.md."""

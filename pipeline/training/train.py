@@ -1,0 +1,286 @@
+"""train: fine-tune the base model on the run's pairs, as the sentence-transformers examples do.
+
+1. model  2. data  3. loss  4. arguments (+ time budget)  5. trainer  6. train (or resume)
+7. merge with the base (WiSE-FT, train.merge_alpha)  8. save (to a temporary folder, then rename)
+9. loss curve and manifest. The rooms beside it, as sentence-transformers keeps them apart from its
+trainer: ``sampler`` (length-grouped batches), ``callbacks`` (time budget, wall-clock checkpoints),
+``merge`` (the frozen base: GIST's guide, WiSE-FT), ``resume`` (checkpoints and the recipe stamp),
+``distributed`` (torchrun), ``trainset`` (what training sees besides the pairs).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers.trainer_callback import ProgressCallback
+
+from ..config import Recipe, TrainConfig, parse_duration
+from ..console import step_progress
+from ..dataset import load_corpus, load_pairs
+from ..mining.pairs import upsample_order
+from ..mining.split import dev_files, file_of
+from ..models import ModelError, display_name, hub_id, resolve_model
+from ..retrieval.search import SETTINGS_FILE
+from ..rundir import RunDir, write_json
+from .callbacks import TimeBudget, WallClockCheckpoints
+from .distributed import barrier, distributed_args
+from .merge import frozen_base, merge_with_base
+from .resume import FINISHED, check_resume, finished_manifest, latest_checkpoint
+from .sampler import LengthGroupedNoDuplicatesBatchSampler
+from .trainset import DEV_NDCG, TrainError, dev_evaluator, with_context, with_hard_negatives
+
+log = logging.getLogger("repotune")
+
+
+def _precision(config: TrainConfig) -> dict:
+    if config.precision == "fp32" or (config.precision == "auto" and not torch.cuda.is_available()):
+        return {}
+    if config.precision == "bf16" or (config.precision == "auto" and torch.cuda.is_bf16_supported()):
+        return {"bf16": True}
+    return {"fp16": True}
+
+
+@dataclass
+class TrainingData:
+    """What the trainer is given: the training pairs (columns as the loss reads them), the holdout pairs for
+    its eval loss, the dev split's evaluator (model selection), and what training saw, for the manifest."""
+
+    train: object
+    holdout: object | None
+    evaluator: object | None
+    seen: dict
+
+
+def load_base(config: TrainConfig, manifest: dict):
+    """1. The base model, with the card data sentence-transformers fills in while training; and a frozen
+    copy of it where GIST needs a guide or WiSE-FT a base to merge with (else None)."""
+    from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
+
+    base = resolve_model(config.base_model)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    card_data = SentenceTransformerModelCardData(
+        language=["en", "code"],
+        license=manifest.get("license", "other"),
+        model_name=f"{display_name(config.base_model)} tuned by repotune on {manifest['source']['name']}",
+        train_datasets=[{"name": f"repotune pairs: {manifest['source']['name']}"}],
+        eval_datasets=[{"name": f"repotune pairs: {manifest['source']['name']} (holdout)"}],
+        local_files_only=offline or os.path.isdir(base),  # a local base has nothing to look up on the Hub
+    )
+    try:
+        model = SentenceTransformer(base, model_card_data=card_data, local_files_only=offline or os.path.isdir(base))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot load base model {config.base_model!r}: {err}. Set train.base_model to a "
+                         "sentence-transformers folder, a Hub id, or packaged:all-MiniLM-L6-v2") from err
+    model.max_seq_length = config.max_seq_length
+    if card_data.local_files_only and hub_id(config.base_model):
+        card_data.base_model = hub_id(config.base_model)  # what sentence-transformers would look up online
+    needs_base = config.loss == "gist" or config.merge_alpha != 1.0
+    return model, frozen_base(base, config, card_data.local_files_only) if needs_base else None
+
+
+def training_data(run: RunDir, recipe: Recipe, model) -> TrainingData:
+    """2. The run's pairs as training sees them: anchor, positive first, as the in-batch loss expects."""
+    config = recipe.train
+    pairs = load_pairs(run)
+    corpus = load_corpus(run) if recipe.chunk.context or recipe.pairs.hard_negatives else None
+    if recipe.chunk.context:  # positives embedded as search will embed them: under their path and symbol
+        pairs = with_context(pairs, corpus)
+    train_ds, seen, evaluator = pairs["train"], {}, None
+    if config.dev_fraction:  # model selection on a dev split of training files (never the holdout)
+        dev = dev_files(train_ds["path"], config.dev_fraction, recipe.split.seed)
+        dev_ds = train_ds.filter(lambda row: file_of(row["path"]) in dev, keep_in_memory=True)
+        train_ds = train_ds.filter(lambda row: file_of(row["path"]) not in dev, keep_in_memory=True)
+        evaluator = dev_evaluator(dev_ds)
+        seen["dev_pairs"] = len(dev_ds)
+    if recipe.pairs.balance == "upsample" and recipe.pairs.balance_code_share is not None:
+        # every mined pair kept; the minority kind repeated until code is the share the recipe asks
+        train_ds = train_ds.select(upsample_order(train_ds["kind"], recipe.pairs.balance_code_share, recipe.split.seed), keep_in_memory=True)
+    seen["pairs_seen"] = len(train_ds)
+    seen["code_share_seen"] = round(sum(k == "code" for k in train_ds["kind"]) / max(1, len(train_ds)), 4)
+    columns = ["anchor", "positive"]
+    if recipe.pairs.hard_negatives:
+        train_ds, seen["hard_negatives_mined"] = with_hard_negatives(train_ds, model, corpus, recipe.chunk.context, recipe.split.seed)
+        columns.append("negative")
+    train_ds = train_ds.select_columns(columns)
+    holdout = pairs["holdout"].select_columns(["anchor", "positive"]) if len(pairs["holdout"]) >= 2 else None
+    if len(train_ds) < config.batch_size:
+        raise TrainError(f"{len(train_ds)} training pairs cannot fill one batch of {config.batch_size}: "
+                         f"lower train.batch_size (e.g. --set train.batch_size={max(2, len(train_ds) // 2)}) or mine more pairs")
+    return TrainingData(train_ds, holdout, evaluator, seen)
+
+
+def make_loss(config: TrainConfig, model, guide, world: int):
+    """3. In-batch negatives; the cached variant keeps memory flat for large batches. GIST masks the in-batch
+    candidates its guide (the frozen base) rates above the positive: likely true neighbours, not negatives.
+    Under torchrun the embeddings are gathered across processes, so the negatives stay the whole global batch."""
+    from sentence_transformers.sentence_transformer.losses import (CachedGISTEmbedLoss, CachedMultipleNegativesRankingLoss,
+                                                                   GISTEmbedLoss, MultipleNegativesRankingLoss)
+
+    if world > 1 and config.batch_size % world:
+        raise TrainError(f"train.batch_size={config.batch_size} (the global batch) must divide by the {world} processes")
+    gather = {"gather_across_devices": True} if world > 1 else {}
+    cached = {"mini_batch_size": config.mini_batch_size} if config.cached_loss else {}
+    if config.loss == "gist":
+        return (CachedGISTEmbedLoss if config.cached_loss else GISTEmbedLoss)(model, guide=guide, **cached, **gather)
+    return (CachedMultipleNegativesRankingLoss if config.cached_loss else MultipleNegativesRankingLoss)(model, **cached, **gather)
+
+
+def arguments(run: RunDir, config: TrainConfig, data: TrainingData, world: int):
+    """4. The trainer's arguments: batches, schedule, checkpoints, model selection, precision, processes."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    selecting = data.evaluator is not None
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(run.checkpoints),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        batch_sampler=LengthGroupedNoDuplicatesBatchSampler if config.length_aware else BatchSamplers.NO_DUPLICATES,
+        eval_strategy="steps" if data.holdout is not None or selecting else "no",
+        # with model selection, score the dev split at every checkpoint and keep the best one
+        eval_steps=config.save_steps if selecting else config.eval_steps,
+        load_best_model_at_end=selecting,
+        metric_for_best_model=f"eval_{DEV_NDCG}" if selecting else None,
+        greater_is_better=True if selecting else None,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=1,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_drop_last=False,
+        dataloader_num_workers=config.dataloader_workers,
+        dataloader_persistent_workers=config.dataloader_workers > 0,
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinned host memory only helps a copy to a GPU
+        # several processes (torchrun): the batch sampler makes each global batch of train.batch_size without
+        # duplicates, and accelerate splits it between the processes (each gets batch_size / processes)
+        **(distributed_args() if world > 1 else {}),
+        **_precision(config),
+    )
+
+
+def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = False) -> dict:
+    """Fine-tune on ``run_dir``'s train pairs; save ``run_dir/model``; return the manifest."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    run = RunDir(run_dir)
+    recipe = recipe or run.read_recipe()
+    config = recipe.train
+    if resume and (done := finished_manifest(run, recipe)) is not None:
+        log.info("training of %s finished at step %d already: nothing to resume", run.root, done["train"]["steps"])
+        return done
+    manifest = run.read_manifest()
+    started = time.perf_counter()
+
+    model, base_copy = load_base(config, manifest)  # 1. model
+    data = training_data(run, recipe, model)  # 2. data
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    loss = make_loss(config, model, base_copy, world)  # 3. loss
+    args = arguments(run, config, data, world)  # 4. arguments
+    if world > 1:
+        _ = args.device  # sets up the process group (torchrun), so that the barrier below has one
+    if int(os.environ.get("RANK", "0")) == 0:
+        check_resume(run, recipe, resume)
+    barrier()  # the other processes wait until rank 0 has set up checkpoints/
+    budget = TimeBudget(parse_duration(config.time_budget) if config.time_budget else None, run.checkpoints / "budget.json")
+
+    # 5. trainer
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.holdout, loss=loss,
+                                         evaluator=data.evaluator, callbacks=[budget, WallClockCheckpoints(config.save_minutes)])
+    trainer.remove_callback(ProgressCallback)  # its bar prints every log dict: repotune's own bar instead
+    trainer.add_callback(step_progress())
+
+    # 6. train, or resume from the newest checkpoint (Colab cut-offs, kill -9)
+    checkpoint = latest_checkpoint(run) if resume else None
+    if resume and checkpoint is None:
+        log.warning("no checkpoint in %s: training from the start", run.checkpoints)
+    try:
+        output = trainer.train(resume_from_checkpoint=checkpoint)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise TrainError(f"disk full while writing checkpoints to {run.checkpoints}: free space, or lower "
+                             f"train.save_total_limit / raise train.save_steps") from err
+        raise
+
+    if not trainer.is_world_process_zero():  # one writer: rank 0 saves model, card, plots and manifest
+        return manifest
+
+    # 7. WiSE-FT: the final (or best) weights merged with the base's; a resumed run merges the same weights
+    seen = data.seen | merge_with_base(model, base_copy, config.merge_alpha, data.evaluator)
+    save_model(run, model, recipe)  # 8. save
+    return record(run, recipe, trainer, output, checkpoint, loss, budget, seen, started)  # 9. loss curve and manifest
+
+
+def save_model(run: RunDir, model, recipe: Recipe) -> None:
+    """8. To a temporary folder, then rename, so a crash never leaves a model that looks complete; with the
+    settings search embeds and fuses by (retrieval/search.py ``model_settings``)."""
+    tmp = run.root / ".model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    write_json(tmp / SETTINGS_FILE, {"context": recipe.chunk.context, "hybrid_alpha": recipe.evaluate.hybrid_alpha,
+                                       "expand": recipe.history.expand})
+    shutil.rmtree(run.model, ignore_errors=True)
+    tmp.rename(run.model)
+
+
+def record(run: RunDir, recipe: Recipe, trainer, output, checkpoint: str | None, loss, budget: TimeBudget, seen: dict,
+           started: float) -> dict:
+    """9. The loss curve, the training log and the manifest's ``train``; throughput counts the trainer's own
+    runtime (no load or save). Marks the training finished, so a second resume trains nothing."""
+    config = recipe.train
+    runtime = float(output.metrics.get("train_runtime", 0.0)) or float("nan")
+    steps_run = trainer.state.global_step - (int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    final_loss = float(np.mean([h["loss"] for h in history[-10:]])) if history else float("nan")
+    write_json(run.root / "train_log.json", trainer.state.log_history)
+    plot_loss(trainer.state.log_history, run.plots / "loss.png", type(loss).__name__)
+    if seen.get("dev_pairs") is not None:
+        seen["best_checkpoint"] = Path(trainer.state.best_model_checkpoint or "").name or None
+        seen["best_dev_ndcg@10"] = trainer.state.best_metric
+    manifest = run.update_manifest(
+        train={"base_model": config.base_model, "loss": type(loss).__name__, "steps": trainer.state.global_step, "max_steps_planned": trainer.state.max_steps,
+               "budget_cap": budget.cap, "final_train_loss": final_loss, "train_pairs": trainer.train_dataset.num_rows,
+               "precision": next(iter(_precision(config)), "fp32"), "device": str(trainer.model.device),
+               "seconds": round(time.perf_counter() - started, 1), "train_runtime": round(runtime, 2),
+               "pairs_per_second": round(steps_run * config.batch_size / runtime, 2), **seen},
+        model_hash=run.model_hash(),
+    )
+    write_json(run.checkpoints / FINISHED, {"steps": trainer.state.global_step, "model_hash": manifest["model_hash"]})
+    return manifest
+
+
+def plot_loss(log_history: list[dict], path: Path, loss_name: str = "MultipleNegativesRankingLoss") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if train:
+        ax.plot(*zip(*train), label="train loss", lw=1)
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="holdout loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel(loss_name)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -230,7 +230,7 @@ def test_rst_headings():
 
 
 def test_code_without_a_grammar_by_blank_line_blocks():
-    # JavaScript has a grammar now (tests/test_syntax.py); a language without one keeps blank-line blocks
+    # JavaScript has a grammar now (tests/ingest/test_syntax.py); a language without one keeps blank-line blocks
     blocks = [
         "function add(a, b) {\n  const sum = a + b;\n  return sum;\n}",
         "function scale(values, factor) {\n  return values.map((v) => v * factor);\n}",

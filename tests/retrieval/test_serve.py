@@ -25,7 +25,7 @@ def served_run(built_run, tmp_path_factory):
 
     run = run_with_base_as_model(built_run, tmp_path_factory.mktemp("serve") / "run", {"context": False, "hybrid_alpha": 0.8})
     run.plots.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).resolve().parents[1] / "bench" / "results" / "build_scaling.png", run.plots / "retrieval.png")
+    shutil.copyfile(Path(__file__).resolve().parents[2] / "bench" / "results" / "build_scaling.png", run.plots / "retrieval.png")
     run.report.write_text("# repotune report: fixture\n\n| model | nDCG@10 |\n|---|---|\n| base | 0.5 |\n\n![retrieval](plots/retrieval.png)\n")
     return run
 

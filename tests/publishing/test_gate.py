@@ -17,7 +17,7 @@ import pytest
 from pipeline.publishing.gate import MARKERS, is_current, run_gate
 from pipeline.rundir import RunDir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / ".github" / "pull_request_template.md"
 POLICY = ROOT / "quality" / "policy.yaml"
 

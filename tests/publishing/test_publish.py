@@ -25,7 +25,7 @@ from pipeline.cli import main
 from pipeline.publishing.gate import MARKERS
 from pipeline.rundir import RunDir, sha256_file, write_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hf_TestOnlyTokenQ7vX2mLp9RzK4wYb8NcJd"  # a made-up token the stand-in accepts
 MODEL_REPO, DATASET_REPO = "acme/demo-model", "acme/demo-data"
 AWS_KEY = "AKIAQ4JZ7XK2M5PB6NWT"

@@ -56,8 +56,8 @@ def subset(files: list[tuple[Path, Path]], n: int, dest: Path) -> Path:
 def bare_scan_seconds(repo: Path) -> tuple[float, int]:
     """Seconds of a bare `detect-secrets scan` (its own CLI, its own processes) of the files the build
     reads (collect's list; notebooks as their files), and how many files that is."""
-    from pipeline.ingest.collect import collect
     from pipeline.config import CollectConfig
+    from pipeline.ingest.collect import collect
     from pipeline.stage import StageStats
 
     files = sorted({str(repo / f.path.split("#", 1)[0]) for f in collect(repo, CollectConfig(), StageStats("collect"))})

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-
 # dense peak TFLOP/s by precision (vendor data sheets, no sparsity), for the model-FLOPs utilisation estimate
 PEAK_TFLOPS = {"H100": {"fp32": 67, "bf16": 989, "fp16": 989}, "H200": {"fp32": 67, "bf16": 989, "fp16": 989},
                "A100": {"fp32": 19.5, "bf16": 312, "fp16": 312}, "L4": {"fp32": 30, "bf16": 121, "fp16": 121},

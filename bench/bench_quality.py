@@ -82,8 +82,8 @@ def _scored(run: Path, model, context: bool) -> list[float]:
     """nDCG@10 of each question of the run's set, by ``model`` dense over the run's corpus."""
     from pipeline.dataset import load_corpus
     from pipeline.evaluation.questions import load_questions, score_questions
-    from pipeline.rundir import RunDir
     from pipeline.retrieval.search import dense_scores, row_text
+    from pipeline.rundir import RunDir
 
     rundir = RunDir(run)
     rows = list(load_corpus(rundir))
@@ -131,8 +131,8 @@ def expanded(run: Path, cap: int) -> tuple[list[float], int]:
 
     from pipeline.dataset import load_corpus
     from pipeline.evaluation.questions import load_questions, score_questions
-    from pipeline.rundir import RunDir
     from pipeline.retrieval.search import Index, run_subjects
+    from pipeline.rundir import RunDir
 
     rundir = RunDir(run)
     recipe, rows = rundir.read_recipe(), list(load_corpus(rundir))

@@ -14,8 +14,8 @@ from collections import defaultdict
 
 from pipeline.dataset import load_corpus
 from pipeline.evaluation.questions import load_questions, matches
-from pipeline.rundir import RunDir
 from pipeline.mining.split import file_of
+from pipeline.rundir import RunDir
 
 
 def unmatched(set_path: str, rows: list[dict]) -> tuple[list[str], int]:

@@ -25,9 +25,9 @@ from datasets.utils import disable_progress_bars, enable_progress_bars, is_progr
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .mining.pairs import upsample_order
+from .mining.split import file_of
 from .records import CHUNK_COLUMNS, PAIR_COLUMNS, Chunk, Pair
 from .rundir import RunDir, RunError
-from .mining.split import file_of
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 

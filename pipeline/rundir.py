@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,3 +100,60 @@ class RunDir:
     def model_hash(self) -> str | None:
         weights = sorted(self.model.glob("*.safetensors")) if self.model.is_dir() else []
         return sha256_file(weights[0]) if weights else None
+
+
+# --- the files of a run that the gate and publish scan for secrets, and the values they may allow ---
+
+_ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
+
+
+def identifiers(node) -> set[str]:
+    """Hex values of identifier keys (dataset_hash, dataset_revision, commit, ...) in JSON that the
+    pipeline or its libraries wrote (manifest, mteb results): content addresses that detect-secrets
+    calls high-entropy strings, and that are not secrets."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and _ID_KEY.search(key) and re.fullmatch(r"[0-9a-f]{7,64}", value):
+                found.add(value)
+            else:
+                found |= identifiers(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= identifiers(item)
+    return found
+
+
+def known_identifiers(manifest: dict, model_hash: str | None, folders) -> set[str]:
+    """The exact values a scan of a run (the gate) or of its upload folders (publish) may allow:
+    the manifest's identifiers, the model hash, and the identifiers in every JSON / JSONL file below
+    ``folders``. One rule for both, so publish and the gate agree on what is a secret."""
+    allow = identifiers(manifest) | {model_hash or ""}
+    for folder in folders:
+        for path in folder.rglob("*.json*"):
+            text = path.read_text(errors="replace")
+            for line in text.splitlines() if path.suffix == ".jsonl" else [text]:
+                with contextlib.suppress(ValueError):
+                    allow |= identifiers(json.loads(line))
+    return allow - {""}
+
+
+TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py", ".cfg", ".toml"}
+MAX_TEXT_BYTES = 20_000_000  # bytes: a larger file without a text suffix is taken as binary (weights, archives)
+
+
+def is_text_file(path) -> bool:
+    """Whether a file of a run is text to scan: a text suffix, or small, NUL-free and valid UTF-8.
+    The gate and publish scan the same files by this one rule."""
+    if path.suffix in TEXT_SUFFIXES:
+        return True
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        return False
+    data = path.read_bytes()
+    if b"\0" in data[:8192]:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

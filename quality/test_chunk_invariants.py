@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from pipeline.ingest.chunk import Chunker, TokenCounter
 from pipeline.ingest.invariants import check_chunks
+from pipeline.ingest.workers import max_chunk_tokens
 from pipeline.models import load_tokenizer
 from pipeline.records import SourceFile, chunk_id
 from pipeline.rundir import RunError
-from pipeline.ingest.workers import max_chunk_tokens
 
 pytestmark = [pytest.mark.governance, pytest.mark.chunk_invariants]
 

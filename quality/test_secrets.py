@@ -3,7 +3,8 @@ dataset and in every file of the run that publish could upload (cards, reports, 
 
 import pytest
 
-from pipeline.ingest.secrets import SecretScanner, is_text_file, known_identifiers
+from pipeline.ingest.secrets import SecretScanner
+from pipeline.rundir import is_text_file, known_identifiers
 
 pytestmark = [pytest.mark.governance, pytest.mark.secrets]
 

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 
-from pipeline.ingest.clean import text_shingle_hashes
 from pipeline.config import CleanConfig
 from pipeline.dataset import CHUNK_FEATURES, ChunkStore
+from pipeline.ingest.clean import text_shingle_hashes
 from pipeline.records import Chunk, chunk_id
 
 

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..mining.pairs import _GENERIC
-from .questions import QuestionError, QuestionFile, entry_for
-from ..rundir import RunDir
-from ..retrieval.search import identifier_words
 from ..mining.split import file_of
+from ..retrieval.search import identifier_words
+from ..rundir import RunDir
+from .questions import QuestionError, QuestionFile, entry_for
 
 DRAFTS_FILE = "questions.drafts.jsonl"
 MIN_WORDS, MAX_WORDS = 2, 30  # a draft's query, in words: one word is a keyword, not a question; past 30, a paragraph

@@ -6,6 +6,10 @@ kind  4. STS-B and domain STS with EmbeddingSimilarityEvaluator  5. an MTEB task
 holdout  6. qualitative examples  7. metrics.json, report.md, plots, model-card results.
 
 The gate reads ``metrics.json`` and never retrains.
+
+Over 350 lines: one stage's scoring, every system on every yardstick (holdout, train sample, question
+set, history, STS, MTEB), whose pieces share the run's models and corpus texts; the metrics, the report
+and the MTEB task are modules of their own.
 """
 
 from __future__ import annotations
@@ -20,16 +24,16 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..errors import RepotuneError
 from ..config import EvaluateConfig, Recipe
 from ..console import progress
 from ..dataset import load_corpus, load_pairs
+from ..errors import RepotuneError
+from ..mining.split import file_of
 from ..models import resolve_model
+from ..retrieval.search import bm25_scores, commit_subjects, dense_scores, embed_text, fuse, lexical_texts, row_text, top_k
 from ..rundir import RunDir, RunError, write_json
 from .metrics import RetrievalSet, bootstrap_interval, breakdown, ir_metrics, paired_bootstrap, per_query_ndcg
 from .questions import load_questions, questions_path, score_questions
-from ..retrieval.search import bm25_scores, commit_subjects, dense_scores, embed_text, fuse, lexical_texts, row_text, top_k
-from ..mining.split import file_of
 
 log = logging.getLogger("repotune")
 
@@ -189,23 +193,10 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     manifest = run.read_manifest()
     pairs = load_pairs(run)
     corpus = load_corpus(run)
-    seed = recipe.split.seed
+    seed, context = recipe.split.seed, recipe.chunk.context
 
     # 1. retrieval sets: the holdout, and a train sample of the same size and corpus shape
-    holdout_pairs = list(pairs["holdout"])
-    if len({p["anchor"] for p in holdout_pairs}) < config.min_queries:
-        raise EvalError(f"the holdout has {len(holdout_pairs)} pairs, fewer than evaluate.min_queries={config.min_queries} "
-                        "queries: too small to measure. Raise split.holdout_fraction (e.g. --set split.holdout_fraction=0.3) "
-                        "or point repotune at a repository with more docstrings and documentation")
-    split_chunks = {s: [c for c in corpus if c["split"] == s] for s in ("train", "holdout")}
-    used = {i for p in list(pairs["train"]) + holdout_pairs for i in (p["anchor_chunk_id"], p["positive_chunk_id"])}
-    context = recipe.chunk.context
-    holdout = retrieval_set(holdout_pairs, split_chunks["holdout"], used, context=context)
-    n_sample = config.train_sample or len(holdout_pairs)
-    train_pairs = list(pairs["train"])
-    sample = random.Random(seed).sample(train_pairs, min(n_sample, len(train_pairs)))
-    n_distract = len(holdout.corpus) - len({c for r in holdout.relevant.values() for c in r})
-    train_rs = retrieval_set(sample, split_chunks["train"], used, n_distractors=n_distract, seed=seed, context=context)
+    holdout, train_rs, split_chunks = retrieval_sets(pairs, corpus, config, context, seed)
 
     # 2. rankings: base and tuned dense, BM25, and the hybrid of tuned and BM25
     base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
@@ -220,23 +211,8 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     train_ranks = rankings(train_rs, models, k, config.batch_size, config.hybrid_alpha)
     bar.update()
 
-    # 3. metrics
-    metrics: dict = {
-        "holdout": {name: ir_metrics(holdout, r) for name, r in ranks.items()},
-        "holdout_size": {"queries": len(holdout.queries), "corpus": len(holdout.corpus)},
-        "holdout_by_type": breakdown(holdout, ranks, "pair_type"),
-        "holdout_by_kind": breakdown(holdout, ranks, "kind"),
-        "train_sample": {name: ir_metrics(train_rs, train_ranks[name]) for name in models},
-        "train_sample_size": {"queries": len(train_rs.queries), "corpus": len(train_rs.corpus)},
-        "context": context,
-    }
-    metrics["overfit_gap"] = metrics["train_sample"]["tuned"]["ndcg@10"] - metrics["holdout"]["tuned"]["ndcg@10"]
-    metrics["base_gap"] = metrics["train_sample"]["base"]["ndcg@10"] - metrics["holdout"]["base"]["ndcg@10"]
-    metrics["added_gap"] = round(metrics["overfit_gap"] - metrics["base_gap"], 4)
-    per_query = {split: {name: per_query_ndcg(rs, r[name]) for name in models}
-                 for split, rs, r in (("holdout", holdout, ranks), ("train", train_rs, train_ranks))}
-    metrics["added_gap_ci"] = added_gap_interval(per_query["train"], per_query["holdout"], seed)
-    metrics["holdout_delta_ci"] = paired_bootstrap(per_query["holdout"]["base"], per_query["holdout"]["tuned"], seed=seed)
+    # 3. metrics: holdout and train sample, by type and kind, and the gap tuning added
+    metrics: dict = holdout_metrics(holdout, train_rs, ranks, train_ranks, list(models), seed) | {"context": context}
 
     # 3b. the question set: the questions people type, over the run's whole chunk corpus
     # (history.expand: BM25 also reads each chunk's training commit subjects, search.commit_subjects)
@@ -249,17 +225,8 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     bar.update()
 
     # 4. STS: general (STS-B) and domain (structure-graded holdout chunk pairs)
-    s1, s2, gold, source = load_sts(config.sts, config.sts_fallback)
-    metrics["sts"] = {"source": source, "n": len(gold),
-                      "base_spearman": sts_spearman(base, s1, s2, gold, "sts", config.batch_size),
-                      "tuned_spearman": sts_spearman(tuned, s1, s2, gold, "sts", config.batch_size)}
+    metrics |= sts_metrics(models, split_chunks["holdout"], config, seed)
     bar.update()
-    d1, d2, dgold = domain_sts_pairs(split_chunks["holdout"], config.domain_sts_pairs, seed)
-    if len(set(dgold)) > 1:
-        metrics["domain_sts"] = {"n": len(dgold), "base_spearman": sts_spearman(base, d1, d2, dgold, "domain", config.batch_size),
-                                 "tuned_spearman": sts_spearman(tuned, d1, d2, dgold, "domain", config.batch_size)}
-    else:
-        metrics["domain_sts"] = {"n": len(dgold), "skipped": "holdout chunks too few or too uniform to grade"}
 
     # 5. MTEB: the holdout as an mteb retrieval task; results travel with the model
     if config.mteb:
@@ -276,6 +243,62 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     bar.update()
     bar.close()
     return metrics
+
+
+def retrieval_sets(pairs, corpus, config: EvaluateConfig, context: bool, seed: int):
+    """The holdout's retrieval set, a train sample of the same size and corpus shape, and the corpus
+    chunks by split. Too few holdout queries to measure: EvalError."""
+    holdout_pairs = list(pairs["holdout"])
+    if len({p["anchor"] for p in holdout_pairs}) < config.min_queries:
+        raise EvalError(f"the holdout has {len(holdout_pairs)} pairs, fewer than evaluate.min_queries={config.min_queries} "
+                        "queries: too small to measure. Raise split.holdout_fraction (e.g. --set split.holdout_fraction=0.3) "
+                        "or point repotune at a repository with more docstrings and documentation")
+    split_chunks = {s: [c for c in corpus if c["split"] == s] for s in ("train", "holdout")}
+    train_pairs = list(pairs["train"])
+    used = {i for p in train_pairs + holdout_pairs for i in (p["anchor_chunk_id"], p["positive_chunk_id"])}
+    holdout = retrieval_set(holdout_pairs, split_chunks["holdout"], used, context=context)
+    n_sample = config.train_sample or len(holdout_pairs)
+    sample = random.Random(seed).sample(train_pairs, min(n_sample, len(train_pairs)))
+    n_distract = len(holdout.corpus) - len({c for r in holdout.relevant.values() for c in r})
+    train_rs = retrieval_set(sample, split_chunks["train"], used, n_distractors=n_distract, seed=seed, context=context)
+    return holdout, train_rs, split_chunks
+
+
+def holdout_metrics(holdout, train_rs, ranks: dict, train_ranks: dict, names: list[str], seed: int) -> dict:
+    """Holdout and train-sample metrics per model, the holdout by pair type and kind, the overfitting gaps
+    (tuned's, base's, and what tuning added, with its interval) and tuned - base's interval on the holdout."""
+    metrics: dict = {
+        "holdout": {name: ir_metrics(holdout, r) for name, r in ranks.items()},
+        "holdout_size": {"queries": len(holdout.queries), "corpus": len(holdout.corpus)},
+        "holdout_by_type": breakdown(holdout, ranks, "pair_type"),
+        "holdout_by_kind": breakdown(holdout, ranks, "kind"),
+        "train_sample": {name: ir_metrics(train_rs, train_ranks[name]) for name in names},
+        "train_sample_size": {"queries": len(train_rs.queries), "corpus": len(train_rs.corpus)},
+    }
+    metrics["overfit_gap"] = metrics["train_sample"]["tuned"]["ndcg@10"] - metrics["holdout"]["tuned"]["ndcg@10"]
+    metrics["base_gap"] = metrics["train_sample"]["base"]["ndcg@10"] - metrics["holdout"]["base"]["ndcg@10"]
+    metrics["added_gap"] = round(metrics["overfit_gap"] - metrics["base_gap"], 4)
+    per_query = {split: {name: per_query_ndcg(rs, r[name]) for name in names}
+                 for split, rs, r in (("holdout", holdout, ranks), ("train", train_rs, train_ranks))}
+    metrics["added_gap_ci"] = added_gap_interval(per_query["train"], per_query["holdout"], seed)
+    metrics["holdout_delta_ci"] = paired_bootstrap(per_query["holdout"]["base"], per_query["holdout"]["tuned"], seed=seed)
+    return metrics
+
+
+def sts_metrics(models: dict, holdout_chunks: list[dict], config: EvaluateConfig, seed: int) -> dict:
+    """STS-B Spearman of base and tuned, and the domain STS on structure-graded holdout chunk pairs."""
+    base, tuned = models["base"], models["tuned"]
+    s1, s2, gold, source = load_sts(config.sts, config.sts_fallback)
+    out = {"sts": {"source": source, "n": len(gold),
+                   "base_spearman": sts_spearman(base, s1, s2, gold, "sts", config.batch_size),
+                   "tuned_spearman": sts_spearman(tuned, s1, s2, gold, "sts", config.batch_size)}}
+    d1, d2, dgold = domain_sts_pairs(holdout_chunks, config.domain_sts_pairs, seed)
+    if len(set(dgold)) > 1:
+        out["domain_sts"] = {"n": len(dgold), "base_spearman": sts_spearman(base, d1, d2, dgold, "domain", config.batch_size),
+                             "tuned_spearman": sts_spearman(tuned, d1, d2, dgold, "domain", config.batch_size)}
+    else:
+        out["domain_sts"] = {"n": len(dgold), "skipped": "holdout chunks too few or too uniform to grade"}
+    return out
 
 
 def added_gap_interval(train: dict[str, list[float]], holdout: dict[str, list[float]], seed: int) -> list[float]:

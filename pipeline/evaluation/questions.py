@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RepotuneError
-from .metrics import RetrievalSet, bootstrap_interval, ir_metrics, paired_bootstrap, per_query_ndcg
-from ..retrieval.search import top_k
 from ..mining.split import file_of
+from ..retrieval.search import top_k
+from .metrics import RetrievalSet, bootstrap_interval, ir_metrics, paired_bootstrap, per_query_ndcg
 
 K = 10
 RANK_DEPTH = 100  # ranks past this are reported as null ("not found in the top 100")

@@ -9,6 +9,10 @@ same input gives the same chunks byte for byte.
 
 Token counts use the base model's own tokenizer and include its special tokens, so no chunk is
 truncated when the model embeds it.
+
+Over 350 lines: the token counter, the chunker and its three ways to cut (Python by ``ast``, docs by
+heading, other text by blocks) share the fitting rules that keep every chunk under the limit; tree-
+sitter languages live in ``syntax``.
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 
-from . import syntax
 from ..records import Chunk, Segment, SourceFile, chunk_id, context_header
 from ..stage import StageStats
-
+from . import syntax
 
 # characters Python's str.split() takes for whitespace but BERT's normaliser deletes (control characters):
 # a line holding one is counted whole, as the tokenizer sees it

@@ -17,11 +17,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from ..errors import RepotuneError
 from ..config import CollectConfig
+from ..errors import RepotuneError
 from ..records import SourceFile
-from .secrets import sensitive_file_reason
 from ..stage import StageStats
+from .secrets import sensitive_file_reason
 
 # extension or exact file name -> (kind, language)
 _BY_SUFFIX = {

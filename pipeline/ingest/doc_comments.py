@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-
 _OPEN = re.compile(r"^\s*(/\*+!?|=begin\b)")
 _CLOSE = re.compile(r"\s*(\*+/|=end\b)\s*$")
 _LINE_MARK = re.compile(r"^\s*(///?!?|//!|#+(?!\[)|\*(?!/)|--)\s?")

@@ -18,6 +18,9 @@ Outside a git work tree, in a repository without commits or with git missing, no
 the manifest's ``history.reason`` says why (``stats/history.json`` holds counts only); a shallow
 clone is read as far as it goes, its boundary commits dropped (their diff is the whole tree, against
 nothing).
+
+Over 350 lines: one stage in its three steps (read the log, judge and clean messages, place hunks at
+HEAD), with the held-out file it writes and reads; each step is used only here.
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .collect import in_work_tree
 from ..config import HistoryConfig
 from ..records import Chunk
 from ..stage import StageStats
+from .collect import in_work_tree
 
 log = logging.getLogger("repotune")
 

@@ -17,6 +17,10 @@ Three scanners, unioned, each configured once per process:
 A finding's span is redacted exactly (``<SECRET:type>``); other occurrences of the same value in the
 file only when the value is credential-shaped (so a false value such as ``password`` never rewrites
 prose). The report lists type, path and line of each finding, never the value.
+
+Over 350 lines: the three scanners' union is one piece (each scanner's spans, widened, merged, typed,
+redacted); the name and value predicates are in ``secret_values``, the rules in ``secret_rules``, the
+run's files in ``rundir``.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from detect_secrets.settings import transient_settings
 
 from ..config import SecretsConfig
 from ..records import SourceFile
-from .secret_rules import RULES, SPECIFIC_RULES, is_credential_shaped, is_placeholder, is_wordlike, rule_spans
 from ..stage import StageStats
+from .secret_rules import RULES, SPECIFIC_RULES, rule_spans
+from .secret_values import is_credential_shaped, is_placeholder, is_wordlike
 
 # Files that hold credentials by their nature: never read, never in the corpus, whatever they contain.
 SENSITIVE_FILE_PATTERNS = (
@@ -110,63 +115,6 @@ _GENERIC_TYPES = {
 # detect-secrets' value is widened to the whole token around it (its GitHub and GitLab patterns capture
 # only the prefix, its JWT pattern stops before the signature, its Stripe pattern at 24 characters)
 _TOKEN_CHAR = re.compile(r"[\w\-+/.~]")
-
-
-_ID_KEY = re.compile(r"(hash|revision|sha|commit|fingerprint)$", re.I)
-
-
-def identifiers(node) -> set[str]:
-    """Hex values of identifier keys (dataset_hash, dataset_revision, commit, ...) in JSON that the
-    pipeline or its libraries wrote (manifest, mteb results): content addresses that detect-secrets
-    calls high-entropy strings, and that are not secrets."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str) and _ID_KEY.search(key) and re.fullmatch(r"[0-9a-f]{7,64}", value):
-                found.add(value)
-            else:
-                found |= identifiers(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= identifiers(item)
-    return found
-
-
-def known_identifiers(manifest: dict, model_hash: str | None, folders) -> set[str]:
-    """The exact values a scan of a run (the gate) or of its upload folders (publish) may allow:
-    the manifest's identifiers, the model hash, and the identifiers in every JSON / JSONL file below
-    ``folders``. One rule for both, so publish and the gate agree on what is a secret."""
-    import json
-
-    allow = identifiers(manifest) | {model_hash or ""}
-    for folder in folders:
-        for path in folder.rglob("*.json*"):
-            text = path.read_text(errors="replace")
-            for line in text.splitlines() if path.suffix == ".jsonl" else [text]:
-                with contextlib.suppress(ValueError):
-                    allow |= identifiers(json.loads(line))
-    return allow - {""}
-
-
-TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".yaml", ".yml", ".txt", ".csv", ".py", ".cfg", ".toml"}
-MAX_TEXT_BYTES = 20_000_000  # bytes: a larger file without a text suffix is taken as binary (weights, archives)
-
-
-def is_text_file(path) -> bool:
-    """Whether a file of a run is text to scan: a text suffix, or small, NUL-free and valid UTF-8.
-    The gate and publish scan the same files by this one rule."""
-    if path.suffix in TEXT_SUFFIXES:
-        return True
-    if path.stat().st_size > MAX_TEXT_BYTES:
-        return False
-    data = path.read_bytes()
-    if b"\0" in data[:8192]:
-        return False
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def sensitive_file_reason(path: str) -> str | None:

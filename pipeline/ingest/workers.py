@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from datasketch import LeanMinHash
 
-from .chunk import Chunker, TokenCounter, chunk_source
-from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
 from ..config import Recipe
 from ..models import load_counting_tokenizer
 from ..records import Chunk, SourceFile
-from .secrets import Finding, SecretScanner, redact_file
 from ..stage import StageStats, apply_rules, track_time
+from .chunk import Chunker, TokenCounter, chunk_source
+from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
+from .secrets import Finding, SecretScanner, redact_file
 
 
 @dataclass

@@ -26,8 +26,8 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 from ..config import PairsConfig
 from ..records import Chunk, Pair

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from datasketch import MinHashLSH
 
-from ..ingest.clean import disjoint_means_no_shared_band, minhash_of_hashes, text_shingle_hashes
 from ..config import CleanConfig, SplitConfig
+from ..ingest.clean import disjoint_means_no_shared_band, minhash_of_hashes, text_shingle_hashes
 from ..records import Chunk, Pair, path_of_id
 from ..stage import StageStats
 

@@ -26,9 +26,9 @@ import logging
 import shutil
 from pathlib import Path
 
+from ..rundir import RunDir, read_json, write_json
 from .gate import is_current, load_result
 from .hub import PublishError, Target, check_repo_id, check_token, ensure_repo, hub_url, push, quiet_http_log, resolve_token
-from ..rundir import RunDir, read_json, write_json
 
 log = logging.getLogger("repotune")
 
@@ -169,7 +169,8 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """
     from datasets import Dataset
 
-    from ..ingest.secrets import SecretScanner, is_text_file, known_identifiers
+    from ..ingest.secrets import SecretScanner
+    from ..rundir import is_text_file, known_identifiers
 
     root, allow = run.root, known_identifiers(run.read_manifest(), run.model_hash(), folders)
     found: list[tuple[str, str]] = []  # (type, where)

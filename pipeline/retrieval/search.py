@@ -197,10 +197,10 @@ def model_settings(model_dir: Path) -> dict:
 def _chunks_of_folder(folder: Path, model_dir: Path, model) -> list[dict]:
     """A plain folder's chunks, made on the fly by the build's own ingest path (``workers.ingest``):
     collect, clean (duplicates too), the secret scan (redacted as the build redacts), chunk."""
-    from ..ingest.collect import collect
     from ..config import load_recipe
-    from ..stage import StageStats
+    from ..ingest.collect import collect
     from ..ingest.workers import ingest
+    from ..stage import StageStats
 
     recipe = load_recipe("default", [f"train.base_model={model_dir}", f"train.max_seq_length={model.max_seq_length}"])
     stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk")}

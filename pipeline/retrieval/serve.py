@@ -10,6 +10,9 @@ the run's question set (``RunDir.questions``) as README "Question sets" lines; t
 edit and delete, a counter toward the gate's ``questions.min_questions``, and the drafts of
 `repotune questions draft` to keep or discard. Plain HTML forms; every write goes through
 ``questions.QuestionFile`` (atomic, refused while a line is malformed).
+
+Over 350 lines: the page's HTML, written inline with its routes (no template engine, no external
+assets), for two views (search, labelling).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from ..errors import RepotuneError
 from ..evaluation.questions import RANK_DEPTH, QuestionError, QuestionFile, first_rank, matches, matching, relabel
-from ..rundir import RunDir
 from ..mining.split import file_of
+from ..rundir import RunDir
 
 COLAB_PROXY = ".googleusercontent.com"  # where Colab serves a kernel port to the notebook's own browser tab
 SYSTEMS = (("base", "base model, dense"), ("tuned", "tuned model, dense"), ("hybrid", "tuned + BM25 (hybrid)"))

@@ -121,8 +121,12 @@ def make_loss(config: TrainConfig, model, guide, world: int):
     """3. In-batch negatives; the cached variant keeps memory flat for large batches. GIST masks the in-batch
     candidates its guide (the frozen base) rates above the positive: likely true neighbours, not negatives.
     Under torchrun the embeddings are gathered across processes, so the negatives stay the whole global batch."""
-    from sentence_transformers.sentence_transformer.losses import (CachedGISTEmbedLoss, CachedMultipleNegativesRankingLoss,
-                                                                   GISTEmbedLoss, MultipleNegativesRankingLoss)
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedGISTEmbedLoss,
+        CachedMultipleNegativesRankingLoss,
+        GISTEmbedLoss,
+        MultipleNegativesRankingLoss,
+    )
 
     if world > 1 and config.batch_size % world:
         raise TrainError(f"train.batch_size={config.batch_size} (the global batch) must divide by the {world} processes")

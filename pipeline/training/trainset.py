@@ -4,8 +4,8 @@ hard negatives mined by sentence-transformers, and the dev split that model sele
 from __future__ import annotations
 
 from ..errors import RepotuneError
-from ..retrieval.search import embed_text, row_text
 from ..mining.split import file_of
+from ..retrieval.search import embed_text, row_text
 
 
 class TrainError(RepotuneError, RuntimeError):

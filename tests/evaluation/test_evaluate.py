@@ -181,8 +181,9 @@ def test_a_question_with_no_relevant_chunk_is_an_error_naming_it(trained_run, tm
 def test_expansion_lets_bm25_find_a_chunk_by_its_training_commits_in_the_question_set(trained_run, tmp_path):
     """history.expand in evaluation as in search: the question set's BM25 (and so the hybrid) reads the
     chunk's training commit subjects; the dense models embed the same text as without it."""
-    from pipeline.dataset import load_corpus
     from support import add_commit_pairs
+
+    from pipeline.dataset import load_corpus
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(trained_run.root, run.root)

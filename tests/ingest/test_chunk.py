@@ -6,7 +6,8 @@ import dataclasses
 from functools import lru_cache
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
 from pipeline.ingest.clean import normalise

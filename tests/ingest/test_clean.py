@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from support import write_files
 
+from pipeline.config import CleanConfig, CollectConfig
 from pipeline.ingest.clean import clean, normalise
 from pipeline.ingest.collect import collect
-from pipeline.config import CleanConfig, CollectConfig
 from pipeline.records import SourceFile
 from pipeline.stage import StageStats
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from support import git_init, write_files
 
-from pipeline.ingest.collect import RepoError, classify, collect, notebook_cells
 from pipeline.config import CollectConfig
+from pipeline.ingest.collect import RepoError, classify, collect, notebook_cells
 from pipeline.stage import StageStats
 
 

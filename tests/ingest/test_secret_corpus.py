@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from secret_corpus import CATEGORIES, PATH, PLACEHOLDER_LINES, CorpusFile, base_form, forms, generate, leaks, run_dir_blobs
 from support import FIXTURE_FILES, git_init, write_files
 
-from pipeline.ingest.secret_rules import says_placeholder
+from pipeline.ingest.secret_values import says_placeholder
 
 SEED = int(os.environ.get("REPOTUNE_CORPUS_SEED") or random.SystemRandom().randrange(2**32))
 REPRO = f"corpus seed {SEED} (rerun with REPOTUNE_CORPUS_SEED={SEED})"

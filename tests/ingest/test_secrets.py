@@ -13,8 +13,8 @@ from support import FIXTURE_FILES, git_init, write_files
 
 from pipeline.build import build
 from pipeline.config import SecretsConfig, load_recipe
-from pipeline.records import SourceFile
 from pipeline.ingest.secrets import Finding, Hit, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
+from pipeline.records import SourceFile
 from pipeline.stage import StageStats
 
 _rng = random.Random(20240607)

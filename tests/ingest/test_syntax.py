@@ -7,18 +7,19 @@ import dataclasses
 from functools import lru_cache
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from pipeline.config import PairsConfig
 from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
 from pipeline.ingest.clean import normalise
 from pipeline.ingest.collect import classify
-from pipeline.config import PairsConfig
 from pipeline.ingest.invariants import check_chunks
-from pipeline.models import load_tokenizer
+from pipeline.ingest.syntax import GRAMMARS
 from pipeline.mining.pairs import mine_pairs
+from pipeline.models import load_tokenizer
 from pipeline.records import Chunk, SourceFile, chunk_id
 from pipeline.stage import StageStats
-from pipeline.ingest.syntax import GRAMMARS
 
 
 @lru_cache(maxsize=1)

@@ -6,10 +6,10 @@ import dataclasses
 
 from support import FIXTURE_FILES, write_files
 
-from pipeline.ingest.collect import collect
 from pipeline.config import load_recipe
-from pipeline.stage import StageStats
+from pipeline.ingest.collect import collect
 from pipeline.ingest.workers import process_files, worker_count
+from pipeline.stage import StageStats
 
 
 def results(repo, tiny_model, workers: int):

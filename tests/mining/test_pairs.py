@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from support import FIXTURE_FILES
 
+from pipeline.config import DEFAULT_PAIR_TYPES, CleanConfig, CollectConfig, PairsConfig, SecretsConfig
 from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
 from pipeline.ingest.clean import clean
 from pipeline.ingest.collect import classify, collect
-from pipeline.config import DEFAULT_PAIR_TYPES, CleanConfig, CollectConfig, PairsConfig, SecretsConfig
-from pipeline.models import load_tokenizer
-from pipeline.mining.pairs import MINERS, balance, mine_pairs
-from pipeline.records import Chunk, Pair, SourceFile
 from pipeline.ingest.secrets import redact_secrets
+from pipeline.mining.pairs import MINERS, balance, mine_pairs
+from pipeline.models import load_tokenizer
+from pipeline.records import Chunk, Pair, SourceFile
 from pipeline.stage import StageStats
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from pipeline.build import build
 from pipeline.config import CleanConfig, SplitConfig, load_recipe
-from pipeline.records import Chunk, Pair, chunk_id
 from pipeline.mining.split import CorpusIndex, file_of, holdout_files, split_pairs
+from pipeline.records import Chunk, Pair, chunk_id
 from pipeline.stage import StageStats
 
 

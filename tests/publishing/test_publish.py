@@ -342,9 +342,8 @@ class FakeApi:
     """list_repo_tree and create_commit only: the remote as RepoFile entries, commits recorded."""
 
     def __init__(self, remote: dict[str, bytes], lfs: set[str]):
-        from huggingface_hub.hf_api import RepoFile
-
         from hub_standin import Blob
+        from huggingface_hub.hf_api import RepoFile
 
         self.tree = [RepoFile(path=p, size=len(data), oid=Blob(data, p in lfs).oid,
                               **({"lfs": {"oid": Blob(data, True).sha256, "size": len(data), "pointerSize": 134}} if p in lfs else {}))

@@ -8,9 +8,22 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
+from pipeline.retrieval.search import (
+    Index,
+    SearchError,
+    bm25_scores,
+    code_tokens,
+    commit_subjects,
+    corpus_embeddings,
+    embed_text,
+    fuse,
+    identifier_words,
+    row_text,
+    run_subjects,
+    search,
+    top_k,
+)
 from pipeline.rundir import RunDir
-from pipeline.retrieval.search import (Index, SearchError, bm25_scores, code_tokens, commit_subjects, corpus_embeddings, embed_text, fuse,
-                             identifier_words, row_text, run_subjects, search, top_k)
 
 
 def test_embed_text_puts_path_and_symbol_on_a_header_line_only_with_context():
@@ -131,8 +144,9 @@ def test_expansion_puts_training_commit_subjects_on_the_bm25_side_only(model_run
     hybrid search, never by a holdout commit's; the embedded text, and so the stored embeddings, stay as they were."""
     import shutil
 
-    from pipeline.dataset import load_corpus
     from support import add_commit_pairs
+
+    from pipeline.dataset import load_corpus
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(model_run.root, run.root)

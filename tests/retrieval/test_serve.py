@@ -143,8 +143,8 @@ def label_app(served_run, tmp_path_factory):
     """One app over a copy of the served run (its question set is written here, not in served_run)."""
     from starlette.testclient import TestClient
 
-    from pipeline.rundir import RunDir
     from pipeline.retrieval.serve import app
+    from pipeline.rundir import RunDir
 
     run = RunDir(tmp_path_factory.mktemp("label") / "run")
     shutil.copytree(served_run.root, run.root)
@@ -323,8 +323,8 @@ def test_in_a_real_browser_questions_are_labelled_edited_deleted_and_evaluated(s
 
     from pipeline.cli import main
     from pipeline.evaluation.questions import matches
-    from pipeline.rundir import RunDir
     from pipeline.retrieval.serve import app
+    from pipeline.rundir import RunDir
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(served_run.root, run.root)

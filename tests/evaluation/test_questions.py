@@ -222,3 +222,35 @@ def test_a_saved_line_stays_one_line_whatever_its_text(tmp_path):
     qf.append(item)
     assert [line.item for line in qf.lines()] == [item] and "naïve" in qf.path.read_text()
     assert load_questions(qf.path)[0].relevant == tuple(item["relevant"])
+
+
+def test_this_repositorys_question_set_names_code_and_text_that_exist():
+    """quality/questions.jsonl judges `make train`: an entry a refactor left behind (a moved module, a
+    renamed function) matches no chunk and silently shrinks the set, so each must still name a real
+    definition (Python: a top-level def or class, or Class.method) or a text its file holds."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def definitions(path: Path) -> set[str]:
+        names = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                if isinstance(node, ast.ClassDef):
+                    names |= {f"{node.name}.{m.name}" for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        return names
+
+    questions = load_questions(str(root / "quality" / "questions.jsonl"))
+    missing = []
+    for q in questions:
+        for r in q.relevant:
+            path = root / r["path"]
+            if not path.is_file():
+                missing.append((q.line, r))
+            elif "symbol" in r and r["symbol"] not in definitions(path):
+                missing.append((q.line, r))
+            elif "contains" in r and r["contains"] not in path.read_text():
+                missing.append((q.line, r))
+    assert len(questions) >= 60 and not missing

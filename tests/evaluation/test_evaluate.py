@@ -126,7 +126,7 @@ def test_evaluate_writes_the_contract(trained_run):
     assert on_disk == json.loads(json.dumps(metrics))
     for model in ("base", "tuned", "bm25", "hybrid"):
         assert set(on_disk["holdout"][model]) >= {"ndcg@10", "mrr@10", "recall@1", "recall@10"}
-    q = on_disk["questions"]  # the question set, over the whole corpus (DESIGN, second round)
+    q = on_disk["questions"]  # the question set, over the whole corpus (README "Question sets")
     assert q["n"] == len(FIXTURE_QUESTIONS) and q["corpus"] == trained_run.read_manifest()["counts"]["chunks"]
     for model in ("base", "tuned", "bm25", "hybrid"):
         assert set(q[model]) == {"ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10"}

@@ -81,3 +81,17 @@ def test_the_cycle_finder_finds_a_circle():
 def test_no_import_circle_among_pipeline_modules():
     found = cycles(import_graph())
     assert found == [], f"import circles: {found}; move what both sides need into a module of its own"
+
+
+def test_modules_and_functions_stay_readable_or_say_why():
+    """No module over ~350 lines unless its docstring says why ("Over 350 lines: ..."), no function over 80
+    lines: a newcomer reads a module in one sitting and a function on one screen."""
+    long_modules, long_functions = [], []
+    for path in sorted(PIPELINE.rglob("*.py")):
+        text = path.read_text()
+        tree = ast.parse(text)
+        if len(text.splitlines()) > 360 and "Over 350 lines:" not in (ast.get_docstring(tree) or ""):
+            long_modules.append(path.relative_to(PIPELINE).as_posix())
+        long_functions += [f"{path.relative_to(PIPELINE).as_posix()}:{node.name}" for node in ast.walk(tree)
+                           if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
+    assert not long_modules and not long_functions, (long_modules, long_functions)

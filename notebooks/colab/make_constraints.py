@@ -48,7 +48,7 @@ EXCEPTIONS = {
     "selenium": (
         "4.39.0",
         "constraints.txt's selenium 4.51 needs urllib3>=2.6.3 and Colab has urllib3 2.5.0; "
-        "4.39.0 is the newest selenium pip finds that accepts Colab's urllib3 (tests/retrieval/test_serve.py passes with it)",
+        "4.39.0 is the newest selenium pip finds that accepts Colab's urllib3 (the serve tests pass with it)",
     ),
 }
 

@@ -10,27 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 
 from pipeline.dataset import load_corpus
-from pipeline.evaluation.questions import load_questions, matches
+from pipeline.evaluation.questions import unmatched
 from pipeline.mining.split import file_of
 from pipeline.rundir import RunDir
-
-
-def unmatched(set_path: str, rows: list[dict]) -> tuple[list[str], int]:
-    """Lines describing each entry that matches no chunk, and how many questions have no match at all."""
-    by_file: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_file[file_of(row["path"])].append(row)
-    problems, empty = [], 0
-    for q in load_questions(set_path):
-        hits = [sum(matches(e, r) for r in by_file.get(e["path"], [])) for e in q.relevant]
-        problems += [f"line {q.line}: no chunk for {e}" for e, n in zip(q.relevant, hits) if not n]
-        if not any(hits):
-            empty += 1
-            problems.append(f"line {q.line}: NO relevant chunk at all: {q.query!r}")
-    return problems, empty
 
 
 def main() -> int:

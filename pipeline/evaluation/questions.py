@@ -98,6 +98,22 @@ def matches(entry: dict, row: dict) -> bool:
     return entry["contains"] in row["text"]
 
 
+def unmatched(set_path: str, rows: list[dict]) -> tuple[list[str], int]:
+    """Lines describing each entry of the set at ``set_path`` that matches no chunk of ``rows``, and how many
+    questions have no match at all (which ``relevant_ids`` refuses): a set checked before it is spent."""
+    by_file: dict[str, list[dict]] = {}
+    for row in rows:
+        by_file.setdefault(file_of(row["path"]), []).append(row)
+    problems, empty = [], 0
+    for q in load_questions(set_path):
+        hits = [sum(matches(e, r) for r in by_file.get(e["path"], [])) for e in q.relevant]
+        problems += [f"line {q.line}: no chunk for {e}" for e, n in zip(q.relevant, hits) if not n]
+        if not any(hits):
+            empty += 1
+            problems.append(f"line {q.line}: NO relevant chunk at all: {q.query!r}")
+    return problems, empty
+
+
 def relevant_ids(questions: list[Question], rows: list[dict], ids: list[str], source: str) -> dict[str, set[str]]:
     """Question id -> relevant corpus ids; a question with no relevant chunk is an error naming it."""
     by_path: dict[str, list[int]] = {}

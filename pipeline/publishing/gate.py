@@ -17,20 +17,20 @@ from ..rundir import RunDir, RunError, read_json
 MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfitting", "sts", "questions")
 
 
-HERE = Path(__file__).resolve().parents[1]  # the package folder, pipeline/
+PACKAGE = Path(__file__).resolve().parents[1]  # the package folder, pipeline/
 
 
 def quality_dir() -> Path:
     """The governance suites: the checkout's top-level quality/ (an editable install, CI), else the copy a
     wheel ships inside the package (``pipeline/quality``, mapped from quality/ by pyproject.toml)."""
-    checkout = HERE.parent / "quality"
-    return checkout if (checkout / "conftest.py").is_file() and (checkout / "policy.yaml").is_file() else HERE / "quality"
+    checkout = PACKAGE.parent / "quality"
+    return checkout if (checkout / "conftest.py").is_file() and (checkout / "policy.yaml").is_file() else PACKAGE / "quality"
 
 
 QUALITY_DIR = quality_dir()
 # pytest runs from the checkout (its pyproject.toml; its pipeline/ first on sys.path), or from a wheel in the suites'
 # own folder (the package's folder first on sys.path would let its module names shadow top-level ones)
-GATE_CWD = QUALITY_DIR if QUALITY_DIR.parent == HERE else QUALITY_DIR.parent
+GATE_CWD = QUALITY_DIR if QUALITY_DIR.parent == PACKAGE else QUALITY_DIR.parent
 
 
 def run_gate(run_dir: str | Path, policy: str | Path | None = None, extra_args: list[str] = ()) -> dict:

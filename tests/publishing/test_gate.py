@@ -84,20 +84,43 @@ def test_every_threshold_has_a_check_and_every_check_a_threshold():
 
 # --- the gate on real runs ---------------------------------------------------------------------------
 
+# The smoke run's source: this repository as at a pinned commit, with its history up to it. A 10-step run sits near
+# the overfitting check's edge (tuned > base on the holdout), and built from the working tree any edit, a README
+# paragraph or one more commit in the history stage, moved that verdict (2026-12-06: -0.005). Pinned, only a change
+# to the pipeline's code can move it. Move the pin forward on purpose, after `pytest tests/publishing/test_gate.py`.
+SMOKE_SOURCE = "be7cb6f5448e2c405b270f861e09769072e050cc"
+
+
+def smoke_source(dest: Path) -> Path:
+    """A clone of this repository checked out at ``SMOKE_SOURCE``; the working tree itself where that commit is
+    not in the checkout (a shallow clone), with a warning that the run then follows every edit."""
+    clone = subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(dest)], capture_output=True, text=True)
+    if clone.returncode == 0:
+        checkout = subprocess.run(["git", "-C", str(dest), "checkout", "-q", "--detach", SMOKE_SOURCE],
+                                  capture_output=True, text=True)
+        if checkout.returncode == 0:
+            return dest
+    import warnings
+
+    warnings.warn(f"commit {SMOKE_SOURCE[:7]} is not in this checkout: the smoke run is built from the working tree")
+    return ROOT
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> RunDir:
-    """A real smoke run (packaged MiniLM, 20 steps) on this repository: what CI gates."""
+    """A real smoke run (packaged MiniLM, 10 steps) on this repository at ``SMOKE_SOURCE``: what CI gates."""
     from pipeline.build import build
     from pipeline.config import load_recipe
     from pipeline.evaluation.evaluate import evaluate
     from pipeline.training.train import train
 
-    out = tmp_path_factory.mktemp("gate") / "smoke"
+    tmp = tmp_path_factory.mktemp("gate")
+    source, out = smoke_source(tmp / "source"), tmp / "smoke"
     # the question set and the code cap as `make train` has them: this repository mines ~94 % code pairs, against the
     # balance check's 95 % bound, and one file more or less in the holdout moves that by a point
-    recipe = load_recipe("smoke", [f"evaluate.questions={ROOT / 'quality' / 'questions.jsonl'}",
+    recipe = load_recipe("smoke", [f"evaluate.questions={source / 'quality' / 'questions.jsonl'}",
                                    "pairs.balance_code_share=0.85"])
-    build(ROOT, out, recipe)
+    build(source, out, recipe)
     train(out, recipe)
     evaluate(out)
     return RunDir(out)

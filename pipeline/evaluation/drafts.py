@@ -22,7 +22,7 @@ from ..mining.pairs import _GENERIC
 from ..mining.split import file_of
 from ..retrieval.search import identifier_words
 from ..rundir import RunDir
-from .questions import QuestionError, QuestionFile, entry_for
+from .questions import QuestionError, QuestionFile, entry_for, rows_by_file
 
 DRAFTS_FILE = "questions.drafts.jsonl"
 MIN_WORDS, MAX_WORDS = 2, 30  # a draft's query, in words: one word is a keyword, not a question; past 30, a paragraph
@@ -44,17 +44,10 @@ def _plain(text: str) -> str:
     return " ".join(_MARKUP.sub(lambda m: m.group(1) or "", text).split()).rstrip(":")
 
 
-def _by_file(rows: Iterable[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        out[file_of(r["path"])].append(r)
-    return out
-
-
 def heading_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
     """A documentation heading ("Installing with pip") -> its section. A page's title (a first-level
     heading over deeper ones) names the page, not a question, and is left out, as are a template's headings."""
-    for path, file_rows in _by_file(r for r in rows if r["kind"] == "docs").items():
+    for path, file_rows in rows_by_file(r for r in rows if r["kind"] == "docs").items():
         headings = [r for r in file_rows if r.get("symbol")]
         deeper = any(" > " in r["symbol"] for r in headings)
         seen = set()
@@ -72,7 +65,7 @@ def mention_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
     path ...") -> that definition; the name in the query is spelled in words ("load cache"), so the
     draft is not an exact-identifier lookup. The pair miner's rules for a name: one definition, 4+
     characters, not a generic name (``load``, ``run``)."""
-    by_file = _by_file(rows)
+    by_file = rows_by_file(rows)
     definitions: dict[str, dict[tuple[str, str], dict]] = defaultdict(dict)  # last name part -> (file, symbol) -> first piece
     for r in rows:
         if r["kind"] == "code" and r.get("chunk_type") in ("function", "class") and r.get("symbol"):

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,12 +102,10 @@ def matches(entry: dict, row: dict) -> bool:
 def unmatched(set_path: str, rows: list[dict]) -> tuple[list[str], int]:
     """Lines describing each entry of the set at ``set_path`` that matches no chunk of ``rows``, and how many
     questions have no match at all (which ``relevant_ids`` refuses): a set checked before it is spent."""
-    by_file: dict[str, list[dict]] = {}
-    for row in rows:
-        by_file.setdefault(file_of(row["path"]), []).append(row)
+    by_file = rows_by_file(rows)
     problems, empty = [], 0
     for q in load_questions(set_path):
-        hits = [sum(matches(e, r) for r in by_file.get(e["path"], [])) for e in q.relevant]
+        hits = [len(matching(e, by_file)) for e in q.relevant]
         problems += [f"line {q.line}: no chunk for {e}" for e, n in zip(q.relevant, hits) if not n]
         if not any(hits):
             empty += 1
@@ -172,6 +171,14 @@ def score_questions(questions: list[Question], rows: list[dict], scores: dict[st
 
 CONTAINS_CHARS = 80  # longest `contains` written: a line's start, distinctive enough and short enough to read
 _MEANINGFUL = 12  # characters: lines at least this long are tried first (`)` or `else:` rarely survives an edit)
+
+
+def rows_by_file(rows: Iterable[dict]) -> dict[str, list[dict]]:
+    """Corpus rows grouped by ``file_of`` their path (a notebook's cells under the notebook), in order."""
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(file_of(row["path"]), []).append(row)
+    return out
 
 
 def matching(entry: dict, by_file: dict[str, list[dict]]) -> list[dict]:

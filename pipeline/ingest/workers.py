@@ -22,6 +22,7 @@ from ..records import Chunk, SourceFile
 from ..stage import StageStats, apply_rules, track_time
 from .chunk import Chunker, TokenCounter, chunk_source
 from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
+from .collect import collect
 from .secrets import Finding, SecretScanner, redact_file
 
 
@@ -145,3 +146,11 @@ def ingest(files: Iterable[SourceFile], recipe: Recipe, stats: dict[str, StageSt
         if result.kept:
             stats["chunk"].update(result.stats["chunk"])
         yield result
+
+
+def folder_rows(folder, recipe: Recipe, paths: set[str] | None = None) -> list[dict]:
+    """The chunk rows of a plain folder (``repotune search --corpus FOLDER``, checks of a question set), by the
+    build's path: collect, then ``ingest``. ``paths``: only the collected files with these repo-relative paths."""
+    stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk")}
+    files = [f for f in collect(folder, recipe.collect, stats["collect"]) if paths is None or f.path in paths]
+    return [chunk.to_row() for result in ingest(files, recipe, stats) if result.kept for chunk in result.chunks]

@@ -198,14 +198,10 @@ def _chunks_of_folder(folder: Path, model_dir: Path, model) -> list[dict]:
     """A plain folder's chunks, made on the fly by the build's own ingest path (``workers.ingest``):
     collect, clean (duplicates too), the secret scan (redacted as the build redacts), chunk."""
     from ..config import load_recipe
-    from ..ingest.collect import collect
-    from ..ingest.workers import ingest
-    from ..stage import StageStats
+    from ..ingest.workers import folder_rows
 
     recipe = load_recipe("default", [f"train.base_model={model_dir}", f"train.max_seq_length={model.max_seq_length}"])
-    stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk")}
-    files = collect(folder, recipe.collect, stats["collect"])
-    return [chunk.to_row() for result in ingest(files, recipe, stats) if result.kept for chunk in result.chunks]
+    return folder_rows(folder, recipe)
 
 
 def search_corpus(corpus: str | Path | None, model_dir: Path, model) -> tuple[list[dict], str, Path]:

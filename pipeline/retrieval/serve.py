@@ -24,8 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from ..errors import RepotuneError
-from ..evaluation.questions import RANK_DEPTH, QuestionError, QuestionFile, first_rank, matches, matching, relabel
-from ..mining.split import file_of
+from ..evaluation.questions import RANK_DEPTH, QuestionError, QuestionFile, first_rank, matches, matching, relabel, rows_by_file
 from ..rundir import RunDir
 
 COLAB_PROXY = ".googleusercontent.com"  # where Colab serves a kernel port to the notebook's own browser tab
@@ -68,9 +67,7 @@ class Comparison:
         rows = list(load_corpus(self.run))
         self.rows = rows
         self.position = {r["id"]: i for i, r in enumerate(rows)}
-        self.by_file: dict[str, list[dict]] = {}
-        for r in rows:
-            self.by_file.setdefault(file_of(r["path"]), []).append(r)
+        self.by_file = rows_by_file(rows)
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=offline)
         base.max_seq_length = recipe.train.max_seq_length

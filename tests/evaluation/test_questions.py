@@ -233,16 +233,12 @@ def test_this_repositorys_question_set_names_code_and_text_that_exist():
 
     from pipeline.config import load_recipe
     from pipeline.evaluation.questions import unmatched
-    from pipeline.ingest.collect import collect
-    from pipeline.ingest.workers import ingest
-    from pipeline.stage import StageStats
+    from pipeline.ingest.workers import folder_rows
+    from pipeline.mining.split import file_of
 
     root = Path(__file__).resolve().parents[2]
     questions = root / "quality" / "questions.jsonl"
     named = {e["path"] for q in load_questions(str(questions)) for e in q.relevant}
-    recipe = load_recipe("default", ["build.workers=1"])
-    stats = {name: StageStats(name) for name in ("collect", "clean", "secrets", "chunk")}
-    files = [f for f in collect(root, recipe.collect, stats["collect"]) if f.path in named]
-    rows = [chunk.to_row() for result in ingest(files, recipe, stats) if result.kept for chunk in result.chunks]
+    rows = folder_rows(root, load_recipe("default", ["build.workers=1"]), named)
     problems, _ = unmatched(str(questions), rows)
-    assert len(load_questions(str(questions))) >= 60 and {f.path for f in files} == named and problems == []
+    assert len(load_questions(str(questions))) >= 60 and {file_of(r["path"]) for r in rows} == named and problems == []

@@ -117,6 +117,15 @@ _GENERIC_TYPES = {
 _TOKEN_CHAR = re.compile(r"[\w\-+/.~]")
 
 
+def _whole_token(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span ``start:end`` of ``text`` widened to the whole token around it (trailing ``=`` padding included)."""
+    while start > 0 and _TOKEN_CHAR.match(text[start - 1]):
+        start -= 1
+    while end < len(text) and (_TOKEN_CHAR.match(text[end]) or text[end] == "="):
+        end += 1
+    return start, end
+
+
 def sensitive_file_reason(path: str) -> str | None:
     name = PurePosixPath(path).name.lower()
     if any(fnmatch.fnmatch(name, pattern) for pattern in SENSITIVE_FILE_PATTERNS):
@@ -226,11 +235,7 @@ class SecretScanner:
             if not value or secret.type == "Private Key":  # it flags a BEGIN line; key blocks are found whole
                 continue
             for m in re.finditer(re.escape(value), line):
-                start, end = m.start(), m.end()
-                while start > 0 and _TOKEN_CHAR.match(line[start - 1]):
-                    start -= 1
-                while end < len(line) and (_TOKEN_CHAR.match(line[end]) or line[end] == "="):
-                    end += 1
+                start, end = _whole_token(line, m.start(), m.end())
                 yield secret_slug(secret.type), starts[secret.line_number - 1] + start, starts[secret.line_number - 1] + end
 
     def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset()) -> list[Hit]:
@@ -368,6 +373,37 @@ def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfi
         source = dataclasses.replace(source, text=text)
     stats["kept"] += 1
     return source
+
+
+def redact_pieces(scanner: SecretScanner, source: SourceFile, pieces: list, config: SecretsConfig, stats: StageStats,
+                  report: list[Finding]) -> SourceFile | None:
+    """The file's chunks as the gate reads them (``pieces``: each a ``.text`` of ``source``, with its
+    ``.start_line``), scanned again: a chunk cut inside a long token can show a shape the whole token did
+    not (the random-looking tail of a cookie). ``source`` itself when no piece shows a finding; else the
+    file with the whole token around each value found redacted wherever the value stands (chunk it again),
+    or None where the policy drops the file or a value is not in its text. Findings go to ``report`` (this
+    file's, after ``redact_file``'s)."""
+    hits = [(piece, hit) for piece in pieces for hit in scanner.scan(piece.text, source.path)]
+    if not hits:
+        return source
+    if not report:
+        stats["files_with_secrets"] += 1
+    for piece, hit in hits:
+        report.append(Finding(hit.type, source.path, piece.start_line + hit.line - 1))
+        stats[f"finding_{hit.type}"] += 1
+    stats["findings_in_chunks"] += len(hits)
+    text = source.text
+    if config.policy == "drop" or any(hit.value not in text for _, hit in hits):  # never a piece the file's redaction cannot reach
+        stats["kept"] -= 1
+        stats.drop("contains_secret" if config.policy == "drop" else "secret_not_redactable", source.path)
+        return None
+    spans = [(*_whole_token(text, m.start(), m.end()), hit.type, 0) for _, hit in hits
+             for m in re.finditer(re.escape(hit.value), text)]
+    pieces, last = [], 0
+    for h in _merge(text, spans):
+        pieces += [text[last:h.start], _placeholder_lines(h.value, f"<SECRET:{h.type}>")]
+        last = h.end
+    return dataclasses.replace(source, text="".join(pieces) + text[last:])
 
 
 def redact_secrets(

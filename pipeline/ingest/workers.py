@@ -23,7 +23,9 @@ from ..stage import StageStats, apply_rules, track_time
 from .chunk import Chunker, TokenCounter, chunk_source
 from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
 from .collect import collect
-from .secrets import Finding, SecretScanner, redact_file
+from .secrets import Finding, SecretScanner, redact_file, redact_pieces
+
+MAX_CHUNK_PASSES = 3  # chunk, scan the chunks, redact what they show across the file: until none shows one
 
 
 @dataclass
@@ -74,15 +76,34 @@ class FileWorker:
             with track_time(result.seconds, "secrets"):
                 redacted = redact_file(self.scanner, loaded, recipe.secrets, stats["secrets"], result.findings)
             if redacted is not None:
-                result.kept = True
-                with track_time(result.seconds, "chunk"):
-                    chunker = Chunker(self.counter, self.max_tokens, stats["chunk"], recipe.chunk.context)
-                    result.chunks = chunk_source(redacted, chunker, recipe.chunk.min_chars)
+                chunks, stats["chunk"] = self.chunk(redacted, result, stats["secrets"])
+                result.kept, result.chunks = chunks is not None, chunks or []
+            if result.kept:
                 with track_time(result.seconds, "split"):
                     result.chunk_shingles = [np.array(text_shingle_hashes(c.text, recipe.clean, shingles), dtype="<u4").tobytes()
                                              for c in result.chunks]
         result.stats = {name: dict(s) for name, s in stats.items()}
         return result
+
+    def chunk(self, source: SourceFile, result: FileResult, secrets: StageStats) -> tuple[list[Chunk] | None, StageStats]:
+        """The file's chunks, none of which shows a secret (the gate scans chunks, not files), and the
+        chunk stage's counts for them: what ``redact_pieces`` finds in a chunk is redacted across the file,
+        which is chunked again, a few times at most; None (and empty counts) where the file must go."""
+        for _ in range(MAX_CHUNK_PASSES):
+            stats = StageStats("chunk")
+            with track_time(result.seconds, "chunk"):
+                chunks = chunk_source(source, Chunker(self.counter, self.max_tokens, stats, self.recipe.chunk.context),
+                                      self.recipe.chunk.min_chars)
+            with track_time(result.seconds, "secrets"):
+                again = redact_pieces(self.scanner, source, chunks, self.recipe.secrets, secrets, result.findings)
+            if again is source:
+                return chunks, stats
+            if again is None:
+                return None, StageStats("chunk")
+            source = again
+        secrets["kept"] -= 1
+        secrets.drop("secret_not_redactable", source.path)
+        return None, StageStats("chunk")
 
 
 _WORKER: FileWorker | None = None

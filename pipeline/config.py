@@ -204,6 +204,8 @@ class TrainConfig:
     # which drops in-batch negatives the base rates above the positive (in one repository many are true
     # neighbours, e.g. methods of one class). cached_loss picks the cached variant of either
     loss: str = "mnrl"
+    # the in-batch softmax's temperature. null: the loss's own, MNRL 0.05 (its scale 20), GIST 0.01
+    temperature: float | None = None
     # WiSE-FT: the saved weights are alpha * tuned + (1 - alpha) * base, parameter by parameter, after training.
     # 1.0: off. "auto": the best of MERGE_GRID by the dev split's nDCG@10 (needs dev_fraction > 0)
     merge_alpha: typing.Literal["auto"] | float = 1.0
@@ -223,6 +225,9 @@ class TrainConfig:
         elif not self.dev_fraction:
             raise RecipeError("train.merge_alpha: auto chooses alpha on the dev split, and there is none: set "
                               "train.dev_fraction (e.g. 0.1), or a number for train.merge_alpha (e.g. 0.5)")
+        if self.temperature is not None and not (isinstance(self.temperature, (int, float)) and 0 < self.temperature <= 1):
+            raise RecipeError(f"train.temperature must be above 0 and at most 1 (e.g. 0.05), or null for the loss's own, "
+                              f"not {self.temperature!r}")
         if self.dataloader_workers < 0:
             raise RecipeError("train.dataloader_workers must be 0 (tokenise in the training process) or more")
         if not 0 <= self.dev_fraction < 0.5:

@@ -133,8 +133,11 @@ def make_loss(config: TrainConfig, model, guide, world: int):
     gather = {"gather_across_devices": True} if world > 1 else {}
     cached = {"mini_batch_size": config.mini_batch_size} if config.cached_loss else {}
     if config.loss == "gist":
-        return (CachedGISTEmbedLoss if config.cached_loss else GISTEmbedLoss)(model, guide=guide, **cached, **gather)
-    return (CachedMultipleNegativesRankingLoss if config.cached_loss else MultipleNegativesRankingLoss)(model, **cached, **gather)
+        temperature = {} if config.temperature is None else {"temperature": config.temperature}
+        return (CachedGISTEmbedLoss if config.cached_loss else GISTEmbedLoss)(model, guide=guide, **temperature, **cached, **gather)
+    scale = {} if config.temperature is None else {"scale": 1 / config.temperature}
+    return (CachedMultipleNegativesRankingLoss if config.cached_loss else MultipleNegativesRankingLoss)(
+        model, **scale, **cached, **gather)
 
 
 def arguments(run: RunDir, config: TrainConfig, data: TrainingData, world: int):

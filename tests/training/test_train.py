@@ -354,3 +354,23 @@ def test_cached_gist_loss_trains(run):
 def test_bad_loss_is_a_recipe_error(run):
     with pytest.raises(RecipeError, match=r"train.loss must be one of mnrl, gist"):
         _recipe(run, "train.loss=triplet")
+
+
+@pytest.mark.parametrize(("loss", "temperature", "expected"), [
+    ("mnrl", None, ("scale", 20.0)), ("mnrl", 0.1, ("scale", 10.0)),
+    ("gist", None, ("temperature", 0.01)), ("gist", 0.05, ("temperature", 0.05))])
+def test_temperature_sets_the_loss_softmax_or_keeps_its_own(run, tiny_model, loss, temperature, expected):
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.training.train import make_loss
+
+    model = SentenceTransformer(tiny_model)
+    config = _recipe(run, f"train.loss={loss}", f"train.temperature={'null' if temperature is None else temperature}").train
+    made = make_loss(config, model, model if loss == "gist" else None, 1)
+    assert getattr(made, expected[0]) == pytest.approx(expected[1])
+
+
+@pytest.mark.parametrize("bad", ["0", "-0.05", "2", "hot"])
+def test_bad_temperature_is_a_recipe_error(run, bad):
+    with pytest.raises(RecipeError, match=r"train.temperature must be"):
+        _recipe(run, f"train.temperature={bad}")

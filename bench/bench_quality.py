@@ -49,6 +49,7 @@ VARIANTS = {  # recipe overrides on top of the default recipe: each a lever, mea
     "nohistory": ["history.pairs=false"],
     "gist": ["train.loss=gist"],
     "gist05": ["train.loss=gist", "train.temperature=0.05"],  # GIST at MNRL's temperature (scale 20)
+    "mnrl01": ["train.temperature=0.01"],  # MNRL at GIST's temperature (scale 100)
     "merge": ["train.dev_fraction=0.1", "train.merge_alpha=auto"],
     "upsample": ["pairs.balance=upsample"],
 }

@@ -232,6 +232,29 @@ def table(variant: str, figs: dict[str, dict], averages: dict[str, dict]) -> lis
     return rows
 
 
+def lever_deltas(default: dict[str, dict], lever: dict[str, dict]) -> dict:
+    """A lever against the default recipe on the same questions (the base is the same model): its tuned model
+    and its hybrid, each minus the default's, per set and averaged over the sets other than this repository."""
+    external = [s for s in lever if s != "repotune"]
+    return {system: {"average": delta([(default[s]["q"][system], lever[s]["q"][system]) for s in external]),
+                     "per_source": {s: delta([(default[s]["q"][system], lever[s]["q"][system])])["delta"] for s in lever}}
+            for system in ("tuned", "hybrid")}
+
+
+def against_default(by_variant: dict[str, dict]) -> list[str]:
+    rows = ["### each lever − the default, paired (same questions)", "",
+            "| lever | tuned − default's tuned: average [95 % CI] (lowest set) | per set | hybrid − default's hybrid: "
+            "average [95 % CI] (lowest set) | per set |", "|---|---|---|---|---|"]
+    for variant, figs in by_variant.items():
+        if variant == "default":
+            continue
+        d = lever_deltas(by_variant["default"], figs)
+        rows.append(f"| {variant} | " + " | ".join(
+            f"{_avg_cell(d[system]['average'])} | " + ", ".join(f"{s} {v:+.3f}" for s, v in d[system]["per_source"].items())
+            for system in ("tuned", "hybrid")) + " |")
+    return rows + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", nargs="*", default=[*sources.GIT, "repotune"])
@@ -245,8 +268,9 @@ def main() -> None:
             f"plain base MiniLM dense (the chunk's text alone, {PLAIN_TOKENS} tokens). History yardstick: the held-out "
             "commits' subjects as queries, tuned − base. Intervals: 95 % paired bootstrap; averages resample questions "
             "within each set. Averages leave out this repository (its sets chose the defaults).", ""]
+    by_variant = {}
     for variant in args.variants:
-        figs = {s: figures(ensure_run(s, variant)) for s in args.sources}
+        figs = by_variant[variant] = {s: figures(ensure_run(s, variant)) for s in args.sources}
         external = {s: f for s, f in figs.items() if s != "repotune"}
         recent = {s: f for s, f in external.items() if sources.post_2023(s)}
         averages = {name: summary(group) for name, group in (("all", external), ("post-2023", recent)) if group}
@@ -268,6 +292,9 @@ def main() -> None:
                 for k, t in TARGETS.items()), ""]
     # the default recipe's table has its section; a lever run alone gets its own, beside it (not over it)
     levers = [v for v in args.variants if v != "default"]
+    if "default" in by_variant and levers:
+        rows += against_default(by_variant)
+        result["against_default"] = {v: lever_deltas(by_variant["default"], by_variant[v]) for v in levers}
     save("quality: question sets on repositories with their history" + (f", levers {', '.join(levers)}" if levers else ""),
          result, rows)
 

@@ -274,23 +274,13 @@ class SecretScanner:
                     spans += [(m.start(), m.end(), hit.type, 0) for m in re.finditer(re.escape(hit.value), text)]
             merged = _merge(text, spans)
             findings += [Finding(h.type, path, h.line) for h in merged]
-            pieces, last = [], 0
-            for h in merged:
-                pieces += [text[last:h.start], _placeholder_lines(text[h.start:h.end], f"<SECRET:{h.type}>")]
-                last = h.end
-            text = "".join(pieces) + text[last:]
+            text = _replaced(text, merged)
         raise RedactionError(f"{path}: secrets remain after 5 redaction passes; drop the file (secrets.policy: drop)", findings)
 
     def redact_path(self, path: str) -> tuple[str, list[Hit]]:
         """A path with any credential in a file or folder name redacted, and what was found."""
         hits = self.scan(path, path)
-        if not hits:
-            return path, []
-        pieces, last = [], 0
-        for h in hits:
-            pieces += [path[last:h.start], f"<SECRET:{h.type}>"]
-            last = h.end
-        return "".join(pieces) + path[last:], hits
+        return _replaced(path, hits), hits
 
 
 # a key that says its value is a content address, not a credential (`"dataset_hash": "<64 hex>"`)
@@ -334,6 +324,15 @@ def _merge(text: str, spans: list[tuple[int, int, str, int]]) -> list[Hit]:
     if group:
         close()
     return hits
+
+
+def _replaced(text: str, hits: list[Hit]) -> str:
+    """``text`` with each of ``hits`` (merged, in order) replaced by its typed placeholder."""
+    parts, last = [], 0
+    for h in hits:
+        parts += [text[last:h.start], _placeholder_lines(text[h.start:h.end], f"<SECRET:{h.type}>")]
+        last = h.end
+    return "".join(parts) + text[last:]
 
 
 def _placeholder_lines(value: str, placeholder: str) -> str:
@@ -399,11 +398,7 @@ def redact_pieces(scanner: SecretScanner, source: SourceFile, pieces: list, conf
         return None
     spans = [(*_whole_token(text, m.start(), m.end()), hit.type, 0) for _, hit in hits
              for m in re.finditer(re.escape(hit.value), text)]
-    pieces, last = [], 0
-    for h in _merge(text, spans):
-        pieces += [text[last:h.start], _placeholder_lines(h.value, f"<SECRET:{h.type}>")]
-        last = h.end
-    return dataclasses.replace(source, text="".join(pieces) + text[last:])
+    return dataclasses.replace(source, text=_replaced(text, _merge(text, spans)))
 
 
 def redact_secrets(

@@ -241,14 +241,12 @@ def lever_deltas(default: dict[str, dict], lever: dict[str, dict]) -> dict:
             for system in ("tuned", "hybrid")}
 
 
-def against_default(by_variant: dict[str, dict]) -> list[str]:
+def against_default(deltas: dict[str, dict]) -> list[str]:
+    """The table of ``lever_deltas`` for each lever."""
     rows = ["### each lever − the default, paired (same questions)", "",
             "| lever | tuned − default's tuned: average [95 % CI] (lowest set) | per set | hybrid − default's hybrid: "
             "average [95 % CI] (lowest set) | per set |", "|---|---|---|---|---|"]
-    for variant, figs in by_variant.items():
-        if variant == "default":
-            continue
-        d = lever_deltas(by_variant["default"], figs)
+    for variant, d in deltas.items():
         rows.append(f"| {variant} | " + " | ".join(
             f"{_avg_cell(d[system]['average'])} | " + ", ".join(f"{s} {v:+.3f}" for s, v in d[system]["per_source"].items())
             for system in ("tuned", "hybrid")) + " |")
@@ -293,8 +291,8 @@ def main() -> None:
     # the default recipe's table has its section; a lever run alone gets its own, beside it (not over it)
     levers = [v for v in args.variants if v != "default"]
     if "default" in by_variant and levers:
-        rows += against_default(by_variant)
         result["against_default"] = {v: lever_deltas(by_variant["default"], by_variant[v]) for v in levers}
+        rows += against_default(result["against_default"])
     save("quality: question sets on repositories with their history" + (f", levers {', '.join(levers)}" if levers else ""),
          result, rows)
 

@@ -94,3 +94,12 @@ def test_a_piece_the_file_does_not_hold_drops_the_file():
     with SecretScanner() as scanner:
         assert redact_pieces(scanner, source, [piece], load_recipe("smoke").secrets, stats, report) is None
     assert stats["kept"] == 0 and stats["dropped_secret_not_redactable"] == 1 and report
+
+
+def test_a_piece_still_showing_after_the_last_pass_drops_the_file(tiny_model, monkeypatch):
+    from pipeline.ingest import workers
+
+    monkeypatch.setattr(workers, "MAX_CHUNK_PASSES", 1)  # the one pass redacts, and no pass is left to see it clean
+    results = [r for r, _ in cassette_results(tiny_model, "redact") if r.stats["secrets"].get("findings_in_chunks")]
+    assert results and all(not r.kept and not r.chunks and r.stats["secrets"]["kept"] == 0
+                           and r.stats["secrets"]["dropped_secret_not_redactable"] == 1 for r in results)

@@ -80,14 +80,33 @@ _SYNTAX_MARKS = re.compile(
     r"^\*\.|^[\w\-/\\]*\.\*$|^\*\*|/\*\*$|/\*\*/|^[a-z0-9]+(?:[_.\-][a-z0-9]+)*\*$|^\.\.\.|\.\.\.$|…|^\*{3}|\*{3}$|"
     r"#{4}|^[\d.:/\- ]+$"
 )
-_PLACEHOLDER_MARKS = re.compile(
-    r"\\[nstdwbux]|\{\d+,?\d*\}|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]|xxxx|XXXX|"
-    # what a stand-in says, as a word of its own (so a random token that happens to hold "MOCK" is not one)
-    r"(?<![A-Za-z])(?:" + "|".join(f"{w}|{w.capitalize()}|{w.upper()}" for w in (
+_PLACEHOLDER_MARKS = re.compile(r"\\[nstdwbux]|\{\d+,?\d*\}|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]")
+# what a stand-in says in words: a marker word, or a run of x's (judged by _says_stand_in)
+_STAND_IN_WORDS = re.compile(
+    r"x{4,}|X{4,}|(?<![A-Za-z])(?:" + "|".join(f"{w}|{w.capitalize()}|{w.upper()}" for w in (
         "example", "sample", "placeholder", "changeme", "change_me", "change-me", "dummy", "redacted", "your_", "your-",
         "yourapi", "insert_", "insert-", "replaceme", "replace_me", "here", "fixme", "todo", "notreal", "not_real", "fake",
         "mock")) + r")(?![a-z])"
 )
+
+
+def _says_stand_in(value: str) -> bool:
+    """A marker word (``EXAMPLE``, ``fake``, ``your_``) or a run of x's standing as a word of its own: at
+    an edge of the value or beside a separator, and not running on into letters of its own case; or
+    eight x's and more anywhere (a masked token). A random upper-case token of 58 characters holds
+    ``FAKE`` or ``XXXX`` about once in 20,000 (the corpus drew ``...PPSM5FAKELWPR...`` in an age key);
+    glued into the token so, it says nothing, and the token is a credential."""
+    for m in _STAND_IN_WORDS.finditer(value):
+        word, start, end = m.group(), m.start(), m.end()
+        after = value[end:end + 1]
+        if word[0] in "xX" and len(word) >= 8:
+            return True
+        if word.isupper() and after.isalpha():
+            continue  # FAKEL: the upper-case run goes on
+        if start == 0 or not value[start - 1].isalnum() or end == len(value) or not after.isalnum() \
+                or not word[-1].isalnum():
+            return True
+    return False
 
 
 def _is_soup(value: str) -> bool:
@@ -118,14 +137,14 @@ def says_placeholder(value: str) -> bool:
     """The narrow test, for places where anything is a credential (after `Authorization: Basic`):
     only a template, a reference, a marker word or a stand-in word as the whole value."""
     v = value.strip().strip("\"'`")
-    return len(v) < 4 or bool(_PLACEHOLDER_MARKS.search(v)) or v.lower() in PLACEHOLDER_WORDS or (
+    return len(v) < 4 or bool(_PLACEHOLDER_MARKS.search(v)) or _says_stand_in(v) or v.lower() in PLACEHOLDER_WORDS or (
         not _is_soup(v) and bool(_SYNTAX_MARKS.search(v)))
 
 
 def is_placeholder(value: str) -> bool:
     """A value that names where a credential comes from, or stands in for one, rather than being one."""
     v = value.strip().strip("\"'`")
-    if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or len(set(v.lower())) <= 2 or v.lower() in PLACEHOLDER_WORDS:
+    if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or _says_stand_in(v) or len(set(v.lower())) <= 2 or v.lower() in PLACEHOLDER_WORDS:
         return True
     if not _is_soup(v) and _SYNTAX_MARKS.search(v):
         return True

@@ -200,3 +200,34 @@ def test_token68_credentials_in_every_quoting_style(scanner, body, padding, sche
     kept = [name for name, line in zip(_STYLES, unmarked.split("\n")[1:]) if body in line]
     assert not kept, f"{scheme} {value!r} survives in: {kept}"
     assert redacted.count("\n") == text.count("\n")
+
+
+# --- a stand-in word drawn by chance inside a random token ------------------------------------------------
+
+_BECH32 = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
+
+
+@pytest.mark.parametrize("value, stand_in", [
+    ("AKIAIOSFODNN7EXAMPLE", True), ("sk_test_fake_key_1234", True), ("ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", True),
+    ("AKIAXXXXXXXXXXXXXXXX", True), ("sk-proj-XXXX-XXXX", True), ("ExampleToken1234", True),
+    # drawn by chance, glued into the token: a credential (the first is the corpus's seed 4274459656)
+    ("AGE-SECRET-KEY-19CAUUWUYYRJHM3TRYDJURTL5PPSM5FAKELWPRJHCZWW4RKJDCJS4QZF50C", False),
+    ("9GX2MOCK7TQ0P3XXXXD5LW8ZQ", False), ("napi_0k4fake9qzp2mock3xxxx7vbn", False),
+])
+def test_a_stand_in_word_counts_only_as_a_word_of_its_own(value, stand_in):
+    from pipeline.ingest.secret_values import is_placeholder
+
+    assert is_placeholder(value) is stand_in
+    assert says_placeholder(value) is stand_in
+
+
+@settings(max_examples=150, deadline=None)
+@given(head=st.text(_BECH32, min_size=8, max_size=30), tail=st.text(_BECH32, min_size=8, max_size=30),
+       word=st.sampled_from(["FAKE", "MOCK", "HERE", "TODO", "XXXX", "DUMMY", "SAMPLE"]))
+def test_an_age_key_holding_a_stand_in_word_by_chance_is_redacted(scanner, head, tail, word):
+    # the word glued between random characters, a letter on its right as the corpus drew it
+    value = f"AGE-SECRET-KEY-1{head}{word}L{tail}"
+    assume(len(value) >= 16 + 50)
+    text = f"# Encrypted backups\n\nThe identity file holds the single line `{value}`.\n"
+    redacted, findings = scanner.redact(text, "docs/backups.md")
+    assert value not in redacted and head + word not in redacted, findings

@@ -246,7 +246,8 @@ class TrainConfig:
 class EvaluateConfig:
     sts: str = "sentence-transformers/stsb"  # Hub id, or a local TSV (STS-B format, quoting off)
     sts_fallback: str | None = "packaged:stsb_test"  # used when the Hub is out of reach: pipeline/data/stsb
-    train_sample: int | None = None  # None: as many train pairs as holdout pairs
+    train_sample: int | None = None  # None: as many train pairs as holdout pairs, in each draw
+    train_draws: int = 4  # disjoint train samples the overfitting gap's train side averages (as many as the pairs allow)
     min_queries: int = 5  # fewer holdout queries than this cannot measure anything
     domain_sts_pairs: int = 500
     mteb: bool = True
@@ -263,6 +264,8 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.hybrid_alpha <= 1:
             raise RecipeError("evaluate.hybrid_alpha must be between 0 (BM25 only) and 1 (dense only), e.g. 0.8")
+        if self.train_draws < 1:
+            raise RecipeError("evaluate.train_draws must be at least 1 (e.g. 4): the train samples the overfitting gap averages")
 
 
 @dataclass

@@ -11,7 +11,8 @@ def test_gap_added_by_tuning(metrics, policy, check):
     added, limit = round(metrics["overfit_gap"] - metrics["base_gap"], 4), policy["overfitting"]["max_added_gap"]
     lo, hi = metrics.get("added_gap_ci", [None, None])
     check(added, f"<= {limit}", added <= limit,
-          f"tuning widened the train/holdout gap by {added} (95 % interval [{lo}, {hi}]) beyond the base model's own "
+          f"tuning widened the train/holdout gap by {added} (95 % interval [{lo}, {hi}]; by train draw "
+          f"{metrics.get('added_gap_by_draw')}) beyond the base model's own "
           f"gap of {round(metrics['base_gap'], 4)}: it memorised its pairs; train fewer epochs (`train.epochs`), lower "
           "`train.learning_rate`, or mine more pairs")
 

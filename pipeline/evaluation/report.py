@@ -46,6 +46,8 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
               f"| tuned | {t['tuned']['ndcg@10']:.4f} | {h['tuned']['ndcg@10']:.4f} | {metrics['overfit_gap']:+.4f} |", "",
               "The gap the tuning added is the tuned gap minus the base gap (what the gate judges): "
               f"{metrics['overfit_gap'] - metrics['base_gap']:+.4f}, 95 % bootstrap interval {metrics.get('added_gap_ci')}. "
+              f"The train side is the mean of {len(metrics.get('added_gap_by_draw', [])) or 1} disjoint train samples of the "
+              f"holdout's size and shape (the gap each gives: {metrics.get('added_gap_by_draw')}). "
               "The absolute gap mostly measures how much harder the held-out files are.", ""]
     if "questions" in metrics:
         lines += question_section(metrics["questions"])

@@ -9,8 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.config import recipe_from_dict
-from pipeline.evaluation.evaluate import EvalError, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set
+from pipeline.config import EvaluateConfig, recipe_from_dict
+from pipeline.evaluation.evaluate import (EvalError, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set,
+                                         retrieval_sets)
 from pipeline.evaluation.metrics import RetrievalSet, ir_metrics
 from pipeline.rundir import RunDir, RunError
 from pipeline.training.train import train
@@ -71,6 +72,35 @@ def test_retrieval_set_excludes_the_chunks_pairs_came_from():
     rs = retrieval_set(pairs, chunks, used_chunk_ids={"c1"})
     assert set(rs.corpus.values()) == {"def load(p): ...", "other"}  # c1 holds the anchor verbatim: not a distractor
     assert list(rs.queries.values()) == ["Load the file."]
+
+
+def _pairs_and_corpus(n_train: int, n_holdout: int, n_chunks: dict[str, int]):
+    def pair(i, split):
+        return {"anchor": f"query {split} {i}", "positive": f"def f{split}{i}(): ...", "positive_chunk_id": f"{split}{i}",
+                "anchor_chunk_id": f"{split}{i}", "path": f"{split}{i}.py", "pair_type": "docstring_code", "kind": "code"}
+
+    pairs = {split: [pair(i, split) for i in range(n)] for split, n in (("train", n_train), ("holdout", n_holdout))}
+    corpus = [{"id": f"{split}{i}", "text": f"chunk {split} {i}", "path": f"{split}{i}.py", "start_line": 1, "end_line": 2,
+               "split": split, "symbol": ""} for split in ("train", "holdout") for i in range(n_chunks[split])]
+    return pairs, corpus
+
+
+@pytest.mark.parametrize("n_train, draws, expected", [(50, 4, 4), (25, 4, 2), (7, 4, 1), (50, 1, 1)])
+def test_the_train_side_is_disjoint_draws_of_the_holdouts_size_and_shape(n_train, draws, expected):
+    pairs, corpus = _pairs_and_corpus(n_train, 10, {"train": 200, "holdout": 60})
+    holdout, train_sets, _ = retrieval_sets(pairs, corpus, EvaluateConfig(train_draws=draws), context=False, seed=3)
+    assert len(train_sets) == expected
+    queries = [q for rs in train_sets for q in rs.queries.values()]
+    assert len(queries) == len(set(queries))  # disjoint: no train query counted twice
+    for rs in train_sets:
+        assert len(rs.queries) == min(10, n_train)
+        if n_train >= 10:
+            assert len(rs.corpus) == len(holdout.corpus)  # the holdout's shape: its positives and as many distractors
+
+
+def test_train_draws_below_one_is_refused():
+    with pytest.raises(Exception, match="train_draws"):
+        EvaluateConfig(train_draws=0)
 
 
 def test_sts_loader_reads_all_1379_rows_with_quoting_off():
@@ -141,6 +171,9 @@ def test_evaluate_writes_the_contract(trained_run):
     for model in ("base", "tuned"):
         assert set(on_disk["train_sample"][model]) >= {"ndcg@10", "mrr@10", "recall@1", "recall@10"}
     assert on_disk["overfit_gap"] == pytest.approx(on_disk["train_sample"]["tuned"]["ndcg@10"] - on_disk["holdout"]["tuned"]["ndcg@10"])
+    # the train side is the mean over its draws, so the gap tuning added is the mean of each draw's
+    assert len(on_disk["added_gap_by_draw"]) == on_disk["train_sample_size"]["draws"] >= 1
+    assert on_disk["added_gap"] == pytest.approx(np.mean(on_disk["added_gap_by_draw"]), abs=1e-3)
     assert set(on_disk["sts"]) >= {"source", "base_spearman", "tuned_spearman"} and on_disk["sts"]["n"] == 1379
     assert isinstance(on_disk["final_train_loss"], float)
     assert on_disk["holdout_by_type"] and on_disk["holdout_by_kind"]

@@ -50,6 +50,7 @@ VARIANTS = {  # recipe overrides on top of the default recipe: each a lever, mea
     "gist": ["train.loss=gist"],
     "gist05": ["train.loss=gist", "train.temperature=0.05"],  # GIST at MNRL's temperature (scale 20)
     "mnrl01": ["train.temperature=0.01"],  # MNRL at GIST's temperature (scale 100)
+    "gistap": ["train.loss=gist", "train.gist_same_side=false"],  # GIST's masking on MNRL's one term (anchor -> positives)
     "merge": ["train.dev_fraction=0.1", "train.merge_alpha=auto"],
     "upsample": ["pairs.balance=upsample"],
 }

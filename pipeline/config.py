@@ -206,6 +206,9 @@ class TrainConfig:
     loss: str = "mnrl"
     # the in-batch softmax's temperature. null: the loss's own, MNRL 0.05 (its scale 20), GIST 0.01
     temperature: float | None = None
+    # GIST's anchor-anchor and positive-positive terms (the library's contrast_anchors / contrast_positives, on by
+    # default there); false keeps MNRL's one direction, anchor -> positives, with GIST's masking
+    gist_same_side: bool = True
     # WiSE-FT: the saved weights are alpha * tuned + (1 - alpha) * base, parameter by parameter, after training.
     # 1.0: off. "auto": the best of MERGE_GRID by the dev split's nDCG@10 (needs dev_fraction > 0)
     merge_alpha: typing.Literal["auto"] | float = 1.0

@@ -134,7 +134,9 @@ def make_loss(config: TrainConfig, model, guide, world: int):
     cached = {"mini_batch_size": config.mini_batch_size} if config.cached_loss else {}
     if config.loss == "gist":
         temperature = {} if config.temperature is None else {"temperature": config.temperature}
-        return (CachedGISTEmbedLoss if config.cached_loss else GISTEmbedLoss)(model, guide=guide, **temperature, **cached, **gather)
+        sides = {} if config.gist_same_side else {"contrast_anchors": False, "contrast_positives": False}
+        return (CachedGISTEmbedLoss if config.cached_loss else GISTEmbedLoss)(model, guide=guide, **temperature, **sides,
+                                                                               **cached, **gather)
     scale = {} if config.temperature is None else {"scale": 1 / config.temperature}
     return (CachedMultipleNegativesRankingLoss if config.cached_loss else MultipleNegativesRankingLoss)(
         model, **scale, **cached, **gather)

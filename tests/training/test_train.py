@@ -370,6 +370,19 @@ def test_temperature_sets_the_loss_softmax_or_keeps_its_own(run, tiny_model, los
     assert getattr(made, expected[0]) == pytest.approx(expected[1])
 
 
+@pytest.mark.parametrize(("cached", "same_side"), [(False, True), (False, False), (True, False)])
+def test_gist_same_side_terms_follow_the_recipe(run, tiny_model, cached, same_side):
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.training.train import make_loss
+
+    model = SentenceTransformer(tiny_model)
+    config = _recipe(run, "train.loss=gist", f"train.gist_same_side={str(same_side).lower()}",
+                     f"train.cached_loss={str(cached).lower()}").train
+    made = make_loss(config, model, model, 1)
+    assert (made.contrast_anchors, made.contrast_positives) == (same_side, same_side)
+
+
 @pytest.mark.parametrize("bad", ["0", "-0.05", "2", "hot"])
 def test_bad_temperature_is_a_recipe_error(run, bad):
     with pytest.raises(RecipeError, match=r"train.temperature must be"):

@@ -145,6 +145,8 @@ def _named(m: re.Match, ctx: Context) -> bool:
     return is_secret_name(m.group("name")) and _literal_value(m, ctx)
 
 
+# the prefixes of AWS access key ids
+_AWS_KEY_IDS = ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "anva", "apka")
 # a value: quoted (group q is its quote), or bare up to a delimiter
 _QUOTED = r"(?P<e>\\?)(?P<q>[\"'`])(?P<v>(?:(?!(?P=e)(?P=q))[^\n\\]|\\.){4,400}?)(?P=e)(?P=q)"
 _BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
@@ -364,6 +366,13 @@ RULES: list[Rule] = [
          ("",),
          re.compile(r"(?<![\w\-+=.~%$@])(?P<v>[A-Za-z0-9][\w\-+/=.~]{10,}[\w\-+/=~])(?![\w\-+/=~@]|\.[\w\-+/=~])"),
          None, placeholders=False, extract=lambda m, ctx: _random_pieces(m)),
+    Rule("aws_secret_key",
+         "an AWS secret access key (40 characters of base64) on the line of its access key id: a credentials CSV, "
+         "`aws configure list`; a key whose slashes split it into pieces too short to look random alone",
+         _AWS_KEY_IDS,
+         re.compile(rf"(?m)^(?=[^\n]*(?<![A-Z0-9])(?:{'|'.join(k.upper() for k in _AWS_KEY_IDS)})[0-9A-Z]{{16}}(?![0-9A-Z]))"
+                    r"[^\n]*?(?<![A-Za-z0-9+/=])(?P<v>[A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])"),
+         lambda m, ctx: bool(re.search(r"[a-z]", m.group("v")) and re.search(r"[A-Z]", m.group("v")))),
     Rule("jwt", "a JSON Web Token, whole (header, payload and signature)", ("eyj",),
          re.compile(r"(?<![\w\-.])(?P<v>eyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]{8,})"), None, placeholders=False),
 ]
@@ -385,8 +394,7 @@ VENDOR_TOKENS = [
     ("anthropic_key", "Anthropic API and admin keys", ("sk-ant-",), r"sk-ant-[\w\-]{20,}"),
     ("openai_key", "OpenAI project, service-account, admin and legacy keys; OpenRouter keys", ("sk-",),
      r"sk-(?:proj|svcacct|admin|or-v1)-[\w\-]{20,}|sk-[A-Za-z0-9]{32,}"),
-    ("aws_access_key", "AWS access key ids (AKIA, ASIA, ...)", ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "anva", "apka"),
-     r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|APKA)[0-9A-Z]{16}"),
+    ("aws_access_key", "AWS access key ids (AKIA, ASIA, ...)", _AWS_KEY_IDS, rf"(?:{'|'.join(k.upper() for k in _AWS_KEY_IDS)})[0-9A-Z]{{16}}"),
     ("alibaba_access_key", "Alibaba Cloud access key ids", ("ltai",), r"LTAI[A-Za-z0-9]{12,30}"),
     ("google_key", "Google API keys, OAuth client secrets and access tokens", ("aiza", "gocspx-", "ya29."),
      r"AIza[\w\-]{35}|GOCSPX-[\w\-]{20,}|ya29\.[\w\-]{20,}"),
@@ -397,6 +405,8 @@ VENDOR_TOKENS = [
     ("databricks_token", "Databricks personal access tokens", ("dapi",), r"dapi[0-9a-f]{32}(?:-\d+)?"),
     ("supabase_key", "Supabase management and secret keys", ("sbp_", "sb_secret_"), r"sbp_[0-9a-f]{40}|sb_secret_[\w\-]{20,}"),
     ("new_relic_key", "New Relic user and ingest keys", ("nrak-", "nrii-"), r"NRAK-[A-Z0-9]{20,}|NRII-[\w\-]{20,}"),
+    ("telegram_bot_token", "Telegram bot tokens (the bot's id, a colon, 35 characters from AA)", (":aa",),
+     r"\d{8,10}:AA[\w\-]{33}(?![\w\-])"),
     ("postman_key", "Postman API keys", ("pmak-",), r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}"),
     ("pulumi_token", "Pulumi access tokens", ("pul-",), r"pul-[0-9a-f]{40}"),
     ("age_secret_key", "age encryption secret keys", ("age-secret-key-1",), r"AGE-SECRET-KEY-1[0-9A-Z]{50,}"),
@@ -419,7 +429,8 @@ RULES += [Rule(slug, what, keywords, re.compile(rf"(?<![\w\-.])(?P<v>{pattern})"
 
 # rules whose type names what was found (a vendor's token, a key block); the others' findings are typed
 # by whichever scanner names them more precisely
-SPECIFIC_RULES = frozenset({"private_key_block", "webhook_url", "password_hash", "jwt", *(v[0] for v in VENDOR_TOKENS)})
+SPECIFIC_RULES = frozenset({"private_key_block", "webhook_url", "password_hash", "jwt", "aws_secret_key",
+                            *(v[0] for v in VENDOR_TOKENS)})
 
 # Python's re has no duplicate group names: rules with alternatives number their value groups v, v0..v9;
 # `_value_span` takes whichever matched.

@@ -71,7 +71,7 @@ def is_secret_name(name: str) -> bool:
 # what a value says when it is not one: a reference, a template, a marker of an example
 # What a placeholder says. Templates, references and code about values (escapes, regex syntax, globs)
 # are recognised only in values that are not symbol soup: a random password of printable characters
-# (a WordPress salt) holds `<ab1>`, `%d` or `[^x]` by chance.
+# (a WordPress salt) holds `<ab1>`, `%d`, `{22}` or `[^x]` by chance.
 _SYNTAX_MARKS = re.compile(
     r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
     r"(?:^|[\s'\"=:(])%[sd](?:$|[\s'\")])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
@@ -80,7 +80,9 @@ _SYNTAX_MARKS = re.compile(
     r"^\*\.|^[\w\-/\\]*\.\*$|^\*\*|/\*\*$|/\*\*/|^[a-z0-9]+(?:[_.\-][a-z0-9]+)*\*$|^\.\.\.|\.\.\.$|…|^\*{3}|\*{3}$|"
     r"#{4}|^[\d.:/\- ]+$"
 )
-_PLACEHOLDER_MARKS = re.compile(r"\\[nstdwbux]|\{\d+,?\d*\}|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]")
+# escapes and character classes mark code about values (a regex) even in symbol soup; a bare quantifier
+# (`{22}`) only outside it (in _SYNTAX_MARKS), as a WordPress salt draws one by chance
+_PLACEHOLDER_MARKS = re.compile(r"\\[nstdwbux]|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]")
 # what a stand-in says in words: a marker word, or a run of x's (judged by _says_stand_in)
 _STAND_IN_WORDS = re.compile(
     r"x{4,}|X{4,}|(?<![A-Za-z])(?:" + "|".join(f"{w}|{w.capitalize()}|{w.upper()}" for w in (
@@ -91,20 +93,21 @@ _STAND_IN_WORDS = re.compile(
 
 
 def _says_stand_in(value: str) -> bool:
-    """A marker word (``EXAMPLE``, ``fake``, ``your_``) or a run of x's standing as a word of its own: at
-    an edge of the value or beside a separator, and not running on into letters of its own case; or
-    eight x's and more anywhere (a masked token). A random upper-case token of 58 characters holds
-    ``FAKE`` or ``XXXX`` about once in 20,000 (the corpus drew ``...PPSM5FAKELWPR...`` in an age key);
-    glued into the token so, it says nothing, and the token is a credential."""
+    """A marker word (``EXAMPLE``, ``fake``, ``your_``) or a run of x's standing as a word of its own:
+    a separator or an edge of the value on both sides (``sk_test_fake_key``, ``XXXX-XXXX``), or at one
+    edge and not running on into letters of its own case (``AKIAIOSFODNN7EXAMPLE``, ``ExampleToken``);
+    or eight x's and more anywhere (a masked token). Random tokens draw these words by chance: the
+    corpus drew ``...PPSM5FAKELWPR...`` in an age key and ``...cmS_FakeJrr79...`` in a SendGrid key.
+    Glued into the token so, the word says nothing, and the token is a credential."""
     for m in _STAND_IN_WORDS.finditer(value):
         word, start, end = m.group(), m.start(), m.end()
         after = value[end:end + 1]
         if word[0] in "xX" and len(word) >= 8:
             return True
-        if word.isupper() and after.isalpha():
-            continue  # FAKEL: the upper-case run goes on
-        if start == 0 or not value[start - 1].isalnum() or end == len(value) or not after.isalnum() \
-                or not word[-1].isalnum():
+        glued = after.isalpha() and (word.isupper() or after.islower())  # FAKEL, Fakex: the run goes on
+        left = start == 0 or not value[start - 1].isalnum()
+        right = end == len(value) or not after.isalnum() or not word[-1].isalnum()
+        if (left and right) or (start == 0 or end == len(value)) and not glued:
             return True
     return False
 
@@ -144,7 +147,8 @@ def says_placeholder(value: str) -> bool:
 def is_placeholder(value: str) -> bool:
     """A value that names where a credential comes from, or stands in for one, rather than being one."""
     v = value.strip().strip("\"'`")
-    if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or _says_stand_in(v) or len(set(v.lower())) <= 2 or v.lower() in PLACEHOLDER_WORDS:
+    if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or _says_stand_in(v) or len(set(v.lower())) <= 2 \
+            or v.lower() in PLACEHOLDER_WORDS:
         return True
     if not _is_soup(v) and _SYNTAX_MARKS.search(v):
         return True

@@ -75,6 +75,7 @@ _CANDIDATE_PATTERNS = tuple(re.compile(p) for p in (
     r"-----BEGIN",
     r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b",
     r"(?<![\w\-])-(?:[uUa]|-[\w\-]*(?:user|passw|auth))",
+    r"\d{8,10}:[\w\-]{30}",  # a Telegram bot token: its 35 characters after the id hold no digit once in 250
 ))
 _CANDIDATE_NAME = re.compile(r"(?:key|secret|token|pass|pwd|auth|credential|bearer|contrase)[^=:\n]{0,40}[=:>][^\S\n]*[\"'\w]")
 _FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},

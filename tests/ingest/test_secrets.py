@@ -552,11 +552,12 @@ _PER_LINE = re.compile(
     r"(?<![\w+/=\-])(?=[\w+/=\-]{16})[A-Za-z+/=_\-]*\d|[\"'][A-Za-z+/=_\-]{24,}[\"']|://[^\s]*@|-----BEGIN|"
     r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|"
     r"(?i:key|secret|token|pass|pwd|auth|credential|bearer|contrase)[^=:]{0,40}[=:>]\s*[\"'\w]|"
-    r"(?<![\w\-])-(?:[uUa]|-[\w\-]*(?:user|passw|auth))"
+    r"(?<![\w\-])-(?:[uUa]|-[\w\-]*(?:user|passw|auth))|"
+    r"\d{8,10}:[\w\-]{30}"
 )
 _PIECES = st.sampled_from(["KEY", "key", "Secret", "tOkEn", "PASSWD", "pwd", "Pass", "contrase", "'" + "Qw" * 12 + "'", "Auth", "credential", "BEARER", "\u212aey",
                            "\u017fecret", "\u0130", "\u0131", "=", ":", ">", " ", "\t", "'", '"', "\n", "-u", "--user",
-                           "--password", "-a", "://", "@", "-----BEGIN", "10.0.0.1", "AKIAIOSFODNN7EXAMPLE", "x" * 16, "a1", "_", "/", "+"])
+                           "--password", "-a", "://", "@", "-----BEGIN", "10.0.0.1", "AKIAIOSFODNN7EXAMPLE", "1234567890:", "AAb-" * 8, "x" * 16, "a1", "_", "/", "+"])
 
 
 @settings(max_examples=300, deadline=None)

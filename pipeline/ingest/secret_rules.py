@@ -151,7 +151,7 @@ _AWS_KEY_IDS = ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", 
 _QUOTED = r"(?P<e>\\?)(?P<q>[\"'`])(?P<v>(?:(?!(?P=e)(?P=q))[^\n\\]|\\.){4,400}?)(?P=e)(?P=q)"
 _BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
 _BARE = (rf"(?P<b>(?:{_BARE_CHARS}|[;&,)\]}}](?![\s\"'`<>|;&,)\]}}]|$)){{4,400}}?)"
-         rf"(?=$|[\s\"'`;&,)\]}}<>|])")
+         rf"(?=$|[\s\"'`<>|]|[;&,)\]}}](?:[\s\"'`<>|;&,)\]}}]|$))")  # `,` inside a value: PGPASSWORD=a,b psql
 _VALUE = rf"(?:[rRbBuUfF@$]{{0,2}}{_QUOTED}|(?![\"'`]){_BARE})"
 # a name: letters of any script, digits, _ - . $ (PHP's $dbPassword, Ruby's config.secret_key_base)
 _NAME = r"(?P<name>[^\W\d][\w.$\-]{0,80}?)"
@@ -160,11 +160,12 @@ _SECRETISH = r"(?=[\w.$\-]*?(?i:pass|pwd|pw\b|secret|token|key|auth|cred|contras
 RULES: list[Rule] = [
     Rule("secret_assignment",
          "a secret-named name (any case style, any script) assigned a literal: `=`, `:`, `:=`, `=>`, `==`, "
-         "typed declarations (`const apiKey: string =`, `val x: String =`, `API_KEY: &str =`, Go `x string =`)",
+         "typed declarations (`const apiKey: string =`, `val x: String =`, `API_KEY: &str =`, Go `x string =`), C# property "
+         "initializers (`Secret { get; init; } =`)",
          ("pass", "pwd", "pw", "secret", "token", "key", "auth", "cred", "contrase", "senha", "pat", "sig", "mnemonic", "phrase"),
          re.compile(rf"(?<![\w$\-]){_SECRETISH}{_NAME}[\"'`\]]?[ \t]*"
                     rf"(?:(?::[ \t]*[\w&'<>\[\]., ?*]{{1,40}}?[ \t]*)?(?P<op>:=|=>|===?|\?=|\|\|=|\?\?=|<-|=|:(?!:))"
-                    rf"|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*(?P<goop>=))[ \t]*"
+                    rf"|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*(?P<goop>=)|[ \t]*\{{[ \t]*get;[\w; \t]{{0,30}}\}}[ \t]*=)[ \t]*"
                     rf"(?:new[ \t]+)?(?:[\w:.]{{0,30}}(?:String|Secret\w*|str|bytes|from|b64decode|Password\w*|Credential\w*)\((?=[ \t]*[rRbBuUfF@$]{{0,2}}\\?[\"'`]))?[ \t]*{_VALUE}"),
          _named, anchor=re.compile(r"(?i)pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b|mnemonic|phrase")),
     Rule("yaml_block_secret",
@@ -340,7 +341,7 @@ RULES: list[Rule] = [
          re.compile(r"(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|pin)\b"
                     r"(?:[ \t]+(?:of|for)[ \t]+[\w' \-]{1,40}?)?[ \t]+(?:is|was|are|were|reads|becomes|set[ \t]+to|:)[ \t]+"
                     r"[`\"']?(?P<v>[^\s`\"']{6,400}?)[`\"']?(?=[\s,;)]|\.(?:\s|$)|$)"),
-         lambda m, ctx: not is_wordlike(m.group("v")) and not is_wordy(m.group("v"))
+         lambda m, ctx: not is_wordlike(m.group("v")) and not (is_wordy(m.group("v")) and word_share(m.group("v")) >= 0.7)
          and not re.fullmatch(r"[\w\-]+(?:\.[\w\-]+)+", m.group("v")) or looks_random(m.group("v"))),
     Rule("userlist_password",
          "a PgBouncer-style userlist line: `\"user\" \"password\"` (plain, md5 or SCRAM)",
@@ -405,6 +406,7 @@ VENDOR_TOKENS = [
     ("databricks_token", "Databricks personal access tokens", ("dapi",), r"dapi[0-9a-f]{32}(?:-\d+)?"),
     ("supabase_key", "Supabase management and secret keys", ("sbp_", "sb_secret_"), r"sbp_[0-9a-f]{40}|sb_secret_[\w\-]{20,}"),
     ("new_relic_key", "New Relic user and ingest keys", ("nrak-", "nrii-"), r"NRAK-[A-Z0-9]{20,}|NRII-[\w\-]{20,}"),
+    ("render_api_key", "Render API keys", ("rnd_",), r"rnd_[A-Za-z0-9]{24,}"),
     ("telegram_bot_token", "Telegram bot tokens (the bot's id, a colon, 35 characters from AA)", (":aa",),
      r"\d{8,10}:AA[\w\-]{33}(?![\w\-])"),
     ("postman_key", "Postman API keys", ("pmak-",), r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}"),
@@ -451,12 +453,22 @@ _BARE_END = re.compile(r"[\s\"'`<>]|$")
 _BARE_TOKEN = re.compile(r"(?<![\w\-+/=.~%$@])[\w\-+/=.~]{12,400}(?![\w\-+/=~@]|\.[\w\-+/=~])")
 
 
+def _mixed_password(value: str) -> bool:
+    """A quoted password of letters of both cases and digits, changing class often, that does not read as
+    a name (word_share 0.7 and more): `looks_random` reads a random 16 characters as words one time in a
+    few hundred (runs such as Uttc and Essq pass for English), and on a line about credentials that bar is
+    too high."""
+    return bool(re.fullmatch(r"[A-Za-z0-9]{12,64}", value)) and bool(re.search(r"\d", value)) \
+        and value.lower() != value and value.upper() != value and class_changes(value) >= 0.3 \
+        and not (is_wordy(value) and word_share(value) >= 0.7)
+
+
 def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
     """The random-looking literals of one line: quoted ones (and the tokens inside a quoted string) by the
     plain bar, bare tokens when they hold a digit too."""
     text, start, end = m.string, m.start("v"), m.end("v")
     for lit in _QUOTED_RE.finditer(text, start, end):
-        if looks_random(lit.group("v")):
+        if looks_random(lit.group("v")) or _mixed_password(lit.group("v")):
             yield _strip_scheme(text, *lit.span("v"))
     for tok in _BARE_TOKEN.finditer(text, start, end):
         value = tok.group(0)

@@ -246,6 +246,14 @@ def test_an_age_key_holding_a_stand_in_word_by_chance_is_redacted(scanner, head,
     ("src/Mail.java", '    private final SendGrid mail = new SendGrid("{v}");', "SG.cxDCq6mR9i2FEWNdctKrXl.c4FBpREgVgszecmS_FakeJrr79UTB93J5188L4zkP9s"),
     # the bare value stopped at its comma, and `qmg*` read as a glob
     ("scripts/ops.sh", "PGPASSWORD={v} psql -h orders-primary.internal -U orders_admin -d orders -c 'select 1'", "qmg*,LLlkDAOuK-#br-"),
+    # letters only, so only a random-literal rule could find it, which read it as words: now an assignment
+    ("src/Startup.cs", '        public string WebhookSecret {{ get; init; }} = "{v}";', "zfxBNChpaGalMmlrtuSlcwDQ"),
+    # random passwords that read as words or as an identifier (Uttc, Essq; Ptia, Imu) in credential contexts
+    ("app/users.py", "    # the demo user's password is {v} (reset by set_password below)", "AkhPtia5Imu0Noa"),
+    ("lib/client.rb", '    @http.request(:authorization, :basic, "shop", "{v}")', "ZMUttcEssqKIO8AYA"),
+    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "ArdgSollx7tFEakC"),
+    # a vendor prefix the catalog lacked, its random part reading half as words
+    ("docs/partners.md", "* Render (the partner sandbox): {v}.", "rnd_WJ46fatfnvLefgUleilWfgzIgpnthIFJ"),
 ])
 def test_values_the_corpus_drew_that_once_leaked(scanner, path, line, value):
     text = "# settings\n" + line.format(v=value) + "\n"

@@ -34,25 +34,45 @@ import secret_corpus  # noqa: E402  (the test suite's generator: one corpus for 
 BASELINE = "ba80cbf"  # the last commit with detect-secrets + repotune's plugins only
 
 
-def planted(seeds: int) -> dict:
+def _planted_seeds(seeds: range) -> tuple[dict[str, list[int]], int]:
+    """The forms that leaked (with the seeds they leaked in) and the values planted, over ``seeds``."""
     from pipeline.ingest.secrets import SecretScanner
 
-    leaked: dict[str, int] = {}
+    leaked: dict[str, list[int]] = {}
     values = 0
-    start = time.perf_counter()
     with SecretScanner() as scanner:
-        for seed in range(seeds):
+        for seed in seeds:
             files = secret_corpus.generate(seed)
             blobs = {}
             for f in files:
                 redacted, _ = scanner.redact(f.text, f.path)
                 blobs[f"redacted:{f.path}"] = redacted.encode()
                 values += sum(p.category != "path" for p in f.planted)
-            for form, _, _ in secret_corpus.leaks([f for f in files if all(p.category != "path" for p in f.planted)], blobs):
-                leaked[form] = leaked.get(form, 0) + 1
+            for form in {form for form, _, _ in secret_corpus.leaks([f for f in files if all(p.category != "path" for p in f.planted)], blobs)}:
+                leaked.setdefault(form, []).append(seed)
+    return leaked, values
+
+
+def planted(seeds: int, first: int = 0, workers: int = 1) -> dict:
+    """``seeds`` corpora from seed ``first`` on, split over ``workers`` processes. A form that leaks once
+    in a few hundred seeds (a random value that reads as words by chance) needs a thousand or more to show."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = time.perf_counter()
+    ranges = [range(first + i, first + seeds, workers) for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_planted_seeds, ranges))
+    leaked: dict[str, list[int]] = {}
+    for part, _ in parts:
+        for form, where in part.items():
+            leaked.setdefault(form, []).extend(where)
+    files = secret_corpus.generate(first)
     suffixes = {Path(f.path.split("#")[0]).suffix or Path(f.path).name for f in files}
-    return {"seeds": seeds, "forms": len(secret_corpus.forms()), "files_per_seed": len(files), "file_types": len(suffixes),
-            "values_planted": values, "forms_leaked": leaked, "seconds": round(time.perf_counter() - start, 1)}
+    return {"seeds": seeds, "first_seed": first, "forms": len(secret_corpus.forms()), "files_per_seed": len(files),
+            "file_types": len(suffixes), "values_planted": sum(v for _, v in parts),
+            "forms_leaked": {form: len(where) for form, where in sorted(leaked.items())},
+            "leak_seeds": {form: sorted(where) for form, where in sorted(leaked.items())},
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def planted_build(tmp: Path) -> dict:
@@ -110,16 +130,25 @@ def cost(tmp: Path, baseline: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=30, help="corpora redacted at scanner level (default 30)")
+    ap.add_argument("--first-seed", type=int, default=0, help="the first corpus seed (default 0)")
+    ap.add_argument("--workers", type=int, default=1, help="processes the planted corpora are split over (default 1)")
+    ap.add_argument("--planted-only", action="store_true", help="only the planted corpora (no build, clean code or cost)")
     ap.add_argument("--baseline", default=BASELINE, help=f"the commit to time against (default {BASELINE})")
     args = ap.parse_args()
+    p = planted(args.seeds, args.first_seed, args.workers)
+    which = ", ".join(f"{k} x{v} (seeds {p['leak_seeds'][k][:5]})" for k, v in p["forms_leaked"].items()) or "none"
+    planted_row = (f"Planted (tests/secret_corpus.py): {p['forms']} forms in {p['files_per_seed']} files of {p['file_types']} types, "
+                   f"{p['seeds']} seeds from {p['first_seed']}, {p['values_planted']} values: **{sum(p['forms_leaked'].values())} leaked** "
+                   f"({which}); {p['seconds']} s over {args.workers} processes.")
+    if args.planted_only:
+        save("secrets planted", {"planted": p}, [planted_row])
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        results = {"planted": planted(args.seeds), "planted_build": planted_build(tmp), "clean": clean(), "cost": cost(tmp, args.baseline)}
-    p, b, c, t = results["planted"], results["planted_build"], results["clean"], results["cost"]
+        results = {"planted": p, "planted_build": planted_build(tmp), "clean": clean(), "cost": cost(tmp, args.baseline)}
+    b, c, t = results["planted_build"], results["clean"], results["cost"]
     rows = [
-        f"Planted (tests/secret_corpus.py): {p['forms']} forms in {p['files_per_seed']} files of {p['file_types']} types, "
-        f"{p['seeds']} seeds, {p['values_planted']} values: **{sum(p['forms_leaked'].values())} leaked** "
-        f"({', '.join(f'{k} x{v}' for k, v in sorted(p['forms_leaked'].items())) or 'none'}); {p['seconds']} s.",
+        planted_row,
         f"Planted, built end to end (seed 1234, default recipe): {b['run_files']} files of the run searched, "
         f"**{len(b['leaks'])} forms leaked** ({', '.join(b['leaks']) or 'none'}).",
         f"Clean code (this repository without tests/, requests, click: {c['files']} files, {c['mb']} MB): "

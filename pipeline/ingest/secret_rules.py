@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from .secret_values import (IDENTIFIER, class_changes, is_placeholder, is_secret_name, is_wordlike, is_wordy,
-                            looks_random, says_placeholder, word_share)
+                            is_wordy_strict, looks_random, says_placeholder, word_share)
 
 
 # --- file kinds -------------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ RULES: list[Rule] = [
          re.compile(r"(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|pin)\b"
                     r"(?:[ \t]+(?:of|for)[ \t]+[\w' \-]{1,40}?)?[ \t]+(?:is|was|are|were|reads|becomes|set[ \t]+to|:)[ \t]+"
                     r"[`\"']?(?P<v>[^\s`\"']{6,400}?)[`\"']?(?=[\s,;)]|\.(?:\s|$)|$)"),
-         lambda m, ctx: not is_wordlike(m.group("v")) and not (is_wordy(m.group("v")) and word_share(m.group("v")) >= 0.7)
+         lambda m, ctx: not is_wordlike(m.group("v")) and not is_wordy_strict(m.group("v"))
          and not re.fullmatch(r"[\w\-]+(?:\.[\w\-]+)+", m.group("v")) or looks_random(m.group("v"))),
     Rule("userlist_password",
          "a PgBouncer-style userlist line: `\"user\" \"password\"` (plain, md5 or SCRAM)",
@@ -455,12 +455,11 @@ _BARE_TOKEN = re.compile(r"(?<![\w\-+/=.~%$@])[\w\-+/=.~]{12,400}(?![\w\-+/=~@]|
 
 def _mixed_password(value: str) -> bool:
     """A quoted password of letters of both cases and digits, changing class often, that does not read as
-    a name (word_share 0.7 and more): `looks_random` reads a random 16 characters as words one time in a
-    few hundred (runs such as Uttc and Essq pass for English), and on a line about credentials that bar is
-    too high."""
+    a name by the strict bar: `looks_random` reads a random 16 characters as words one time in a few
+    hundred, and on a line about credentials that bar is too high."""
     return bool(re.fullmatch(r"[A-Za-z0-9]{12,64}", value)) and bool(re.search(r"\d", value)) \
         and value.lower() != value and value.upper() != value and class_changes(value) >= 0.3 \
-        and not (is_wordy(value) and word_share(value) >= 0.7)
+        and not is_wordy_strict(value)
 
 
 def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:

@@ -407,6 +407,7 @@ VENDOR_TOKENS = [
     ("supabase_key", "Supabase management and secret keys", ("sbp_", "sb_secret_"), r"sbp_[0-9a-f]{40}|sb_secret_[\w\-]{20,}"),
     ("new_relic_key", "New Relic user and ingest keys", ("nrak-", "nrii-"), r"NRAK-[A-Z0-9]{20,}|NRII-[\w\-]{20,}"),
     ("render_api_key", "Render API keys", ("rnd_",), r"rnd_[A-Za-z0-9]{24,}"),
+    ("resend_api_key", "Resend API keys", ("re_",), r"re_[A-Za-z0-9]{8}_[A-Za-z0-9]{24,}"),
     ("telegram_bot_token", "Telegram bot tokens (the bot's id, a colon, 35 characters from AA)", (":aa",),
      r"\d{8,10}:AA[\w\-]{33}(?![\w\-])"),
     ("postman_key", "Postman API keys", ("pmak-",), r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}"),
@@ -454,12 +455,12 @@ _BARE_TOKEN = re.compile(r"(?<![\w\-+/=.~%$@])[\w\-+/=.~]{12,400}(?![\w\-+/=~@]|
 
 
 def _mixed_password(value: str) -> bool:
-    """A quoted password of letters of both cases and digits, changing class often, that does not read as
+    """A quoted password of letters of both cases (and digits), changing class often, that does not read as
     a name by the strict bar: `looks_random` reads a random 16 characters as words one time in a few
     hundred, and on a line about credentials that bar is too high."""
-    return bool(re.fullmatch(r"[A-Za-z0-9]{12,64}", value)) and bool(re.search(r"\d", value)) \
-        and value.lower() != value and value.upper() != value and class_changes(value) >= 0.3 \
-        and not is_wordy_strict(value)
+    if not re.fullmatch(r"[A-Za-z0-9]{12,64}", value) or value.lower() == value or value.upper() == value:
+        return False
+    return class_changes(value) >= (0.2 if re.search(r"\d", value) else 0.35) and not is_wordy_strict(value)
 
 
 def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:

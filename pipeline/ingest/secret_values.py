@@ -71,13 +71,14 @@ def is_secret_name(name: str) -> bool:
 # what a value says when it is not one: a reference, a template, a marker of an example
 # What a placeholder says. Templates, references and code about values (escapes, regex syntax, globs)
 # are recognised only in values that are not symbol soup: a random password of printable characters
-# (a WordPress salt) holds `<ab1>`, `%d`, `{22}` or `[^x]` by chance.
+# (a WordPress salt) holds `<ab1>`, `%d`, `{22}` or `[^x]` by chance. An ellipsis marks a stand-in only
+# where it cuts a value short (`sk-proj-abc...`): 12 characters and more before it are a secret's own.
 _SYNTAX_MARKS = re.compile(
     r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
     r"(?:^|[\s'\"=:(])%[sd](?:$|[\s'\")])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
     r"^@[A-Z_][A-Z0-9_]*@$|^\[[A-Z_ ]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
     r"\(\?[:P!=<]|\[\^[\\\w\s\-]*\]|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]|\{\d+,?\d*\}|"
-    r"^\*\.|^[\w\-/\\]*\.\*$|^\*\*|/\*\*$|/\*\*/|^[a-z0-9]+(?:[_.\-][a-z0-9]+)*\*$|^\.\.\.|\.\.\.$|…|^\*{3}|\*{3}$|"
+    r"^\*\.|^[\w\-/\\]*\.\*$|^\*\*|/\*\*$|/\*\*/|^[a-z0-9]+(?:[_.\-][a-z0-9]+)*\*$|^(?:\.\.\.|…).{0,11}$|^.{0,11}(?:\.\.\.|…)$|^\*{3}|\*{3}$|"
     r"#{4}|^[\d.:/\- ]+$"
 )
 # escapes and character classes mark code about values (a regex) even in symbol soup; a bare quantifier
@@ -97,16 +98,20 @@ def _says_stand_in(value: str) -> bool:
     a separator or an edge of the value on both sides (``sk_test_fake_key``, ``XXXX-XXXX``), or at one
     edge and not running on into letters of its own case (``AKIAIOSFODNN7EXAMPLE``, ``ExampleToken``);
     or eight x's and more anywhere (a masked token). Random tokens draw these words by chance: the
-    corpus drew ``...PPSM5FAKELWPR...`` in an age key and ``...cmS_FakeJrr79...`` in a SendGrid key.
-    Glued into the token so, the word says nothing, and the token is a credential."""
+    corpus drew FAKE between random capitals in an age key, _Fake followed by a capital in a SendGrid
+    key, XXXX at the end of one. Glued into the token so, the word says nothing: it is a credential."""
     for m in _STAND_IN_WORDS.finditer(value):
         word, start, end = m.group(), m.start(), m.end()
         after = value[end:end + 1]
         if word[0] in "xX" and len(word) >= 8:
             return True
-        glued = after.isalpha() and (word.isupper() or after.islower())  # FAKEL, Fakex: the run goes on
         left = start == 0 or not value[start - 1].isalnum()
         right = end == len(value) or not after.isalnum() or not word[-1].isalnum()
+        if word[0] in "xX":
+            if left and right:  # XXXX-XXXX; a random token ending ...GXZXXXX is glued on its left
+                return True
+            continue
+        glued = after.isalpha() and (word.isupper() or after.islower())  # FAKEL, Fakex: the run goes on
         if (left and right) or (start == 0 or end == len(value)) and not glued:
             return True
     return False
@@ -320,7 +325,9 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
     if (re.fullmatch(r"[0-9a-fA-F]+", body) or hexish and prefixed) and (strict or len(body) < 16):
         return bool(strict and len(body) >= 24 and prefixed and not _HASH_PREFIX.match(v))
     if not strict:
-        return (has_digit or (has_upper and has_lower)) and entropy(v) >= min(3.0, math.log2(len(v)) - 0.3) \
+        # hex has 16 symbols: a random 32 of them drew 2.99 bits (a PagerDuty key); the 2.5 bar above holds for it
+        hex_bar = 2.5 if re.fullmatch(r"[0-9a-fA-F]+", v) else min(3.0, math.log2(len(v)) - 0.3)
+        return (has_digit or (has_upper and has_lower)) and entropy(v) >= hex_bar \
             and not is_wordy(v)
     if len(body) < min(16, min_len):
         return False

@@ -254,6 +254,14 @@ def test_an_age_key_holding_a_stand_in_word_by_chance_is_redacted(scanner, head,
     ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "ArdgSollx7tFEakC"),
     # a vendor prefix the catalog lacked, its random part reading half as words
     ("docs/partners.md", "* Render (the partner sandbox): {v}.", "rnd_WJ46fatfnvLefgUleilWfgzIgpnthIFJ"),
+    ("docs/partners.md", "* Resend (transactional mail for the startup program): {v}.", "re_amkcnVLu_GcUGexcFfKnmlZnEjCowbZdZ"),
+    # second sweep (1,800 more seeds): XXXX drawn at a token's end; a password ending in `...`; 32 hex of
+    # 2.99 bits; letters only, or few changes of class, in a quoted password on a credential line
+    ("docs/backups.md", "The identity file holds the single line `{v}`.", "AGE-SECRET-KEY-15RH7PVCTX0A45ECSP4YHJ99U9XRAJKG6VQ3QUTXMNSPYTDH6VEMGXZXXXX"),
+    ("src/main/resources/application.properties", "spring.datasource.password={v}", "W-%BgJpcSry6FX6Uw..."),
+    ("deploy/alertmanager.yml", "      - routing_key: {v}", "5377e5f217792e33775379f20f39f2f1"),
+    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "gNfeatWHNioeOEff"),
+    ("lib/client.rb", '    @http.request(:authorization, :basic, "shop", "{v}")', "cisyrengJOBzi2QHG"),
 ])
 def test_values_the_corpus_drew_that_once_leaked(scanner, path, line, value):
     text = "# settings\n" + line.format(v=value) + "\n"

@@ -150,8 +150,9 @@ _AWS_KEY_IDS = ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", 
 # a value: quoted (group q is its quote), or bare up to a delimiter
 _QUOTED = r"(?P<e>\\?)(?P<q>[\"'`])(?P<v>(?:(?!(?P=e)(?P=q))[^\n\\]|\\.){4,400}?)(?P=e)(?P=q)"
 _BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
-_BARE = (rf"(?P<b>(?:{_BARE_CHARS}|[;&,)\]}}](?![\s\"'`<>|;&,)\]}}]|$)){{4,400}}?)"
-         rf"(?=$|[\s\"'`<>|]|[;&,)\]}}](?:[\s\"'`<>|;&,)\]}}]|$))")  # `,` inside a value: PGPASSWORD=a,b psql
+# `,` and `;` inside a value, alone or in a run (PGPASSWORD=a,,,b psql); a run of them before a space ends it
+_BARE = (rf"(?P<b>(?:{_BARE_CHARS}|[;&,)\]}}]+(?![\s\"'`<>|;&,)\]}}]|$)){{4,400}}?)"
+         rf"(?=$|[\s\"'`<>|]|[;&,)\]}}]+(?:[\s\"'`<>|]|$))")
 _VALUE = rf"(?:[rRbBuUfF@$]{{0,2}}{_QUOTED}|(?![\"'`]){_BARE})"
 # a name: letters of any script, digits, _ - . $ (PHP's $dbPassword, Ruby's config.secret_key_base)
 _NAME = r"(?P<name>[^\W\d][\w.$\-]{0,80}?)"
@@ -163,7 +164,7 @@ RULES: list[Rule] = [
          "typed declarations (`const apiKey: string =`, `val x: String =`, `API_KEY: &str =`, Go `x string =`), C# property "
          "initializers (`Secret { get; init; } =`)",
          ("pass", "pwd", "pw", "secret", "token", "key", "auth", "cred", "contrase", "senha", "pat", "sig", "mnemonic", "phrase"),
-         re.compile(rf"(?<![\w$\-]){_SECRETISH}{_NAME}[\"'`\]]?[ \t]*"
+         re.compile(rf"(?<![\w\-])(?<!\w\$){_SECRETISH}{_NAME}[\"'`\]]?[ \t]*"
                     rf"(?:(?::[ \t]*[\w&'<>\[\]., ?*]{{1,40}}?[ \t]*)?(?P<op>:=|=>|===?|\?=|\|\|=|\?\?=|<-|=|:(?!:))"
                     rf"|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*(?P<goop>=)|[ \t]*\{{[ \t]*get;[\w; \t]{{0,30}}\}}[ \t]*=)[ \t]*"
                     rf"(?:new[ \t]+)?(?:[\w:.]{{0,30}}(?:String|Secret\w*|str|bytes|from|b64decode|Password\w*|Credential\w*)\((?=[ \t]*[rRbBuUfF@$]{{0,2}}\\?[\"'`]))?[ \t]*{_VALUE}"),
@@ -374,6 +375,9 @@ RULES: list[Rule] = [
          re.compile(rf"(?m)^(?=[^\n]*(?<![A-Z0-9])(?:{'|'.join(k.upper() for k in _AWS_KEY_IDS)})[0-9A-Z]{{16}}(?![0-9A-Z]))"
                     r"[^\n]*?(?<![A-Za-z0-9+/=])(?P<v>[A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])"),
          lambda m, ctx: bool(re.search(r"[a-z]", m.group("v")) and re.search(r"[A-Z]", m.group("v")))),
+    Rule("algolia_api_key", "an Algolia API key given to the client beside its application id: "
+         "`algoliasearch(\"APPID\", \"...\")`", ("algolia",),
+         re.compile(r"(?i)algolia\w*\([ \t]*[\"'][A-Za-z0-9]{6,12}[\"'][ \t]*,[ \t]*[\"'](?P<v>[0-9a-f]{32})[\"']")),
     Rule("jwt", "a JSON Web Token, whole (header, payload and signature)", ("eyj",),
          re.compile(r"(?<![\w\-.])(?P<v>eyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]{8,})"), None, placeholders=False),
 ]
@@ -432,7 +436,7 @@ RULES += [Rule(slug, what, keywords, re.compile(rf"(?<![\w\-.])(?P<v>{pattern})"
 
 # rules whose type names what was found (a vendor's token, a key block); the others' findings are typed
 # by whichever scanner names them more precisely
-SPECIFIC_RULES = frozenset({"private_key_block", "webhook_url", "password_hash", "jwt", "aws_secret_key",
+SPECIFIC_RULES = frozenset({"private_key_block", "webhook_url", "password_hash", "jwt", "aws_secret_key", "algolia_api_key",
                             *(v[0] for v in VENDOR_TOKENS)})
 
 # Python's re has no duplicate group names: rules with alternatives number their value groups v, v0..v9;

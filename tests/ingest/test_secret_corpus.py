@@ -262,6 +262,13 @@ def test_an_age_key_holding_a_stand_in_word_by_chance_is_redacted(scanner, head,
     ("deploy/alertmanager.yml", "      - routing_key: {v}", "5377e5f217792e33775379f20f39f2f1"),
     ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "gNfeatWHNioeOEff"),
     ("lib/client.rb", '    @http.request(:authorization, :basic, "shop", "{v}")', "cisyrengJOBzi2QHG"),
+    # third sweep: a PHP `$name` never reached the assignment rule; `.*` at a password's end read as a glob;
+    # a run of commas ended a bare value; a hex key of low entropy passed to a client with its app id
+    ("config/db.php", "$dbPassword = '{v}';", "CPSB!uiHT~7~o#PNo,"),
+    ("docker-compose.yml", "      MONGO_INITDB_ROOT_PASSWORD: {v}", "skdmfhn-vMhKfXkG.*"),
+    ("deploy/userlist.txt", '"pgbouncer_admin" "{v}"', "UJx39LaKjLdnxzmn_.*"),
+    ("scripts/ops.sh", "PGPASSWORD={v} psql -h orders-primary.internal -U orders_admin -d orders -c 'select 1'", "J2a,,,z.Dd4i*sEnZ:C"),
+    ("web/search.ts", 'export const index = algoliasearch("Q4X2LMN0", "{v}").initIndex("products");', "89ddf4dd69f00b9459d58d9498568d60"),
 ])
 def test_values_the_corpus_drew_that_once_leaked(scanner, path, line, value):
     text = "# settings\n" + line.format(v=value) + "\n"

@@ -6,6 +6,11 @@ Names: is this name one that holds a secret (``DB_PASSWORD``, ``authToken``; not
 says, never by its shape), is it credential-shaped, does it read as words (English letter pairs, a
 conventional identifier) or look random? Each is a heuristic measured on the adversarial corpus
 (tests/ingest/test_secret_corpus.py), not a proof.
+
+Over 350 lines: three word tables (secret words, stand-in words, English letter pairs) beside the
+predicates that read them, and the predicates call one another (``looks_random`` asks
+``is_placeholder`` and ``is_wordy``; ``is_placeholder`` asks ``is_conventional_name``). The next cut,
+if it grows: the reading of words (letter pairs, ``word_share``, conventional names) into a module of its own.
 """
 
 from __future__ import annotations

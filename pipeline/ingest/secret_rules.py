@@ -464,7 +464,7 @@ def _mixed_password(value: str) -> bool:
     hundred, and on a line about credentials that bar is too high."""
     if not re.fullmatch(r"[A-Za-z0-9]{12,64}", value) or value.lower() == value or value.upper() == value:
         return False
-    return class_changes(value) >= (0.2 if re.search(r"\d", value) else 0.35) and not is_wordy_strict(value)
+    return class_changes(value) >= (0.2 if re.search(r"\d", value) else 0.3) and not is_wordy_strict(value)
 
 
 def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:

@@ -145,8 +145,9 @@ def _named(m: re.Match, ctx: Context) -> bool:
     return is_secret_name(m.group("name")) and _literal_value(m, ctx)
 
 
-# the prefixes of AWS access key ids
+# AWS access key ids: their prefixes (the rules' keywords) and the id itself
 _AWS_KEY_IDS = ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "anva", "apka")
+_AWS_KEY_ID = rf"(?:{'|'.join(k.upper() for k in _AWS_KEY_IDS)})[0-9A-Z]{{16}}"
 # a value: quoted (group q is its quote), or bare up to a delimiter
 _QUOTED = r"(?P<e>\\?)(?P<q>[\"'`])(?P<v>(?:(?!(?P=e)(?P=q))[^\n\\]|\\.){4,400}?)(?P=e)(?P=q)"
 _BARE_CHARS = r"[^\s\"'`;&,()\[\]{}<>|]"
@@ -372,7 +373,7 @@ RULES: list[Rule] = [
          "an AWS secret access key (40 characters of base64) on the line of its access key id: a credentials CSV, "
          "`aws configure list`; a key whose slashes split it into pieces too short to look random alone",
          _AWS_KEY_IDS,
-         re.compile(rf"(?m)^(?=[^\n]*(?<![A-Z0-9])(?:{'|'.join(k.upper() for k in _AWS_KEY_IDS)})[0-9A-Z]{{16}}(?![0-9A-Z]))"
+         re.compile(rf"(?m)^(?=[^\n]*(?<![A-Z0-9]){_AWS_KEY_ID}(?![0-9A-Z]))"
                     r"[^\n]*?(?<![A-Za-z0-9+/=])(?P<v>[A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])"),
          lambda m, ctx: bool(re.search(r"[a-z]", m.group("v")) and re.search(r"[A-Z]", m.group("v")))),
     Rule("algolia_api_key", "an Algolia API key given to the client beside its application id: "
@@ -399,7 +400,7 @@ VENDOR_TOKENS = [
     ("anthropic_key", "Anthropic API and admin keys", ("sk-ant-",), r"sk-ant-[\w\-]{20,}"),
     ("openai_key", "OpenAI project, service-account, admin and legacy keys; OpenRouter keys", ("sk-",),
      r"sk-(?:proj|svcacct|admin|or-v1)-[\w\-]{20,}|sk-[A-Za-z0-9]{32,}"),
-    ("aws_access_key", "AWS access key ids (AKIA, ASIA, ...)", _AWS_KEY_IDS, rf"(?:{'|'.join(k.upper() for k in _AWS_KEY_IDS)})[0-9A-Z]{{16}}"),
+    ("aws_access_key", "AWS access key ids (AKIA, ASIA, ...)", _AWS_KEY_IDS, _AWS_KEY_ID),
     ("alibaba_access_key", "Alibaba Cloud access key ids", ("ltai",), r"LTAI[A-Za-z0-9]{12,30}"),
     ("google_key", "Google API keys, OAuth client secrets and access tokens", ("aiza", "gocspx-", "ya29."),
      r"AIza[\w\-]{35}|GOCSPX-[\w\-]{20,}|ya29\.[\w\-]{20,}"),

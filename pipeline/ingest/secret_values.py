@@ -102,10 +102,10 @@ _GLOB = re.compile(r"([\w\-/\\]*)\.\*|([a-z0-9]+(?:[_.\-][a-z0-9]+)*)\*")
 
 
 def _is_glob(value: str) -> bool:
-    """A pattern of names (`com.example.*`, `logs/.*`, `build_*`): what comes before the wildcard is written
+    """A pattern of names (`logs/.*`, `build*`, `pkg_cache*`): what comes before the wildcard is written
     in words. A random password ends in `.*` by chance (the corpus drew two in 1,800 seeds)."""
     m = _GLOB.fullmatch(value)
-    return m is not None and is_conventional_name(m.group(1) or m.group(2) or "x")
+    return m is not None and is_conventional_name(m.group(1) or m.group(2) or "")
 
 
 def _says_stand_in(value: str) -> bool:

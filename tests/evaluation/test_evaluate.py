@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.config import EvaluateConfig, recipe_from_dict
+from pipeline.config import EvaluateConfig, RecipeError, recipe_from_dict
 from pipeline.evaluation.evaluate import (EvalError, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set,
                                          retrieval_sets)
 from pipeline.evaluation.metrics import RetrievalSet, ir_metrics
@@ -99,7 +99,7 @@ def test_the_train_side_is_disjoint_draws_of_the_holdouts_size_and_shape(n_train
 
 
 def test_train_draws_below_one_is_refused():
-    with pytest.raises(Exception, match="train_draws"):
+    with pytest.raises(RecipeError, match="train_draws"):
         EvaluateConfig(train_draws=0)
 
 

@@ -169,7 +169,7 @@ class HistoryConfig:
             raise RecipeError("history.holdout_share must be at least 0 and below 1, e.g. 0.1")
 
 
-LOSSES = ("mnrl", "gist")  # train.loss
+LOSSES = ("mnrl", "gist", "soup")  # train.loss
 MERGE_GRID = (0.25, 0.5, 0.75, 1.0)  # train.merge_alpha: auto tries these on the dev split
 
 
@@ -202,7 +202,8 @@ class TrainConfig:
     dataloader_workers: int = 0
     # "mnrl": MultipleNegativesRankingLoss. "gist": GISTEmbedLoss with a frozen copy of the base model as guide,
     # which drops in-batch negatives the base rates above the positive (in one repository many are true
-    # neighbours, e.g. methods of one class). cached_loss picks the cached variant of either
+    # neighbours, e.g. methods of one class). "soup": both, each trained from the base on the same pairs and batch
+    # order, the saved weights their mean (a uniform model soup; twice the steps). cached_loss picks the cached variant
     loss: str = "mnrl"
     # the in-batch softmax's temperature. null: the loss's own, MNRL 0.05 (its scale 20), GIST 0.01
     temperature: float | None = None

@@ -1,5 +1,6 @@
-"""resume: checkpoints a cut-off training resumes from (Colab cut-offs, ``kill -9``), and the recipe
-stamp that makes a resumed run reach the same weights as an uninterrupted one, or refuse."""
+"""resume: checkpoints a cut-off training resumes from (Colab cut-offs, ``kill -9``), a soup's finished
+ingredients, and the recipe stamp that makes a resumed run reach the same weights as an uninterrupted one,
+or refuse."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import logging
 import shutil
 from pathlib import Path
+
+import torch
 
 from ..config import Recipe
 from ..rundir import RunDir
@@ -25,9 +28,10 @@ def _complete(checkpoint: Path) -> bool:
     return state.get("global_step") == int(checkpoint.name.split("-")[-1]) and (checkpoint / "optimizer.pt").is_file()
 
 
-def latest_checkpoint(run: RunDir) -> str | None:
-    """The newest complete checkpoint; incomplete ones (a cut-off while saving) are removed, each with a warning."""
-    found = sorted((p for p in run.checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+def latest_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint in ``folder`` (a run's ``checkpoints/``, or a soup ingredient's folder in
+    it); incomplete ones (a cut-off while saving) are removed, each with a warning."""
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
                    key=lambda p: int(p.name.split("-")[-1]))
     complete = [p for p in found if _complete(p)]
     for p in found:
@@ -36,6 +40,24 @@ def latest_checkpoint(run: RunDir) -> str | None:
                         p.name, complete[-1].name if complete else "the start")
             shutil.rmtree(p, ignore_errors=True)
     return str(complete[-1]) if complete else None
+
+
+def save_ingredient(folder: Path, state: dict, record: dict) -> None:
+    """A soup's finished ingredient (``train.loss: soup``): its weights and training record replace its
+    checkpoints, so a soup cut off later resumes without training it again. The exact tensors are kept
+    (``torch.save``), so the resumed soup's weights stay bit-identical."""
+    torch.save(state, folder / "final.tmp")
+    (folder / "final.json").write_text(json.dumps(record))
+    (folder / "final.tmp").rename(folder / "final.pt")  # written last: a cut-off before it leaves no ingredient
+    for old in folder.glob("checkpoint-*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def finished_ingredient(folder: Path) -> tuple[dict, dict] | None:
+    """The weights and record ``save_ingredient`` left in ``folder``, or None where it finished no training."""
+    if not (folder / "final.pt").is_file():
+        return None
+    return torch.load(folder / "final.pt", map_location="cpu"), json.loads((folder / "final.json").read_text())
 
 
 FINISHED = "finished.json"  # in checkpoints/: the step and model hash a completed training ended with

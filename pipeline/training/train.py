@@ -1,7 +1,8 @@
 """train: fine-tune the base model on the run's pairs, as the sentence-transformers examples do.
 
-1. model  2. data  3. loss  4. arguments (+ time budget)  5. trainer  6. train (or resume)
-7. merge with the base (WiSE-FT, train.merge_alpha)  8. save (to a temporary folder, then rename)
+1. model  2. data  3. loss  4. arguments (+ time budget)  5. trainer  6. train (or resume); for
+``train.loss: soup``, 3-6 once per ingredient (MNRL, then GIST, each from the base), then their weights
+averaged  7. merge with the base (WiSE-FT, train.merge_alpha)  8. save (to a temporary folder, then rename)
 9. loss curve and manifest. The rooms beside it, as sentence-transformers keeps them apart from its
 trainer: ``sampler`` (length-grouped batches), ``callbacks`` (time budget, wall-clock checkpoints),
 ``merge`` (the frozen base: GIST's guide, WiSE-FT), ``resume`` (checkpoints and the recipe stamp),
@@ -32,8 +33,8 @@ from ..retrieval.search import SETTINGS_FILE
 from ..rundir import RunDir, write_json
 from .callbacks import TimeBudget, WallClockCheckpoints
 from .distributed import barrier, distributed_args
-from .merge import frozen_base, merge_with_base
-from .resume import FINISHED, check_resume, finished_manifest, latest_checkpoint
+from .merge import frozen_base, merge_with_base, merged_state
+from .resume import FINISHED, check_resume, finished_ingredient, finished_manifest, latest_checkpoint, save_ingredient
 from .sampler import LengthGroupedNoDuplicatesBatchSampler
 from .trainset import DEV_NDCG, TrainError, dev_evaluator, with_context, with_hard_negatives
 
@@ -82,7 +83,7 @@ def load_base(config: TrainConfig, manifest: dict):
     model.max_seq_length = config.max_seq_length
     if card_data.local_files_only and hub_id(config.base_model):
         card_data.base_model = hub_id(config.base_model)  # what sentence-transformers would look up online
-    needs_base = config.loss == "gist" or config.merge_alpha != 1.0
+    needs_base = config.loss in ("gist", "soup") or config.merge_alpha != 1.0
     return model, frozen_base(base, config, card_data.local_files_only) if needs_base else None
 
 
@@ -117,7 +118,7 @@ def training_data(run: RunDir, recipe: Recipe, model) -> TrainingData:
     return TrainingData(train_ds, holdout, evaluator, seen)
 
 
-def make_loss(config: TrainConfig, model, guide, world: int):
+def make_loss(config: TrainConfig, name: str, model, guide, world: int):
     """3. In-batch negatives; the cached variant keeps memory flat for large batches. GIST masks the in-batch
     candidates its guide (the frozen base) rates above the positive: likely true neighbours, not negatives.
     Under torchrun the embeddings are gathered across processes, so the negatives stay the whole global batch."""
@@ -132,7 +133,7 @@ def make_loss(config: TrainConfig, model, guide, world: int):
         raise TrainError(f"train.batch_size={config.batch_size} (the global batch) must divide by the {world} processes")
     gather = {"gather_across_devices": True} if world > 1 else {}
     cached = {"mini_batch_size": config.mini_batch_size} if config.cached_loss else {}
-    if config.loss == "gist":
+    if name == "gist":
         temperature = {} if config.temperature is None else {"temperature": config.temperature}
         sides = {} if config.gist_same_side else {"contrast_anchors": False, "contrast_positives": False}
         return (CachedGISTEmbedLoss if config.cached_loss else GISTEmbedLoss)(model, guide=guide, **temperature, **sides,
@@ -142,14 +143,14 @@ def make_loss(config: TrainConfig, model, guide, world: int):
         model, **scale, **cached, **gather)
 
 
-def arguments(run: RunDir, config: TrainConfig, data: TrainingData, world: int):
-    """4. The trainer's arguments: batches, schedule, checkpoints, model selection, precision, processes."""
+def arguments(folder: Path, config: TrainConfig, data: TrainingData, world: int):
+    """4. The trainer's arguments: batches, schedule, checkpoints (in ``folder``), model selection, precision, processes."""
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
     selecting = data.evaluator is not None
     return SentenceTransformerTrainingArguments(
-        output_dir=str(run.checkpoints),
+        output_dir=str(folder),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
@@ -182,10 +183,65 @@ def arguments(run: RunDir, config: TrainConfig, data: TrainingData, world: int):
     )
 
 
-def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = False) -> dict:
-    """Fine-tune on ``run_dir``'s train pairs; save ``run_dir/model``; return the manifest."""
+SOUP = ("mnrl", "gist")  # train.loss: soup, its ingredients in training order
+
+
+@dataclass
+class Fitted:
+    """One training run's record (one ingredient of a soup): what the manifest and the loss plot need. A soup's
+    finished ingredient keeps it beside its weights, so a resumed soup need not train that ingredient again."""
+
+    name: str  # the loss's class name
+    steps: int
+    max_steps: int
+    steps_run: int  # this process's steps (a resumed run's, not the checkpoint's)
+    runtime: float  # the trainer's own seconds
+    budget_cap: int | None
+    log_history: list
+    best_checkpoint: str | None = None  # model selection (train.dev_fraction): the checkpoint kept, its dev nDCG@10
+    best_metric: float | None = None
+
+    @property
+    def final_loss(self) -> float:
+        """The mean training loss of the last 10 logged steps."""
+        losses = [h["loss"] for h in self.log_history if "loss" in h][-10:]
+        return float(np.mean(losses)) if losses else float("nan")
+
+
+def fit(config: TrainConfig, name: str, model, guide, data: TrainingData, world: int, folder: Path,
+        resume: bool, budget_s: float | None) -> Fitted:
+    """3-6. Loss, arguments, trainer, and training from the base (or the newest checkpoint in ``folder``)."""
     from sentence_transformers import SentenceTransformerTrainer
 
+    loss = make_loss(config, name, model, guide, world)  # 3. loss
+    args = arguments(folder, config, data, world)  # 4. arguments
+    budget = TimeBudget(budget_s, folder / "budget.json")
+    # 5. trainer
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.holdout, loss=loss,
+                                         evaluator=data.evaluator, callbacks=[budget, WallClockCheckpoints(config.save_minutes)])
+    trainer.remove_callback(ProgressCallback)  # its bar prints every log dict: repotune's own bar instead
+    trainer.add_callback(step_progress())
+
+    # 6. train, or resume from the newest checkpoint (Colab cut-offs, kill -9)
+    checkpoint = latest_checkpoint(folder) if resume else None
+    if resume and checkpoint is None:
+        log.warning("no checkpoint in %s: training from the start", folder)
+    try:
+        output = trainer.train(resume_from_checkpoint=checkpoint)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise TrainError(f"disk full while writing checkpoints to {folder}: free space, or lower "
+                             f"train.save_total_limit / raise train.save_steps") from err
+        raise
+    state = trainer.state
+    return Fitted(type(loss).__name__, state.global_step, state.max_steps,
+                  state.global_step - (int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0),
+                  float(output.metrics.get("train_runtime", 0.0)) or float("nan"), budget.cap, state.log_history,
+                  Path(state.best_model_checkpoint or "").name or None, state.best_metric)
+
+
+def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = False) -> dict:
+    """Fine-tune on ``run_dir``'s train pairs; save ``run_dir/model``; return the manifest."""
     run = RunDir(run_dir)
     recipe = recipe or run.read_recipe()
     config = recipe.train
@@ -198,40 +254,41 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     model, base_copy = load_base(config, manifest)  # 1. model
     data = training_data(run, recipe, model)  # 2. data
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    loss = make_loss(config, model, base_copy, world)  # 3. loss
-    args = arguments(run, config, data, world)  # 4. arguments
+    rank0 = int(os.environ.get("RANK", "0")) == 0
     if world > 1:
-        _ = args.device  # sets up the process group (torchrun), so that the barrier below has one
-    if int(os.environ.get("RANK", "0")) == 0:
+        _ = arguments(run.checkpoints, config, data, world).device  # sets up the process group (torchrun) for the barrier
+    if rank0:
         check_resume(run, recipe, resume)
     barrier()  # the other processes wait until rank 0 has set up checkpoints/
-    budget = TimeBudget(parse_duration(config.time_budget) if config.time_budget else None, run.checkpoints / "budget.json")
+    budget_s = parse_duration(config.time_budget) if config.time_budget else None
 
-    # 5. trainer
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.holdout, loss=loss,
-                                         evaluator=data.evaluator, callbacks=[budget, WallClockCheckpoints(config.save_minutes)])
-    trainer.remove_callback(ProgressCallback)  # its bar prints every log dict: repotune's own bar instead
-    trainer.add_callback(step_progress())
+    if config.loss != "soup":
+        fits = [fit(config, config.loss, model, base_copy, data, world, run.checkpoints, resume, budget_s)]
+    else:  # a uniform model soup: each ingredient trained from the base on the same pairs, seed and batches
+        fits, states = [], []
+        for name in SOUP:
+            folder, model = run.checkpoints / name, load_base(config, manifest)[0] if fits else model
+            if resume and (done := finished_ingredient(folder)):  # finished before the cut-off: as saved
+                states.append(done[0])
+                fits.append(Fitted(**done[1]))
+                continue
+            fits.append(fit(config, name, model, base_copy, data, world, folder, resume,
+                            budget_s / len(SOUP) if budget_s else None))
+            states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            if rank0:
+                save_ingredient(folder, states[-1], vars(fits[-1]))
+            barrier()
+        model.load_state_dict(merged_state(states[0], states[1], 0.5))
+        model.model_card_data.model_name += ", a uniform soup of its MNRL- and GIST-tuned weights"
+        log.info("soup: the saved weights are the mean of those tuned by %s", " and by ".join(f.name for f in fits))
 
-    # 6. train, or resume from the newest checkpoint (Colab cut-offs, kill -9)
-    checkpoint = latest_checkpoint(run) if resume else None
-    if resume and checkpoint is None:
-        log.warning("no checkpoint in %s: training from the start", run.checkpoints)
-    try:
-        output = trainer.train(resume_from_checkpoint=checkpoint)
-    except OSError as err:
-        if err.errno == errno.ENOSPC:
-            raise TrainError(f"disk full while writing checkpoints to {run.checkpoints}: free space, or lower "
-                             f"train.save_total_limit / raise train.save_steps") from err
-        raise
-
-    if not trainer.is_world_process_zero():  # one writer: rank 0 saves model, card, plots and manifest
+    if not rank0:  # one writer: rank 0 saves model, card, plots and manifest
         return manifest
 
     # 7. WiSE-FT: the final (or best) weights merged with the base's; a resumed run merges the same weights
     seen = data.seen | merge_with_base(model, base_copy, config.merge_alpha, data.evaluator)
     save_model(run, model, recipe)  # 8. save
-    return record(run, recipe, trainer, output, checkpoint, loss, budget, seen, started)  # 9. loss curve and manifest
+    return record(run, recipe, fits, model, len(data.train), seen, started)  # 9. loss curve and manifest
 
 
 def save_model(run: RunDir, model, recipe: Recipe) -> None:
@@ -246,48 +303,53 @@ def save_model(run: RunDir, model, recipe: Recipe) -> None:
     tmp.rename(run.model)
 
 
-def record(run: RunDir, recipe: Recipe, trainer, output, checkpoint: str | None, loss, budget: TimeBudget, seen: dict,
-           started: float) -> dict:
+def record(run: RunDir, recipe: Recipe, fits: list[Fitted], model, train_pairs: int, seen: dict, started: float) -> dict:
     """9. The loss curve, the training log and the manifest's ``train``; throughput counts the trainer's own
-    runtime (no load or save). Marks the training finished, so a second resume trains nothing."""
+    runtime (no load or save). A soup's steps and seconds are those of its ingredients together. Marks the
+    training finished, so a second resume trains nothing."""
     config = recipe.train
-    runtime = float(output.metrics.get("train_runtime", 0.0)) or float("nan")
-    steps_run = trainer.state.global_step - (int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0)
-    history = [h for h in trainer.state.log_history if "loss" in h]
-    final_loss = float(np.mean([h["loss"] for h in history[-10:]])) if history else float("nan")
-    write_json(run.root / "train_log.json", trainer.state.log_history)
-    plot_loss(trainer.state.log_history, run.plots / "loss.png", type(loss).__name__)
+    runtime = sum(f.runtime for f in fits)
+    write_json(run.root / "train_log.json", fits[0].log_history if len(fits) == 1 else {f.name: f.log_history for f in fits})
+    plot_loss({f.name: f.log_history for f in fits}, run.plots / "loss.png")
     if seen.get("dev_pairs") is not None:
-        seen["best_checkpoint"] = Path(trainer.state.best_model_checkpoint or "").name or None
-        seen["best_dev_ndcg@10"] = trainer.state.best_metric
+        seen["best_checkpoint"] = fits[-1].best_checkpoint if len(fits) == 1 else {f.name: f.best_checkpoint for f in fits}
+        seen["best_dev_ndcg@10"] = fits[-1].best_metric if len(fits) == 1 else {f.name: f.best_metric for f in fits}
+    name = fits[0].name if len(fits) == 1 else "soup of " + " and ".join(f.name for f in fits)
     manifest = run.update_manifest(
-        train={"base_model": config.base_model, "loss": type(loss).__name__, "steps": trainer.state.global_step, "max_steps_planned": trainer.state.max_steps,
-               "budget_cap": budget.cap, "final_train_loss": final_loss, "train_pairs": trainer.train_dataset.num_rows,
-               "precision": next(iter(_precision(config)), "fp32"), "device": str(trainer.model.device),
+        train={"base_model": config.base_model, "loss": name, "steps": sum(f.steps for f in fits),
+               "max_steps_planned": sum(f.max_steps for f in fits), "budget_cap": fits[-1].budget_cap,
+               "final_train_loss": fits[-1].final_loss, "train_pairs": train_pairs,
+               "precision": next(iter(_precision(config)), "fp32"), "device": str(model.device),
                "seconds": round(time.perf_counter() - started, 1), "train_runtime": round(runtime, 2),
-               "pairs_per_second": round(steps_run * config.batch_size / runtime, 2), **seen},
+               "pairs_per_second": round(sum(f.steps_run for f in fits) * config.batch_size / runtime, 2),
+               **({"ingredients": {f.name: {"steps": f.steps, "budget_cap": f.budget_cap, "final_train_loss": f.final_loss,
+                                             "train_runtime": round(f.runtime, 2)} for f in fits}}
+                  if len(fits) > 1 else {}), **seen},
         model_hash=run.model_hash(),
     )
-    write_json(run.checkpoints / FINISHED, {"steps": trainer.state.global_step, "model_hash": manifest["model_hash"]})
+    write_json(run.checkpoints / FINISHED, {"steps": manifest["train"]["steps"], "model_hash": manifest["model_hash"]})
     return manifest
 
 
-def plot_loss(log_history: list[dict], path: Path, loss_name: str = "MultipleNegativesRankingLoss") -> None:
+def plot_loss(histories: dict[str, list[dict]], path: Path) -> None:
+    """Train and holdout loss against the step, one pair of curves per loss trained (two for a soup)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
-    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    if train:
-        ax.plot(*zip(*train), label="train loss", lw=1)
-    if evals:
-        ax.plot(*zip(*evals), "o-", label="holdout loss")
+    for name, log_history in histories.items():
+        label = f"{name}: " if len(histories) > 1 else ""
+        train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+        evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+        if train:
+            ax.plot(*zip(*train), label=f"{label}train loss", lw=1)
+        if evals:
+            ax.plot(*zip(*evals), "o-", label=f"{label}holdout loss")
     ax.set_xlabel("step")
-    ax.set_ylabel(loss_name)
+    ax.set_ylabel("loss" if len(histories) > 1 else next(iter(histories)))
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

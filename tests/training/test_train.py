@@ -95,7 +95,7 @@ def test_a_half_written_trainer_state_is_incomplete_too(run):
     newest = run.checkpoints / "checkpoint-4"
     state = newest / "trainer_state.json"
     state.write_text(state.read_text()[:40])  # cut mid-write
-    assert latest_checkpoint(run) is None and not newest.exists()
+    assert latest_checkpoint(run.checkpoints) is None and not newest.exists()
 
 
 def test_rerunning_a_finished_run_trains_nothing_and_keeps_the_model(run, repotune_log):
@@ -351,8 +351,55 @@ def test_cached_gist_loss_trains(run):
     assert manifest["train"]["loss"] == "CachedGISTEmbedLoss" and manifest["train"]["steps"] == 2
 
 
+def test_soup_saves_the_mean_of_the_mnrl_and_gist_runs_it_trains(run, tmp_path):
+    import torch
+
+    alone = {}
+    for loss in ("mnrl", "gist"):  # each ingredient, trained on its own as train.loss would
+        other = RunDir(tmp_path / loss)
+        shutil.copytree(run.root, other.root)
+        train(other.root, _recipe(other, f"train.loss={loss}"))
+        alone[loss] = _weights(other.model)
+    manifest = train(run.root, _recipe(run, "train.loss=soup"))
+    t = manifest["train"]
+    assert t["loss"] == "soup of MultipleNegativesRankingLoss and GISTEmbedLoss" and t["steps"] == 12
+    assert list(t["ingredients"]) == ["MultipleNegativesRankingLoss", "GISTEmbedLoss"]
+    assert all(i["steps"] == 6 for i in t["ingredients"].values())
+    soup = _weights(run.model)
+    assert soup.keys() == alone["mnrl"].keys()
+    for name, w in soup.items():  # the same batches, seed and start: each ingredient is the run trained alone
+        assert torch.allclose(w, 0.5 * alone["mnrl"][name] + 0.5 * alone["gist"][name], atol=1e-6), name
+    assert "uniform soup" in (run.model / "README.md").read_text()
+    # the finished ingredient's weights replace its checkpoints; the last one keeps its own for a resume
+    assert (run.checkpoints / "mnrl" / "final.pt").is_file() and not list((run.checkpoints / "mnrl").glob("checkpoint-*"))
+
+
+@pytest.mark.parametrize("ingredient", ["mnrl", "gist"])
+def test_a_soup_cut_off_in_either_ingredient_resumes_to_the_same_weights(run, tmp_path, monkeypatch, ingredient):
+    reference = RunDir(tmp_path / "reference")
+    shutil.copytree(run.root, reference.root)
+    train(reference.root, _recipe(reference, "train.loss=soup"))
+
+    original = TimeBudget.on_step_end
+
+    def crash(self, args, state, control, **kw):
+        if state.global_step == 3 and Path(args.output_dir).name == ingredient:
+            raise RuntimeError("simulated Colab cut-off")
+        return original(self, args, state, control, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TimeBudget, "on_step_end", crash)
+        with pytest.raises(RuntimeError, match="cut-off"):
+            train(run.root, _recipe(run, "train.loss=soup"))
+    assert (run.checkpoints / "mnrl" / "final.pt").is_file() == (ingredient == "gist")
+    assert (run.checkpoints / ingredient / "checkpoint-2").is_dir()
+    manifest = train(run.root, _recipe(run, "train.loss=soup"), resume=True)
+    assert manifest["train"]["steps"] == 12
+    assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
+
+
 def test_bad_loss_is_a_recipe_error(run):
-    with pytest.raises(RecipeError, match=r"train.loss must be one of mnrl, gist"):
+    with pytest.raises(RecipeError, match=r"train.loss must be one of mnrl, gist, soup"):
         _recipe(run, "train.loss=triplet")
 
 
@@ -366,7 +413,7 @@ def test_temperature_sets_the_loss_softmax_or_keeps_its_own(run, tiny_model, los
 
     model = SentenceTransformer(tiny_model)
     config = _recipe(run, f"train.loss={loss}", f"train.temperature={'null' if temperature is None else temperature}").train
-    made = make_loss(config, model, model if loss == "gist" else None, 1)
+    made = make_loss(config, loss, model, model if loss == "gist" else None, 1)
     assert getattr(made, expected[0]) == pytest.approx(expected[1])
 
 
@@ -379,7 +426,7 @@ def test_gist_same_side_terms_follow_the_recipe(run, tiny_model, cached, same_si
     model = SentenceTransformer(tiny_model)
     config = _recipe(run, "train.loss=gist", f"train.gist_same_side={str(same_side).lower()}",
                      f"train.cached_loss={str(cached).lower()}").train
-    made = make_loss(config, model, model, 1)
+    made = make_loss(config, "gist", model, model, 1)
     assert (made.contrast_anchors, made.contrast_positives) == (same_side, same_side)
 
 

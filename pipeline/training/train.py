@@ -60,9 +60,10 @@ class TrainingData:
     seen: dict
 
 
-def load_base(config: TrainConfig, manifest: dict):
+def load_base(config: TrainConfig, manifest: dict, frozen: bool = True):
     """1. The base model, with the card data sentence-transformers fills in while training; and a frozen
-    copy of it where GIST needs a guide or WiSE-FT a base to merge with (else None)."""
+    copy of it where GIST needs a guide or WiSE-FT a base to merge with (else None; always None without
+    ``frozen``: a soup's second ingredient shares the first one's)."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
 
     base = resolve_model(config.base_model)
@@ -83,7 +84,7 @@ def load_base(config: TrainConfig, manifest: dict):
     model.max_seq_length = config.max_seq_length
     if card_data.local_files_only and hub_id(config.base_model):
         card_data.base_model = hub_id(config.base_model)  # what sentence-transformers would look up online
-    needs_base = config.loss in ("gist", "soup") or config.merge_alpha != 1.0
+    needs_base = frozen and (config.loss in ("gist", "soup") or config.merge_alpha != 1.0)
     return model, frozen_base(base, config, card_data.local_files_only) if needs_base else None
 
 
@@ -267,7 +268,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     else:  # a uniform model soup: each ingredient trained from the base on the same pairs, seed and batches
         fits, states = [], []
         for name in SOUP:
-            folder, model = run.checkpoints / name, load_base(config, manifest)[0] if fits else model
+            folder, model = run.checkpoints / name, load_base(config, manifest, frozen=False)[0] if fits else model
             if resume and (done := finished_ingredient(folder)):  # finished before the cut-off: as saved
                 states.append(done[0])
                 fits.append(Fitted(**done[1]))

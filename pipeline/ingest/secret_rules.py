@@ -336,7 +336,7 @@ RULES: list[Rule] = [
                     r"|user[ \t]+\S+[ \t]+[^\n]*?(?<=\s)>(?P<v2>[^\s]{4,400}))"),
          lambda m, ctx: ctx.kind != "code" and (m.group("v2") is not None or (
              is_secret_name(m.group("name")) and not is_wordlike(_val(m)) and not IDENTIFIER.fullmatch(_val(m) or "")
-             or is_secret_name(m.group("name") or "") and looks_random(_val(m))))),
+             or is_secret_name(m.group("name") or "") and (looks_random(_val(m)) or _mixed_password(_val(m)))))),
     Rule("prose_secret",
          "a secret given in prose: `the password is ...`, `its token was ...`, `the API key of the robot is ...`",
          ("password", "passphrase", "secret", "token", "key", "pin"),
@@ -465,7 +465,19 @@ def _mixed_password(value: str) -> bool:
     hundred, and on a line about credentials that bar is too high."""
     if not re.fullmatch(r"[A-Za-z0-9]{12,64}", value) or value.lower() == value or value.upper() == value:
         return False
-    return class_changes(value) >= (0.2 if re.search(r"\d", value) else 0.3) and not is_wordy_strict(value)
+    return class_changes(value) >= (0.2 if re.search(r"\d", value) else 0.3) and not is_wordy_strict(value) \
+        and not _camel_name(value)
+
+
+def _camel_name(value: str) -> bool:
+    """A camelCase or PascalCase name of words with a short piece or two (`WriteOpResult`, `QueryValueEx`):
+    every capital starts a lower-case run, every longer piece reads as English, every short one has a vowel.
+    A random mixed password of 12 letters or more is this shape about once in 100,000."""
+    pieces = re.findall(r"[A-Z]?[a-z]+", value)
+    short = [p for p in pieces if len(p) == 2]
+    return "".join(pieces) == value and len(pieces) >= 3 and all(len(p) >= 2 for p in pieces) \
+        and len(short) <= len(pieces) // 3 and all(re.search(r"[aeiouAEIOU]", p) for p in short) \
+        and all(word_share(p) == 1.0 for p in pieces if len(p) > 2)
 
 
 def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
@@ -494,7 +506,7 @@ def _call_passwords(m: re.Match) -> Iterator[tuple[int, int]]:
         value = lit.group("v")
         plain_name = re.fullmatch(r"[\w.\-]+", value) and (value.islower() or value.isupper())  # svc_inventory, SUPPLIER
         if re.search(r"\s", value) or is_wordlike(value) or _HOST.fullmatch(value) or is_placeholder(value) \
-                or (plain_name and (is_wordy(value) or not re.search(r"\d", value))):
+                or (plain_name and (is_wordy_strict(value) or not re.search(r"\d", value))):
             continue
         yield lit.span("v")
 

@@ -411,6 +411,17 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
         assert value not in redacted
 
 
+@pytest.mark.parametrize("path, line, value", [
+    # the two values the 1,800-seed sweep of 2026-12-07 found leaking: a positional password with a word-like
+    # half, and a redis password that reads as an identifier
+    ("Supplier.cs", 'new NetworkCredential("svc_inventory", "bimsks2e-1bdaqp", "SUPPLIER");', "bimsks2e-1bdaqp"),
+    ("redis/redis.conf", "masterauth hOfmmosrnszTay6leaJf4Nda", "hOfmmosrnszTay6leaJf4Nda"),
+])
+def test_swept_leaks_are_redacted(scanner, path, line, value):
+    redacted, findings = scanner.redact(f"# settings\n{line}\n", path)
+    assert value not in redacted and [f.line for f in findings] == [2]
+
+
 @pytest.mark.parametrize("path, text", [
     ("config/app.yaml", APP_YAML), ("config/app.toml", APP_TOML), ("config/app.cfg", APP_CFG), ("deploy.sh", DEPLOY_SH),
 ])
@@ -486,6 +497,9 @@ def test_every_occurrence_is_redacted_and_reported(scanner):
         "git push -u origin main",
         "echo $TOKEN | docker login --username ci --password-stdin",
         "wget --password=YOUR_PASSWORD https://example.org/file",
+        # CamelCase names with a short piece on a line a credential word is in (monKEYpatch, token)
+        'monkeypatch.setattr(winreg, "QueryValueEx", QueryValueEx)',
+        "A bulk write under a session token returns a `BulkWriteOpResult`, not a `WriteOpResult`.",
     ],
 )
 def test_ordinary_code_is_not_flagged(scanner, line):

@@ -480,15 +480,23 @@ def _camel_name(value: str) -> bool:
         and all(word_share(p) == 1.0 for p in pieces if len(p) > 2)
 
 
+def _numbered_name(value: str, text: str, start: int, end: int) -> bool:
+    """A name's numbered sibling, the name itself on the same line: `case MIMEMSGPACK, MIMEMSGPACK2:`."""
+    name = re.fullmatch(r"([A-Za-z_]{4,})\d{1,2}", value)
+    return bool(name) and re.search(rf"(?<![\w-]){name.group(1)}(?![\w-])", text[start:end]) is not None
+
+
 def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
     """The random-looking literals of one line: quoted ones (and the tokens inside a quoted string) by the
     plain bar, bare tokens when they hold a digit too."""
     text, start, end = m.string, m.start("v"), m.end("v")
     for lit in _QUOTED_RE.finditer(text, start, end):
-        if looks_random(lit.group("v")) or _mixed_password(lit.group("v")):
+        if (looks_random(lit.group("v")) or _mixed_password(lit.group("v"))) and not _numbered_name(lit.group("v"), text, start, end):
             yield _strip_scheme(text, *lit.span("v"))
     for tok in _BARE_TOKEN.finditer(text, start, end):
         value = tok.group(0)
+        if _numbered_name(value, text, start, end):
+            continue
         if looks_random(value) and (re.search(r"\d", value) or (
                 re.fullmatch(r"[A-Za-z]+", value) and class_changes(value) >= 0.4 and word_share(value) < 0.3)):
             yield tok.span()

@@ -77,13 +77,14 @@ def is_secret_name(name: str) -> bool:
 # What a placeholder says. Templates, references and code about values (escapes, regex syntax, globs)
 # are recognised only in values that are not symbol soup: a random password of printable characters
 # (a WordPress salt) holds `<ab1>`, `%d`, `{22}` or `[^x]` by chance. An ellipsis marks a stand-in only
-# where it cuts a value short (`sk-proj-abc...`): 12 characters and more before it are a secret's own.
+# where it cuts a value short (`sk-proj-abc...`): 12 characters and more before it are a secret's own; so
+# does a mask of three stars (`sk-***`, but not `rnoW8vt#,mJwVAA***`).
 _SYNTAX_MARKS = re.compile(
     r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
     r"(?:^|[\s'\"=:(])%[sd](?:$|[\s'\")])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
     r"^@[A-Z_][A-Z0-9_]*@$|^\[[A-Z_ ]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
     r"\(\?[:P!=<]|\[\^[\\\w\s\-]*\]|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]|\{\d+,?\d*\}|"
-    r"^\*\.|^\*\*|/\*\*$|/\*\*/|^(?:\.\.\.|…).{0,11}$|^.{0,11}(?:\.\.\.|…)$|^\*{3}|\*{3}$|"
+    r"^\*\.|^\*\*|/\*\*$|/\*\*/|^(?:\.\.\.|…).{0,11}$|^.{0,11}(?:\.\.\.|…)$|^\*{3}|^.{0,11}\*{3}$|"
     r"#{4}|^[\d.:/\- ]+$"
 )
 # escapes and character classes mark code about values (a regex) even in symbol soup; a bare quantifier

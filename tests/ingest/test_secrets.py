@@ -416,6 +416,8 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
     # half, and a redis password that reads as an identifier
     ("Supplier.cs", 'new NetworkCredential("svc_inventory", "bimsks2e-1bdaqp", "SUPPLIER");', "bimsks2e-1bdaqp"),
     ("redis/redis.conf", "masterauth hOfmmosrnszTay6leaJf4Nda", "hOfmmosrnszTay6leaJf4Nda"),
+    # and one a 300-seed sweep found the same day: a password whose random characters end in a mask's stars
+    ("config/db.php", "$dbPassword = 'rnoW8vt#,mJwVAA***';", "rnoW8vt#,mJwVAA***"),
 ])
 def test_swept_leaks_are_redacted(scanner, path, line, value):
     redacted, findings = scanner.redact(f"# settings\n{line}\n", path)
@@ -500,6 +502,8 @@ def test_every_occurrence_is_redacted_and_reported(scanner):
         # CamelCase names with a short piece on a line a credential word is in (monKEYpatch, token)
         'monkeypatch.setattr(winreg, "QueryValueEx", QueryValueEx)',
         "A bulk write under a session token returns a `BulkWriteOpResult`, not a `WriteOpResult`.",
+        # a name's numbered sibling beside the name (gin's binding, as a model card's sample row joins it)
+        "case MIMEMSGPACK, MIMEMSGPACK2: // the token's codec",
     ],
 )
 def test_ordinary_code_is_not_flagged(scanner, line):

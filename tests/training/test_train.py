@@ -351,17 +351,20 @@ def test_cached_gist_loss_trains(run):
     assert manifest["train"]["loss"] == "CachedGISTEmbedLoss" and manifest["train"]["steps"] == 2
 
 
-def test_soup_saves_the_mean_of_the_mnrl_and_gist_runs_it_trains(run, tmp_path):
+@pytest.mark.parametrize("levers", [[], ["pairs.hard_negatives=1"]], ids=["pairs", "hard_negatives"])
+def test_soup_saves_the_mean_of_the_mnrl_and_gist_runs_it_trains(run, tmp_path, levers):
+    """With hard negatives too (the default recipe's): both ingredients train on the one mined negative column."""
     import torch
 
     alone = {}
     for loss in ("mnrl", "gist"):  # each ingredient, trained on its own as train.loss would
         other = RunDir(tmp_path / loss)
         shutil.copytree(run.root, other.root)
-        train(other.root, _recipe(other, f"train.loss={loss}"))
+        train(other.root, _recipe(other, f"train.loss={loss}", *levers))
         alone[loss] = _weights(other.model)
-    manifest = train(run.root, _recipe(run, "train.loss=soup"))
+    manifest = train(run.root, _recipe(run, "train.loss=soup", *levers))
     t = manifest["train"]
+    assert ("hard_negatives_mined" in t) == bool(levers)
     assert t["loss"] == "soup of MultipleNegativesRankingLoss and GISTEmbedLoss" and t["steps"] == 12
     assert list(t["ingredients"]) == ["MultipleNegativesRankingLoss", "GISTEmbedLoss"]
     assert all(i["steps"] == 6 for i in t["ingredients"].values())

@@ -55,7 +55,6 @@ VARIANTS = {  # recipe overrides on top of the default recipe: each a lever, mea
     "upsample": ["pairs.balance=upsample"],
     "soup": ["train.loss=soup"],  # assembled from the default and gist runs (soup_run), not trained again
     "souphn": ["train.loss=soup", "pairs.hard_negatives=1"],  # the recipe's soup trained, each pair with a mined negative
-    "souplr": ["train.loss=soup", "train.learning_rate=1e-4"],  # the recipe's soup trained at twice the learning rate
 }
 MERGED = (0.5,)  # train.merge_alpha measured post hoc on each default run (no retraining)
 EXPAND = 5  # history.expand measured post hoc on each run: the hybrid's BM25 reads up to 5 training commit subjects a chunk

@@ -486,22 +486,36 @@ def _numbered_name(value: str, text: str, start: int, end: int) -> bool:
     return bool(name) and re.search(rf"(?<![\w-]){name.group(1)}(?![\w-])", text[start:end]) is not None
 
 
+_HASH_KEY = re.compile(r"(?i)\b(?:commit|sha\d*|hash|digest|rev|revision|checksum|etag)[\"']?[ \t]*[:=][ \t]*[\"']?$")
+
+
+def _named_hash(value: str, before: str) -> bool:
+    """Hex given as a commit, hash or digest (`"commit": "3f2a..."`): a hash, whatever words share its line."""
+    return re.fullmatch(r"[0-9a-f]{7,64}|[0-9A-F]{7,64}", value) is not None and _HASH_KEY.search(before) is not None
+
+
 def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
     """The random-looking literals of one line: quoted ones (and the tokens inside a quoted string) by the
     plain bar, bare tokens when they hold a digit too."""
     text, start, end = m.string, m.start("v"), m.end("v")
     for lit in _QUOTED_RE.finditer(text, start, end):
-        if (looks_random(lit.group("v")) or _mixed_password(lit.group("v"))) and not _numbered_name(lit.group("v"), text, start, end):
+        value = lit.group("v")
+        # the second of a pair in prose, `user` / `password`, of letters and digits, by a login call's bar
+        paired = re.search(r"[`\"'][ \t]*/[ \t]*$", text[:lit.start()]) and re.fullmatch(r"[A-Za-z0-9]{8,64}", value) \
+            and _could_be_password(value)
+        if (looks_random(value) or _mixed_password(value) or paired) and not _numbered_name(value, text, start, end) \
+                and not _named_hash(value, text[:lit.start()]):
             yield _strip_scheme(text, *lit.span("v"))
     for tok in _BARE_TOKEN.finditer(text, start, end):
         value = tok.group(0)
-        if _numbered_name(value, text, start, end):
+        if _numbered_name(value, text, start, end) or _named_hash(value, text[:tok.start()]):
             continue
         if looks_random(value) and (re.search(r"\d", value) or (
                 re.fullmatch(r"[A-Za-z]+", value) and class_changes(value) >= 0.4 and word_share(value) < 0.3)):
             yield tok.span()
 
 
+_FILE = re.compile(r"(?:[\w.\-]+/)+[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{1,6}")  # a repository path: pipeline/ingest/secrets.py
 _HOST = re.compile(r"[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}(?::\d+)?|[a-z0-9\-.]+:\d+|[\w.+\-]+@[a-z0-9\-.]+")
 
 
@@ -511,12 +525,16 @@ def _call_passwords(m: re.Match) -> Iterator[tuple[int, int]]:
     literals = list(_QUOTED_RE.finditer(m.string, m.start("v"), m.end("v")))
     named = re.search(r"(?i)password|passwd|secret|token", m.string[m.start():m.start("v")])
     for lit in literals if named else literals[1:]:
-        value = lit.group("v")
-        plain_name = re.fullmatch(r"[\w.\-]+", value) and (value.islower() or value.isupper())  # svc_inventory, SUPPLIER
-        if re.search(r"\s", value) or is_wordlike(value) or _HOST.fullmatch(value) or is_placeholder(value) \
-                or (plain_name and (is_wordy_strict(value) or not re.search(r"\d", value))):
-            continue
-        yield lit.span("v")
+        if _could_be_password(lit.group("v")) and not _named_hash(lit.group("v"), m.string[:lit.start()]):
+            yield lit.span("v")
+
+
+def _could_be_password(value: str) -> bool:
+    """A login's second value (a call's argument, `user` / `password` in prose) that is neither a word, a host,
+    a path nor a stand-in: the password."""
+    plain_name = re.fullmatch(r"[\w.\-]+", value) and (value.islower() or value.isupper())  # svc_inventory, SUPPLIER
+    return not (re.search(r"\s", value) or is_wordlike(value) or _HOST.fullmatch(value) or is_placeholder(value)
+                or _FILE.fullmatch(value) or (plain_name and (is_wordy_strict(value) or not re.search(r"\d", value))))
 
 
 def _random_pieces(m: re.Match) -> Iterator[tuple[int, int]]:

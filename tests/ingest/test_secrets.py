@@ -418,6 +418,8 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
     ("redis/redis.conf", "masterauth hOfmmosrnszTay6leaJf4Nda", "hOfmmosrnszTay6leaJf4Nda"),
     # and one a 300-seed sweep found the same day: a password whose random characters end in a mask's stars
     ("config/db.php", "$dbPassword = 'rnoW8vt#,mJwVAA***';", "rnoW8vt#,mJwVAA***"),
+    # and a 200-seed one after that: the second of a `user` / `password` pair in prose, reading as words
+    ("docs/runbook.md", "break-glass login is `console-admin` / `beazLAC4113Ripce`.", "beazLAC4113Ripce"),
 ])
 def test_swept_leaks_are_redacted(scanner, path, line, value):
     redacted, findings = scanner.redact(f"# settings\n{line}\n", path)
@@ -504,6 +506,9 @@ def test_every_occurrence_is_redacted_and_reported(scanner):
         "A bulk write under a session token returns a `BulkWriteOpResult`, not a `WriteOpResult`.",
         # a name's numbered sibling beside the name (gin's binding, as a model card's sample row joins it)
         "case MIMEMSGPACK, MIMEMSGPACK2: // the token's codec",
+        # a held-out commit whose subject speaks of passwords: its files' paths and its hash stay (history/heldout.jsonl)
+        '{"query": "keys are not passwords (see the scanner)", "relevant": [{"path": "pipeline/ingest/secrets.py"}], '
+        '"commit": "d9caaa1f8e2b44c0a9e0c3b7a1d2e3f4a5b6c7d8"}',
     ],
 )
 def test_ordinary_code_is_not_flagged(scanner, line):

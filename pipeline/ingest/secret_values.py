@@ -78,7 +78,7 @@ def is_secret_name(name: str) -> bool:
 # are recognised only in values that are not symbol soup: a random password of printable characters
 # (a WordPress salt) holds `<ab1>`, `%d`, `{22}` or `[^x]` by chance. An ellipsis marks a stand-in only
 # where it cuts a value short (`sk-proj-abc...`): 12 characters and more before it are a secret's own; so
-# does a mask of three stars (`sk-***`, but not `rnoW8vt#,mJwVAA***`).
+# does a mask of three stars (`sk-***`, but not fifteen random characters before them).
 _SYNTAX_MARKS = re.compile(
     r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
     r"(?:^|[\s'\"=:(])%[sd](?:$|[\s'\")])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"

@@ -499,20 +499,27 @@ def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
     plain bar, bare tokens when they hold a digit too."""
     text, start, end = m.string, m.start("v"), m.end("v")
     for lit in _QUOTED_RE.finditer(text, start, end):
-        value = lit.group("v")
-        # the second of a pair in prose, `user` / `password`, of letters and digits, by a login call's bar
-        paired = re.search(r"[`\"'][ \t]*/[ \t]*$", text[:lit.start()]) and re.fullmatch(r"[A-Za-z0-9]{8,64}", value) \
-            and _could_be_password(value)
-        if (looks_random(value) or _mixed_password(value) or paired) and not _numbered_name(value, text, start, end) \
-                and not _named_hash(value, text[:lit.start()]):
+        value, before = lit.group("v"), text[start:lit.start()]  # the line up to the literal, never the file
+        if (looks_random(value) or _mixed_password(value) or _paired_password(value, before)) \
+                and not _named(value, before, text, start, end):
             yield _strip_scheme(text, *lit.span("v"))
     for tok in _BARE_TOKEN.finditer(text, start, end):
         value = tok.group(0)
-        if _numbered_name(value, text, start, end) or _named_hash(value, text[:tok.start()]):
-            continue
         if looks_random(value) and (re.search(r"\d", value) or (
-                re.fullmatch(r"[A-Za-z]+", value) and class_changes(value) >= 0.4 and word_share(value) < 0.3)):
+                re.fullmatch(r"[A-Za-z]+", value) and class_changes(value) >= 0.4 and word_share(value) < 0.3)) \
+                and not _named(value, text[start:tok.start()], text, start, end):
             yield tok.span()
+
+
+def _paired_password(value: str, before: str) -> bool:
+    """The second of a pair in prose, `user` / `password`, of letters and digits, by a login call's bar."""
+    return re.search(r"[`\"'][ \t]*/[ \t]*$", before) is not None and re.fullmatch(r"[A-Za-z0-9]{8,64}", value) is not None \
+        and _could_be_password(value)
+
+
+def _named(value: str, before: str, text: str, start: int, end: int) -> bool:
+    """A random-looking literal that its line names for what it is: a numbered sibling, a hash."""
+    return _numbered_name(value, text, start, end) or _named_hash(value, before)
 
 
 _FILE = re.compile(r"(?:[\w.\-]+/)+[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{1,6}")  # a repository path: pipeline/ingest/secrets.py
@@ -525,7 +532,7 @@ def _call_passwords(m: re.Match) -> Iterator[tuple[int, int]]:
     literals = list(_QUOTED_RE.finditer(m.string, m.start("v"), m.end("v")))
     named = re.search(r"(?i)password|passwd|secret|token", m.string[m.start():m.start("v")])
     for lit in literals if named else literals[1:]:
-        if _could_be_password(lit.group("v")) and not _named_hash(lit.group("v"), m.string[:lit.start()]):
+        if _could_be_password(lit.group("v")) and not _named_hash(lit.group("v"), m.string[m.start():lit.start()]):
             yield lit.span("v")
 
 

@@ -22,6 +22,7 @@ their intervals resample the questions within each set.
 
     python -m bench.bench_quality                                  # every source, default recipe (~1.5 h on 2 cores)
     python -m bench.bench_quality --sources llm huh --variants default gist
+    python -m bench.bench_quality --sources llm huh --variants mnrl gist soup --against mnrl   # levers against the old default
 """
 
 from __future__ import annotations
@@ -43,18 +44,25 @@ SOURCE_SETS = {
     # 11,000 of its 23,000 chunks are tests, 2,200 the changelog: lib/, types/, docs/ and the rest stay
     "mongoose": ["collect.exclude=[runs/**,.venv/**,test/**,CHANGELOG.md,History.md]"],
 }
-VARIANTS = {  # recipe overrides on top of the default recipe: each a lever, measured on its own
-    "default": [],
-    "nocontext": ["chunk.context=false"],
-    "nohistory": ["history.pairs=false"],
-    "gist": ["train.loss=gist"],
-    "gist05": ["train.loss=gist", "train.temperature=0.05"],  # GIST at MNRL's temperature (scale 20)
-    "mnrl01": ["train.temperature=0.01"],  # MNRL at GIST's temperature (scale 100)
-    "gistap": ["train.loss=gist", "train.gist_same_side=false"],  # GIST's masking on MNRL's one term (anchor -> positives)
+# A variant's overrides on top of the default recipe. Those that name a loss pin what they were measured as (the
+# earlier defaults had no hard negatives), so their cached runs keep their meaning when the default recipe changes;
+# a cached run whose recipe is not its variant's any more is trained again (ensure_run).
+PLAIN = ["pairs.hard_negatives=0"]  # the pairs as mined, no negative column: what the loss levers were measured on
+VARIANTS = {
+    "default": [],  # the default recipe: since 2026-12-07 the soup with a hard negative a pair
+    "mnrl": ["train.loss=mnrl", *PLAIN],  # the default until 2026-12-06
+    "nocontext": ["train.loss=mnrl", *PLAIN, "chunk.context=false"],
+    "nohistory": ["train.loss=mnrl", *PLAIN, "history.pairs=false"],
+    "gist": ["train.loss=gist", *PLAIN],
+    "gist05": ["train.loss=gist", *PLAIN, "train.temperature=0.05"],  # GIST at MNRL's temperature (scale 20)
+    "mnrl01": ["train.loss=mnrl", *PLAIN, "train.temperature=0.01"],  # MNRL at GIST's temperature (scale 100)
+    "gistap": ["train.loss=gist", *PLAIN, "train.gist_same_side=false"],  # GIST's masking on MNRL's one term
     "merge": ["train.dev_fraction=0.1", "train.merge_alpha=auto"],
     "upsample": ["pairs.balance=upsample"],
-    "soup": ["train.loss=soup"],  # assembled from the default and gist runs (soup_run), not trained again
-    "souphn": ["train.loss=soup", "pairs.hard_negatives=1"],  # the recipe's soup trained, each pair with a mined negative
+    "soup": ["train.loss=soup", *PLAIN],  # assembled from the mnrl and gist runs (soup_run), not trained again
+    "souphn": ["train.loss=soup", "pairs.hard_negatives=1"],  # the soup trained, each pair with a mined negative
+    "lr1e4": ["train.learning_rate=1e-4"],  # twice the step size: small sources train 6-30 steps an ingredient
+    "epochs3": ["train.epochs=3"],  # more steps where the data allows (the time budget still caps them)
 }
 MERGED = (0.5,)  # train.merge_alpha measured post hoc on each default run (no retraining)
 EXPAND = 5  # history.expand measured post hoc on each run: the hybrid's BM25 reads up to 5 training commit subjects a chunk
@@ -72,13 +80,22 @@ def question_set(source: str) -> Path:
 
 
 def ensure_run(source: str, variant: str) -> Path:
+    import shutil
+
+    from pipeline.config import load_recipe
+    from pipeline.rundir import RunDir
+
     out = RUNS / f"{source}-{variant}"
-    if (out / "metrics.json").is_file():
-        return out
-    if variant == "soup":
-        return soup_run(source, out)
     overrides = [f"evaluate.questions={question_set(source)}", "evaluate.mteb=false", *SOURCE_SETS.get(source, []),
                  *VARIANTS[variant]]
+    if (out / "metrics.json").is_file():
+        if RunDir(out).read_recipe().to_dict() == load_recipe("default", overrides).to_dict():
+            return out
+        print(f"bench-quality: {out} was trained on another recipe than {variant}'s today: training it again",
+              file=sys.stderr, flush=True)
+        shutil.rmtree(out)
+    if variant == "soup":
+        return soup_run(source, out)
     print(f"bench-quality: {source} / {variant} ...", file=sys.stderr, flush=True)
     wall, peak = run_cli("run", str(source_tree(source)), "--out", str(out), *[x for s in overrides for x in ("--set", s)])
     (out / "bench.json").write_text(json.dumps({"wall_s": round(wall, 1), "peak_rss_mb": round(peak, 1)}))
@@ -88,7 +105,7 @@ def ensure_run(source: str, variant: str) -> Path:
 def soup_run(source: str, out: Path) -> Path:
     """``train.loss: soup`` without training again. What it saves is the mean of the weights that MNRL and GIST
     reach apart (each ingredient is that run trained alone, the same pairs, seed and batches:
-    tests/training/test_train.py), so the default and gist runs' weights are averaged into a copy of the default
+    tests/training/test_train.py), so the mnrl and gist runs' weights are averaged into a copy of the mnrl
     run, which ``repotune evaluate`` scores. Each ingredient had the whole time budget, where the recipe's soup
     gives each half: on a source whose budget cut a run's steps (the steps column), the recipe trains fewer."""
     import shutil
@@ -99,8 +116,8 @@ def soup_run(source: str, out: Path) -> Path:
     from pipeline.training.merge import merged_state
     from pipeline.training.train import save_model
 
-    runs = [ensure_run(source, v) for v in ("default", "gist")]
-    print(f"bench-quality: {source} / soup (the default and gist runs' weights averaged) ...", file=sys.stderr, flush=True)
+    runs = [ensure_run(source, v) for v in ("mnrl", "gist")]
+    print(f"bench-quality: {source} / soup (the mnrl and gist runs' weights averaged) ...", file=sys.stderr, flush=True)
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(runs[0], out, ignore=shutil.ignore_patterns("checkpoints", "model", "index", "metrics.json", "report.md",
                                                                 "governance.json", "bench.json"))
@@ -117,7 +134,7 @@ def soup_run(source: str, out: Path) -> Path:
                                             "ingredients": {t["loss"]: {"steps": t["steps"]} for t in trained}},
                         model_hash=run.model_hash())
     _, peak = run_cli("evaluate", str(out))
-    # the recipe's run, estimated: the default run's (build, MNRL's training, evaluation) and GIST's training
+    # the recipe's run, estimated: the mnrl run's (build, MNRL's training, evaluation) and GIST's training
     wall = json.loads((runs[0] / "bench.json").read_text())["wall_s"] + trained[1]["seconds"]
     (out / "bench.json").write_text(json.dumps({"wall_s": round(wall, 1), "peak_rss_mb": round(peak, 1), "assembled": True}))
     return out
@@ -284,10 +301,10 @@ def lever_deltas(default: dict[str, dict], lever: dict[str, dict]) -> dict:
             for system in ("tuned", "hybrid")}
 
 
-def against_default(deltas: dict[str, dict]) -> list[str]:
-    """The table of ``lever_deltas`` for each lever."""
-    rows = ["### each lever − the default, paired (same questions)", "",
-            "| lever | tuned − default's tuned: average [95 % CI] (lowest set) | per set | hybrid − default's hybrid: "
+def against(deltas: dict[str, dict], reference: str) -> list[str]:
+    """The table of ``lever_deltas`` for each lever, against the ``reference`` variant."""
+    rows = [f"### each lever − {reference}, paired (same questions)", "",
+            f"| lever | tuned − {reference}'s tuned: average [95 % CI] (lowest set) | per set | hybrid − {reference}'s hybrid: "
             "average [95 % CI] (lowest set) | per set |", "|---|---|---|---|---|"]
     for variant, d in deltas.items():
         rows.append(f"| {variant} | " + " | ".join(
@@ -300,6 +317,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", nargs="*", default=[*sources.GIT, "repotune"])
     ap.add_argument("--variants", nargs="*", default=["default"], choices=list(VARIANTS))
+    ap.add_argument("--against", default="default", choices=list(VARIANTS),
+                    help="the variant the others are paired against (one of --variants; e.g. mnrl, the default until 2026-12-06)")
     args = ap.parse_args()
     result: dict = {"sources": {s: {"questions": str(question_set(s).relative_to(ROOT)),
                                     "revision": sources.GIT[s][2] if s in sources.GIT else "HEAD"} for s in args.sources},
@@ -332,10 +351,10 @@ def main() -> None:
                 f"{k} ≥ {t:+.2f}: {'–' if got[k] is None else f'{got[k]:+.3f}, ' + ('met' if got[k] >= t else f'missed by {t - got[k]:.3f}')}"
                 for k, t in TARGETS.items()), ""]
     # the default recipe's table has its section; a lever run alone gets its own, beside it (not over it)
-    levers = [v for v in args.variants if v != "default"]
-    if "default" in by_variant and levers:
-        result["against_default"] = {v: lever_deltas(by_variant["default"], by_variant[v]) for v in levers}
-        rows += against_default(result["against_default"])
+    levers = [v for v in args.variants if v != args.against]
+    if args.against in by_variant and levers:
+        result["against"] = {"reference": args.against} | {v: lever_deltas(by_variant[args.against], by_variant[v]) for v in levers}
+        rows += against({v: result["against"][v] for v in levers}, args.against)
     save("quality: question sets on repositories with their history" + (f", levers {', '.join(levers)}" if levers else ""),
          result, rows)
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from .secret_values import (IDENTIFIER, class_changes, is_placeholder, is_secret_name, is_wordlike, is_wordy,
+from .secret_values import (HASH_WORDS, IDENTIFIER, class_changes, is_placeholder, is_secret_name, is_wordlike, is_wordy,
                             is_wordy_strict, looks_random, says_placeholder, word_share)
 
 
@@ -486,7 +486,7 @@ def _numbered_name(value: str, text: str, start: int, end: int) -> bool:
     return bool(name) and re.search(rf"(?<![\w-]){name.group(1)}(?![\w-])", text[start:end]) is not None
 
 
-_HASH_KEY = re.compile(r"(?i)\b(?:commit|sha\d*|hash|digest|rev|revision|checksum|etag)[\"']?[ \t]*[:=][ \t]*[\"']?$")
+_HASH_KEY = re.compile(rf"(?i)\b(?:{HASH_WORDS})[\"']?[ \t]*[:=][ \t]*[\"']?$")
 
 
 def _named_hash(value: str, before: str) -> bool:

@@ -269,7 +269,10 @@ def class_changes(value: str) -> float:
     return sum(cls(a) != cls(b) for a, b in zip(value, value[1:])) / max(len(value) - 1, 1)
 
 
-_HASH_PREFIX = re.compile(r"(?i)^(?:sha\d*|md5|blake2\w*|crc\d*|sri|commit|rev|git|hash|digest)[-_:]")
+# what names a hash or a revision: as a value's prefix (`sha256-...`) here, as its key (`"commit": "3f2a..."`) in
+# secret_rules
+HASH_WORDS = r"sha\d*|md5|blake2\w*|crc\d*|sri|commit|rev|revision|git|hash|digest|checksum|etag"
+_HASH_PREFIX = re.compile(rf"(?i)^(?:{HASH_WORDS})[-_:]")
 
 
 _CHUNKS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")

@@ -344,7 +344,8 @@ RULES: list[Rule] = [
                     r"(?:[ \t]+(?:of|for)[ \t]+[\w' \-]{1,40}?)?[ \t]+(?:is|was|are|were|reads|becomes|set[ \t]+to|:)[ \t]+"
                     r"[`\"']?(?P<v>[^\s`\"']{6,400}?)[`\"']?(?=[\s,;)]|\.(?:\s|$)|$)"),
          lambda m, ctx: not is_wordlike(m.group("v")) and not is_wordy_strict(m.group("v"))
-         and not re.fullmatch(r"[\w\-]+(?:\.[\w\-]+)+", m.group("v")) or looks_random(m.group("v"))),
+         and not re.fullmatch(r"[\w\-]+(?:\.[\w\-]+)+", m.group("v")) or looks_random(m.group("v"))
+         or _alnum_password(m.group("v"))),
     Rule("userlist_password",
          "a PgBouncer-style userlist line: `\"user\" \"password\"` (plain, md5 or SCRAM)",
          ('"',),
@@ -429,6 +430,7 @@ VENDOR_TOKENS = [
     ("discord_bot_token", "Discord bot tokens", (".",), r"[MNO][A-Za-z\d]{23,27}\.[\w\-]{6}\.[\w\-]{27,}"),
     ("azure_storage_key", "Azure storage account keys and SAS signatures in connection strings", ("accountkey=", "sharedaccesssignature="),
      r"AccountKey=[A-Za-z0-9+/]{40,}={0,2}|SharedAccessSignature=[^\s\"';]{20,}"),
+    ("adafruit_io_key", "Adafruit IO keys", ("aio_",), r"aio_[A-Za-z0-9]{28}(?![A-Za-z0-9])"),
     ("ethereum_private_key", "64-hex private keys written 0x... (Ethereum and other chains' wallets)", ("0x",),
      r"0x[0-9a-fA-F]{64}(?![0-9a-fA-F])"),
 ]
@@ -512,9 +514,15 @@ def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
 
 
 def _paired_password(value: str, before: str) -> bool:
-    """The second of a pair in prose, `user` / `password`, of letters and digits, by a login call's bar."""
-    return re.search(r"[`\"'][ \t]*/[ \t]*$", before) is not None and re.fullmatch(r"[A-Za-z0-9]{8,64}", value) is not None \
-        and _could_be_password(value)
+    """The second of a pair in prose, `user` / `password`: see ``_alnum_password``."""
+    return re.search(r"[`\"'][ \t]*/[ \t]*$", before) is not None and _alnum_password(value)
+
+
+def _alnum_password(value: str) -> bool:
+    """Letters and digits that prose gives as a password (`the password is ...`, the second of `user` / `password`),
+    by a login call's bar: of mixed case or with a digit, words by the strict bar do not make it a name (a random
+    15 characters read as 70 % English), a CamelCase name does."""
+    return re.fullmatch(r"[A-Za-z0-9]{8,64}", value) is not None and _could_be_password(value) and not _camel_name(value)
 
 
 def _named(value: str, before: str, text: str, start: int, end: int) -> bool:

@@ -13,7 +13,12 @@ Systems (dense scores are cosines; ``hybrid(x)`` is ``search.fuse(x, BM25, alpha
 - ``base, header``: hybrid(base, header), no tuning;
 - ``rrf``: reciprocal rank fusion (k 60) of tuned, plain base and BM25.
 
+``--header-forms`` measures instead the header's form (issue 22): base MiniLM dense at the training window, the chunk
+under a header holding its path and symbol (the default's), its path alone, its symbol alone, or none; untuned, so
+the form is judged apart from what training learnt under the default's.
+
     python -m bench.search_levers --sources huh llm gin      # after bench-quality's default runs of them
+    python -m bench.search_levers --header-forms --sources requests click gin huh llm
 """
 
 from __future__ import annotations
@@ -67,27 +72,56 @@ def systems(run) -> dict[str, list[float]]:
     return {name: [p["ndcg@10"][name] for p in per] for name in scores}
 
 
+def header_forms(run) -> dict[str, list[float]]:
+    """Per-question nDCG@10 of base MiniLM dense over ``run``'s corpus under each header form, and of plain base."""
+    from pipeline.dataset import load_corpus
+    from pipeline.evaluation.questions import load_questions, score_questions
+    from pipeline.records import context_header
+    from pipeline.retrieval.search import dense_scores
+    from pipeline.rundir import RunDir
+
+    rundir = RunDir(run)
+    recipe, rows = rundir.read_recipe(), list(load_corpus(rundir))
+    questions = load_questions(recipe.evaluate.questions)
+    base = bq._base(run)
+
+    def under(header) -> list[str]:
+        return [f"{header(r)}\n{r['text']}" if header(r) else r["text"] for r in rows]
+
+    forms = {"path and symbol (the default)": under(lambda r: context_header(r["path"], r.get("symbol") or "")),
+             "path": under(lambda r: r["path"]), "symbol": under(lambda r: r.get("symbol") or ""),
+             "none": [r["text"] for r in rows]}
+    base.max_seq_length = recipe.train.max_seq_length
+    scores = {name: dense_scores(base, texts, [q.query for q in questions], 64, bq.RUNS / "index") for name, texts in forms.items()}
+    base.max_seq_length = bq.PLAIN_TOKENS
+    scores["plain base"] = dense_scores(base, forms["none"], [q.query for q in questions], 64, bq.RUNS / "index")
+    per = score_questions(questions, rows, scores, "bench")["per_question"]
+    return {name: [p["ndcg@10"][name] for p in per] for name in scores}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", nargs="*", default=[s for s in bq.sources.GIT])
+    ap.add_argument("--header-forms", action="store_true", help="the header's form, base model (see the module's doc)")
     args = ap.parse_args()
-    figs = {s: systems(bq.ensure_run(s, "default")) for s in args.sources}
+    measure, reference = (header_forms, "path and symbol (the default)") if args.header_forms else (systems, "default")
+    figs = {s: measure(bq.ensure_run(s, "default")) for s in args.sources}
     names = [n for n in next(iter(figs.values())) if n != "plain base"]
     rows = ["Post hoc on each source's default run (no retraining). Δ: nDCG@10 of the system minus plain base MiniLM "
-            f"dense (no header, {bq.PLAIN_TOKENS} tokens), and minus the default search; 95 % paired bootstrap. "
+            f"dense (no header, {bq.PLAIN_TOKENS} tokens), and minus {reference}; 95 % paired bootstrap. "
             "Average: over sets, questions resampled within each.", "",
-            "| system | " + " | ".join(f"{s} (n {len(f['default'])})" for s, f in figs.items())
-            + " | average − plain base | average − default |", "|---|" + "---|" * (len(figs) + 2)]
+            "| system | " + " | ".join(f"{s} (n {len(f[reference])})" for s, f in figs.items())
+            + f" | average − plain base | average − {reference} |", "|---|" + "---|" * (len(figs) + 2)]
     result = {"sources": args.sources, "systems": {}}
     for name in names:
         vs_plain = bq.delta([(f["plain base"], f[name]) for f in figs.values()])
-        vs_default = bq.delta([(f["default"], f[name]) for f in figs.values()])
+        vs_default = bq.delta([(f[reference], f[name]) for f in figs.values()])
         cells = [f"{np.mean(f[name]):.3f} ({np.mean(f[name]) - np.mean(f['plain base']):+.3f})" for f in figs.values()]
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {vs_plain['delta']:+.3f} {bq._ci(vs_plain['ci'])} | "
                     f"{vs_default['delta']:+.3f} {bq._ci(vs_default['ci'])} |")
         result["systems"][name] = {"vs_plain": vs_plain, "vs_default": vs_default,
                                    "ndcg@10": {s: round(float(np.mean(f[name])), 4) for s, f in figs.items()}}
-    save("quality: search-side levers, post hoc", result, rows)
+    save("quality: the header's form, base model" if args.header_forms else "quality: search-side levers, post hoc", result, rows)
 
 
 if __name__ == "__main__":

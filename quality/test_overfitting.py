@@ -1,4 +1,5 @@
-"""Gate: the tuned model generalises: tuning added little to the train-minus-holdout gap, and it beats its base on holdout."""
+"""Gate: the tuned model generalises: tuning added little to the train-minus-holdout gap, and it is not worse than
+its base on held-out files beyond a margin."""
 
 import pytest
 
@@ -17,8 +18,11 @@ def test_gap_added_by_tuning(metrics, policy, check):
           "`train.learning_rate`, or mine more pairs")
 
 
-def test_tuned_beats_base_on_holdout(metrics, policy, check):
-    gain = round(metrics["holdout"]["tuned"]["ndcg@10"] - metrics["holdout"]["base"]["ndcg@10"], 4)
-    limit = policy["overfitting"]["min_holdout_gain"]
-    check(gain, f"> {limit}", gain > limit,
-          "the tuned model does not beat its base on held-out files: check report.md's per-type table, train longer, or mine better pairs")
+def test_tuned_not_worse_than_base_on_holdout(metrics, policy, check):
+    drop = round(metrics["holdout"]["base"]["ndcg@10"] - metrics["holdout"]["tuned"]["ndcg@10"], 4)
+    limit = policy["overfitting"]["max_holdout_drop"]
+    lo, hi = metrics.get("holdout_delta_ci", [None, None])
+    check(drop, f"<= {limit}", drop <= limit,
+          f"on held-out files the tuned model's nDCG@10 is {drop} below its base (tuned - base 95 % interval [{lo}, {hi}], "
+          f"{metrics.get('holdout_size', {}).get('queries')} queries): check report.md's per-type table, train longer, "
+          "or mine better pairs")

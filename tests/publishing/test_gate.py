@@ -220,6 +220,17 @@ def test_gap_added_by_tuning_fails_overfitting_and_the_absolute_gap_does_not(smo
     assert row["value"] == 0.9 and "train fewer epochs" in row["message"] and "95 % interval" in row["message"]
 
 
+def test_worse_on_holdout_beyond_the_margin_fails_overfitting(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    _edit_metrics(run, lambda m: m["holdout"]["tuned"].update({"ndcg@10": m["holdout"]["base"]["ndcg@10"] - 0.01}))
+    assert _failed(run_gate(run.root, extra_args=["-m", "governance and overfitting"])) == set()  # inside the margin
+    _edit_metrics(run, lambda m: m["holdout"]["tuned"].update({"ndcg@10": m["holdout"]["base"]["ndcg@10"] - 0.05}))
+    result = run_gate(run.root, extra_args=["-m", "governance and overfitting"])
+    assert {c["check"] for c in result["checks"] if not c["passed"]} == {"test_tuned_not_worse_than_base_on_holdout"}
+    row = next(c for c in result["checks"] if c["check"] == "test_tuned_not_worse_than_base_on_holdout")
+    assert row["value"] == 0.05 and "95 % interval" in row["message"] and "queries" in row["message"]
+
+
 def test_worse_on_questions_fails_questions_and_the_message_is_whole(smoke_run, tmp_path):
     run = _copy(smoke_run, tmp_path)
     _edit_metrics(run, lambda m: m["questions"]["tuned"].update({"ndcg@10": m["questions"]["base"]["ndcg@10"] - 0.1}))

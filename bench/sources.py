@@ -6,6 +6,8 @@ Nothing fetched is committed: everything lies under ``runs/bench-src/`` (git-ign
   pinned revision into ``runs/bench-src/git/NAME``, from ``$REPOTUNE_MIRRORS/owner+name/repo`` where a
   local mirror lies there (default ``/work/.mirror``, the bare copies a benchmark machine keeps), else
   from GitHub. Two of them were first committed in 2023 or later, after the base model's training data.
+- ``CLEAN``: open-source repositories at pinned revisions, in two halves (bench-secrets' false findings:
+  the rules are tuned on one half, the other is reported), cloned as ``GIT``'s into ``runs/bench-src/clean/``.
 - ``FETCHED``: package trees (bench-build's other languages), unpacked from a pinned package of a
   registry the machines can reach: npm for JavaScript, Debian for Go.
 
@@ -45,6 +47,25 @@ GIT = {
     "llm": ("python", "simonw/llm", "f3f4f29c6e5e623c3776cbf6455dda2345638214", "2023"),  # a CLI and library for LLMs
     "huh": ("go", "charmbracelet/huh", "ffb6a97195b4a031925a31cc70c62fc1d309e69d", "2023"),  # terminal forms
 }
+# name -> (language, GitHub owner/name, pinned revision, half): clean open-source code for bench-secrets' false
+# findings (none holds a real credential). The scanner's rules are tuned on the "tune" half only; the "report"
+# half's figure is the one reported (a rule fitted to code it is judged on says nothing of a user's code).
+CLEAN = {
+    "flask": ("python", "pallets/flask", "2ac89889f4cc330eabd50f295dcef02828522c69", "tune"),
+    "httpx": ("python", "encode/httpx", "ae1b9f66238f75ced3ced5e4485408435de10768", "tune"),
+    "express": ("javascript", "expressjs/express", "a3714473feb3d2908add734d340e7755fd85e0a3", "tune"),
+    "gin": ("go", "gin-gonic/gin", "dcaa4296d111981ffb31ac3eba90bb63e1eb5ab9", "tune"),
+    "axum": ("rust", "tokio-rs/axum", "3d78036dcac289d6c1d54934708acb6a5bd73686", "tune"),
+    "gson": ("java", "google/gson", "9835b6f90192f79cdf5300c528fc6212455fb6c1", "tune"),
+    "sinatra": ("ruby", "sinatra/sinatra", "cb22afd7902b566b6eaba6c4ea89739494a65d12", "tune"),
+    "black": ("python", "psf/black", "8947c48ef2077c3a301b03c1e814dc2e3f78436e", "report"),
+    "pydantic": ("python", "pydantic/pydantic", "2151025aa51263f3016502b00010b78e4481eaa1", "report"),
+    "vite": ("typescript", "vitejs/vite", "a98c8d95d552c6fa98ab66fb810f5b39ad5abf49", "report"),
+    "got": ("typescript", "sindresorhus/got", "d00d845a0b435365ec73ea5a1fca6e17ee677184", "report"),
+    "cobra": ("go", "spf13/cobra", "adbc8813901bba65827259daa8e22ff94ec1f30e", "report"),
+    "prometheus": ("go", "prometheus/prometheus", "d15adb9ad7e5d9fbde3a9a8f30200593a5a14d86", "report"),
+    "ripgrep": ("rust", "BurntSushi/ripgrep", "3fce3b5bb0236da2df6d99672afb8a719642eca7", "report"),
+}
 MIRRORS = Path(os.environ.get("REPOTUNE_MIRRORS", "/work/.mirror"))
 # Python trees of a similar size, on disk already, for the side-by-side figures
 LOCAL = {"requests": ("python", SITE / "requests"), "asyncio": ("python", STDLIB / "asyncio")}
@@ -61,10 +82,11 @@ def tree(name: str) -> Path:
     return SRC / name / FETCHED[name][3]
 
 
-def checkout(name: str) -> Path:
-    """The git repository ``name`` of ``GIT`` at its pinned revision, with its history, cloned on first use."""
-    _, slug, rev, _ = GIT[name]
-    dest = SRC / "git" / name
+def checkout(name: str, table: str = "git") -> Path:
+    """The git repository ``name`` of ``GIT`` (or of ``CLEAN``, with ``table="clean"``) at its pinned revision,
+    with its history, cloned on first use."""
+    _, slug, rev, _ = (CLEAN if table == "clean" else GIT)[name]
+    dest = SRC / table / name
     if not (dest / ".git").is_dir():
         mirror = MIRRORS / slug.replace("/", "+") / "repo"
         url = str(mirror) if mirror.is_dir() else f"https://github.com/{slug}.git"
@@ -108,5 +130,7 @@ def ensure(name: str) -> Path:
 if __name__ == "__main__":
     for source in GIT:
         print(source, checkout(source))
+    for source in CLEAN:
+        print(source, checkout(source, "clean"))
     for source in FETCHED:
         print(source, ensure(source))

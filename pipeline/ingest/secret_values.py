@@ -152,7 +152,7 @@ PLACEHOLDER_WORDS = frozenset({
     "sk", "pk", "live", "data", "type", "name", "field", "input", "output", "file", "path", "url", "uri", "host",
     "stdin", "stdout", "prompt", "here", "there", "this", "that", "it", "is", "not", "of", "for", "to", "in", "on",
     "s3cret", "s3cr3t", "p4ssw0rd", "passw0rd", "p@ssw0rd", "secret123", "world", "hello", "public", "anonymous",
-    "django", "flask", "rails", "insecure", "unsafe", "supersecret", "topsecret", "master", "main", "blah", "db",
+    "django", "flask", "rails", "foobar", "foobaz", "s3kr3t", "insecure", "unsafe", "supersecret", "topsecret", "master", "main", "blah", "db",
 })
 _WORD_SPLIT = re.compile(r"[^a-z0-9@]+")
 
@@ -178,6 +178,9 @@ def is_placeholder(value: str) -> bool:
     if re.fullmatch(r"[^\W_][^\W_]*(?:[_.\-][^\W_]+)*", v) and (v.islower() or v.isupper()) and is_secret_name(v) \
             and not re.search(r"\d", v):
         return True  # the name of a secret, not its value: "db_password", "deststorepass"
+    runs = re.findall(r"[a-z]+", v.lower())
+    if runs and re.fullmatch(r"[A-Za-z0-9_.\-]+", v) and all(r in PLACEHOLDER_WORDS for r in runs):
+        return True  # stand-in words and digits: password123, token_2, Secret-1
     # made of words: YOUR_API_KEY, GITHUB_TOKEN (the name of a variable), prod/db/password (the name of a
     # secret in a vault), password123, my-secret-key; a random value is not
     segments = [w for w in re.split(r"[^A-Za-z0-9]+", v) if w]

@@ -34,6 +34,7 @@ import itertools
 import os
 import re
 import textwrap
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -45,6 +46,7 @@ from detect_secrets.settings import transient_settings
 from ..config import SecretsConfig
 from ..records import SourceFile
 from ..stage import StageStats
+from .secret_judge import defined_names, not_a_secret
 from .secret_rules import RULES, SPECIFIC_RULES, rule_spans
 from .secret_values import is_credential_shaped, is_placeholder, is_wordlike
 
@@ -113,6 +115,9 @@ _GENERIC_TYPES = {
     "base64_high_entropy_string", "hex_high_entropy_string", "secret_keyword", "generic_credential_uri",
     *(rule.id for rule in RULES if rule.id not in SPECIFIC_RULES),
 }
+# what the judge looks at again: the generic detectors, and the specific ones whose value is a URL's or a
+# DSN's password (a vendor's token is a secret wherever it stands: never judged)
+_JUDGED_TYPES = _GENERIC_TYPES | {"basic_auth_credentials", "mongodb_connection_string", "curl_auth_user"}
 # detect-secrets' value is widened to the whole token around it (its GitHub and GitLab patterns capture
 # only the prefix, its JWT pattern stops before the signature, its Stripe pattern at 24 characters)
 _TOKEN_CHAR = re.compile(r"[\w\-+/.~]")
@@ -239,8 +244,11 @@ class SecretScanner:
                 start, end = _whole_token(line, m.start(), m.end())
                 yield secret_slug(secret.type), starts[secret.line_number - 1] + start, starts[secret.line_number - 1] + end
 
-    def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset()) -> list[Hit]:
-        """Every finding in ``text``, overlapping spans of the three scanners merged into one.
+    def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset(),
+             judged: Counter | None = None) -> list[Hit]:
+        """Every finding in ``text``, overlapping spans of the three scanners merged into one; a generic
+        finding only where ``secret_judge`` finds no reason it is not a secret (each reason counted in
+        ``judged`` when given).
 
         ``allow``: exact values known not to be secrets (the run's own commit and content hashes,
         which detect-secrets sees as high-entropy hex strings)."""
@@ -248,6 +256,7 @@ class SecretScanner:
         # reads as the keyword SECRET assigned "x>"), not a secret: rescanning must converge
         ours = [m.span() for m in _PLACEHOLDER.finditer(text)]
         spans = []
+        names = None
         sources = (self._kingfisher_spans(text), self._detect_secrets_spans(text, path), rule_spans(text, path))
         for rank, (kind, start, end) in ((rank, hit) for rank, found in enumerate(sources) for hit in found):
             value = text[start:end]
@@ -257,16 +266,24 @@ class SecretScanner:
                 continue
             if rank < 2 and _not_a_value(text, start, value, kind):  # repotune's rules judge their own values
                 continue
+            if kind in _JUDGED_TYPES:
+                names = defined_names(text) if names is None else names
+                reason = not_a_secret(text, start, end, kind, names)
+                if reason:
+                    if judged is not None:
+                        judged[reason] += 1
+                    continue
             spans.append((start, end, kind, rank))
         return _merge(text, spans)
 
-    def redact(self, text: str, path: str) -> tuple[str, list[Finding]]:
+    def redact(self, text: str, path: str, judged: Counter | None = None) -> tuple[str, list[Finding]]:
         """Replace every finding's span by ``<SECRET:type>`` (and, for a credential-shaped value, its
         other occurrences in the file); rescan until clean (a value may hide another). Line breaks
-        inside a span (a key block) are kept, so line numbers stay true."""
+        inside a span (a key block) are kept, so line numbers stay true. ``judged``: the judge's
+        reasons for what it let stand, counted on the first pass."""
         findings: list[Finding] = []
-        for _ in range(5):
-            hits = self.scan(text, path)
+        for attempt in range(5):
+            hits = self.scan(text, path, judged=judged if attempt == 0 else None)
             if not hits:
                 return text, findings
             spans = [(h.start, h.end, h.type, 0) for h in hits]
@@ -355,13 +372,16 @@ def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfi
         stats["files_with_secrets"] += 1
         stats.drop("secret_in_path")
         return None
+    judged: Counter = Counter()
     try:
-        text, findings = scanner.redact(source.text, source.path)
+        text, findings = scanner.redact(source.text, source.path, judged)
     except RedactionError as err:  # never let a half-redacted file through, never crash the build
         report.extend(err.findings)
         stats["files_with_secrets"] += 1
         stats.drop("secret_not_redactable", source.path)
         return None
+    for reason, count in judged.items():
+        stats[f"judged_{reason}"] += count
     if findings:
         report.extend(findings)
         stats["files_with_secrets"] += 1

@@ -562,7 +562,7 @@ def test_stage_counts_and_policies():
 
 def test_a_file_that_cannot_be_redacted_is_dropped_not_crashed(monkeypatch):
     # a detector that keeps finding a value it cannot locate: redaction never converges
-    monkeypatch.setattr(SecretScanner, "scan", lambda self, text, path, allow=frozenset():
+    monkeypatch.setattr(SecretScanner, "scan", lambda self, text, path, allow=frozenset(), judged=None:
                         [] if text == path else [Hit("stubborn", 0, 1, 1, text[:1])])
     stats, report = StageStats("secrets"), []
     files = [SourceFile("a.py", "code", "python", text="x = 1"), SourceFile("b.py", "code", "python", text="y = 2")]

@@ -1,0 +1,119 @@
+"""secret_judge: the second look at a generic finding, from its value, its line and its file.
+
+The scanners propose candidates: a vendor's format (a fixed prefix, a checksum) is a secret wherever it
+stands, and is never judged here. A *generic* finding (an entropy plugin, a keyword, repotune's shape
+rules) only says "this looks like a secret"; on code nobody tuned the rules for, most such findings were
+names and data (issue 32: 176 and 241 findings on two clean projects). The judge asks what the value is
+in its context, and says why it is not a secret (a short snake_case reason) or None (keep it redacted):
+
+- ``defined_name``: a name the file defines or calls (``class X``, ``def X``, ``func TestX(``, ``X(``):
+  an identifier, not a value.
+- ``unnamed_hex`` / ``unnamed_base64``: an entropy plugin's hex or base64 with no credential word on its
+  line (a gzip body in a test, an ETag, a digest nonce, a checksum). Named ones stay findings.
+- ``decodes_to_stand_in``: percent-encoding or base64 (``Basic dXNlcjpwYXNz``) undone, what is left is
+  a stand-in (``user:password123``), prose, or too short to be a credential.
+- ``public_id``: the id of a public record: a security advisory (GHSA, CVE), a video in a link, a hex
+  object id in a URL's path (a gist, a commit).
+- ``named_not_secret``: a value its key names as random but public by nature: a nonce, an ETag, a
+  checksum, a digest, a commit.
+- ``url_path``: a host and a path written in words (`developer.mozilla.org/en-US/docs/Web/HTTP/Status/303`).
+
+Each reason is counted in the secrets stage's stats (``judged_<reason>``), so what the judge let
+through can be audited. The thresholds were chosen on the tune half of bench-secrets' clean repositories
+(bench/sources.py ``CLEAN``) and the planted corpus; the report half is the measure.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from urllib.parse import unquote
+
+from .secret_values import is_conventional_name, is_placeholder, is_wordlike
+
+# a line about a credential: an unnamed entropy finding stands only beside one of these words
+_CREDENTIAL_WORDS = re.compile(
+    r"(?i)pass|pwd|secret|token|key|auth|cred|cookie|session|bearer|sign|salt|private|login|connect|dsn|psk|otp|"
+    r"seed|mnemonic|cipher|encrypt|hmac|jwt|oauth|api")
+# where a name is defined or called in code: the token is an identifier there
+_DEFINITION = re.compile(
+    r"\b(?:class|def|func|fn|function|interface|struct|enum|trait|type|module|void|public|private|protected|static|"
+    r"new|extends|implements)\s+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)|([A-Za-z_$][\w$]*)\(")
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
+_DOTTED_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
+_PUBLIC_ID = re.compile(r"(?i)(?:GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d{4,}|PYSEC-\d{4}-\d+|RUSTSEC-\d{4}-\d{4})")
+_PUBLIC_ID_BEFORE = re.compile(r"(?i)(?::ghsa:`|:cve:`|advisories/|youtube\.com/watch\?v=|youtu\.be/|/vi/|[?&]v=)$")
+# a key whose value is random but public by nature (HTTP digest auth's nonce and opaque, an ETag, a content hash)
+_PUBLIC_KEY = re.compile(r"(?i)(?:\betag|\bc?nonce|\bopaque|integrity|checksum|digest|\bhash|\bsha\d*|\bcommit|revision|"
+                         r"request[-_]?id|trace[-_]?id)[\"']?\s*[:=,]\s*(?:W/)?[\"']*$")
+_URL_PATH = re.compile(r"(?:[a-z0-9\-]+\.)+[a-z]{2,24}(?P<path>(?:/[\w.\-~%]*)+)")
+# the userinfo of a URL or DSN: its password is what is judged
+_USERINFO = re.compile(r"(?:^|://)[\w.%+\-~]*:(?P<pw>[^\s@/]*)@")
+_ENTROPY_TYPES = {"hex_high_entropy_string": "unnamed_hex", "base64_high_entropy_string": "unnamed_base64"}
+
+
+def defined_names(text: str) -> frozenset[str]:
+    """The names a file defines or calls (its classes, functions, tests, methods): identifiers, not values."""
+    return frozenset(m.group(1) or m.group(2) for m in _DEFINITION.finditer(text))
+
+
+def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[str]) -> str | None:
+    """Why the generic finding ``text[start:end]`` of type ``kind`` is not a secret, or None to keep it.
+    ``names``: ``defined_names(text)``."""
+    value = text[start:end].strip("\"'`")
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start:line_end if line_end >= 0 else len(text)]
+    before = text[line_start:start]
+    if _IDENTIFIER.fullmatch(value) and value in names:
+        return "defined_name"
+    if _DOTTED_NAME.fullmatch(value) and all(part in names or _is_name(part) for part in value.split(".")):
+        return "defined_name"
+    if kind in _ENTROPY_TYPES and not _CREDENTIAL_WORDS.search(line):
+        return _ENTROPY_TYPES[kind]
+    if _PUBLIC_ID.fullmatch(value) or _PUBLIC_ID_BEFORE.search(before):
+        return "public_id"
+    if _PUBLIC_KEY.search(before):
+        return "named_not_secret"
+    url = _URL_PATH.fullmatch(value)
+    if url:
+        pieces = [piece for piece in url.group("path").split("/") if piece]
+        if all(len(piece) <= 5 or is_conventional_name(piece) for piece in pieces):
+            return "url_path"
+        if not _CREDENTIAL_WORDS.search(line) and all(len(piece) <= 5 or is_conventional_name(piece)
+                                                      or re.fullmatch(r"[0-9a-f]{7,64}", piece) for piece in pieces):
+            return "public_id"
+    userinfo = _USERINFO.search(value)
+    if userinfo:
+        value = userinfo.group("pw")
+        if _stand_in(unquote(value)):
+            return "decodes_to_stand_in"
+    decoded = _decoded(value)
+    if decoded is not None and _stand_in(decoded):
+        return "decodes_to_stand_in"
+    return None
+
+
+def _is_name(part: str) -> bool:
+    """A piece of a dotted reference written as a name: lower case, Capitalised words or snake case."""
+    return re.fullmatch(r"[a-z_][a-z0-9_]*|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)*|[A-Z][A-Z0-9_]*", part) is not None
+
+
+def _decoded(value: str) -> str | None:
+    """The value with one layer of percent-encoding or base64 undone, or None when it has neither."""
+    if re.search(r"%[0-9A-Fa-f]{2}", value):
+        return unquote(value)
+    if len(value) >= 8 and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", value) and len(value) % 4 == 0:
+        try:
+            raw = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+        return raw if raw.isprintable() else None
+    return None
+
+
+def _stand_in(decoded: str) -> bool:
+    """What a decoded value says: `user:password123` (its secret part a stand-in), prose, or a few characters."""
+    secret = decoded.rsplit(":", 1)[-1] if ":" in decoded else decoded
+    return len(secret.strip()) < 6 or bool(re.search(r"\s", secret.strip())) or is_placeholder(secret) or is_wordlike(secret)

@@ -30,7 +30,7 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from .secret_values import is_conventional_name, is_placeholder, is_wordlike
+from .secret_values import is_conventional_name, is_placeholder, is_wordlike, is_wordy
 
 # a line about a credential: an unnamed entropy finding stands only beside one of these words
 _CREDENTIAL_WORDS = re.compile(
@@ -49,13 +49,14 @@ _PUBLIC_KEY = re.compile(r"(?i)(?:\betag|\bc?nonce|\bopaque|integrity|checksum|d
                          r"request[-_]?id|trace[-_]?id)[\"']?\s*[:=,]\s*(?:W/)?[\"']*$")
 _URL_PATH = re.compile(r"(?:[a-z0-9\-]+\.)+[a-z]{2,24}(?P<path>(?:/[\w.\-~%]*)+)")
 # the userinfo of a URL or DSN: its password is what is judged
-_USERINFO = re.compile(r"(?:^|://)[\w.%+\-~]*:(?P<pw>[^\s@/]*)@")
+_USERINFO = re.compile(r"://[\w.%+\-~]*:(?P<pw>[^\s@/]*)@")
 _ENTROPY_TYPES = {"hex_high_entropy_string": "unnamed_hex", "base64_high_entropy_string": "unnamed_base64"}
 
 
 def defined_names(text: str) -> frozenset[str]:
-    """The names a file defines or calls (its classes, functions, tests, methods): identifiers, not values."""
-    return frozenset(m.group(1) or m.group(2) for m in _DEFINITION.finditer(text))
+    """The names a file defines (its classes, functions, tests, methods) or calls, a called one only when made of
+    words (a random value in a string may stand before a parenthesis by chance): identifiers, not values."""
+    return frozenset(m.group(1) or m.group(2) for m in _DEFINITION.finditer(text) if m.group(1) or is_wordy(m.group(2)))
 
 
 def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[str]) -> str | None:
@@ -68,7 +69,7 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     before = text[line_start:start]
     if _IDENTIFIER.fullmatch(value) and value in names:
         return "defined_name"
-    if _DOTTED_NAME.fullmatch(value) and all(part in names or _is_name(part) for part in value.split(".")):
+    if _DOTTED_NAME.fullmatch(value) and all(is_wordy(part) for part in value.split(".")):
         return "defined_name"
     if kind in _ENTROPY_TYPES and not _CREDENTIAL_WORDS.search(line):
         return _ENTROPY_TYPES[kind]
@@ -85,35 +86,42 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
                                                       or re.fullmatch(r"[0-9a-f]{7,64}", piece) for piece in pieces):
             return "public_id"
     userinfo = _USERINFO.search(value)
-    if userinfo:
-        value = userinfo.group("pw")
-        if _stand_in(unquote(value)):
-            return "decodes_to_stand_in"
-    decoded = _decoded(value)
-    if decoded is not None and _stand_in(decoded):
-        return "decodes_to_stand_in"
+    if userinfo:  # a URL's or DSN's password, percent-decoded
+        password = _percent_decoded(userinfo.group("pw"))
+        return "decodes_to_stand_in" if password is not None and _stand_in(password, short=6) else None
+    decoded = _percent_decoded(value)
+    if decoded is not None and decoded != value:
+        return "decodes_to_stand_in" if _stand_in(decoded) else None
+    decoded = _base64_text(value)
+    if decoded is not None and ":" in decoded and _stand_in(decoded.split(":", 1)[1], short=6):
+        return "decodes_to_stand_in"  # Basic credentials: user:password, the password a stand-in
     return None
 
 
-def _is_name(part: str) -> bool:
-    """A piece of a dotted reference written as a name: lower case, Capitalised words or snake case."""
-    return re.fullmatch(r"[a-z_][a-z0-9_]*|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)*|[A-Z][A-Z0-9_]*", part) is not None
+def _percent_decoded(value: str) -> str | None:
+    """The value percent-decoded when it is percent-encoding (every ``%`` starts a byte, the bytes UTF-8), else None."""
+    if "%" in value and not re.fullmatch(r"(?:[^%]|%[0-9A-Fa-f]{2})*", value):
+        return None
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        return None
 
 
-def _decoded(value: str) -> str | None:
-    """The value with one layer of percent-encoding or base64 undone, or None when it has neither."""
-    if re.search(r"%[0-9A-Fa-f]{2}", value):
-        return unquote(value)
-    if len(value) >= 8 and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", value) and len(value) % 4 == 0:
-        try:
-            raw = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):
-            return None
-        return raw if raw.isprintable() else None
-    return None
+def _base64_text(value: str) -> str | None:
+    """The printable text a base64 value decodes to, or None."""
+    if len(value) < 8 or len(value) % 4 or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", value):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    return raw if raw.isprintable() else None
 
 
-def _stand_in(decoded: str) -> bool:
-    """What a decoded value says: `user:password123` (its secret part a stand-in), prose, or a few characters."""
-    secret = decoded.rsplit(":", 1)[-1] if ":" in decoded else decoded
-    return len(secret.strip()) < 6 or bool(re.search(r"\s", secret.strip())) or is_placeholder(secret) or is_wordlike(secret)
+def _stand_in(secret: str, short: int = 0) -> bool:
+    """A decoded password that is a stand-in (`password123`), prose (`a secret`), or under ``short`` characters
+    (a URL's or Basic credentials' password, whose whole is known)."""
+    secret = secret.strip()
+    return len(secret) < short or re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+)+", secret) is not None or is_placeholder(secret) \
+        or is_wordlike(secret)

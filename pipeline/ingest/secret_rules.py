@@ -157,24 +157,26 @@ _BARE = (rf"(?P<b>(?:{_BARE_CHARS}|[;&,)\]}}]+(?![\s\"'`<>|;&,)\]}}]|$)){{4,400}
 _VALUE = rf"(?:[rRbBuUfF@$]{{0,2}}{_QUOTED}|(?![\"'`]){_BARE})"
 # a name: letters of any script, digits, _ - . $ (PHP's $dbPassword, Ruby's config.secret_key_base)
 _NAME = r"(?P<name>[^\W\d][\w.$\-]{0,80}?)"
-_SECRETISH = r"(?=[\w.$\-]*?(?i:pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b|mnemonic|phrase))"
+_SECRETISH = r"(?=[\w.$\-]*?(?i:pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b|mnemonic|phrase|psk|setcookie|salt|hasl|heslo|salasana|l[öo]senord|adgangskode|jelsz|[sş]ifre|пароль|密[码碼]|パスワード|비밀번호|parol|lozinka|geslo|wachtwoord|katasandi))"
 
 RULES: list[Rule] = [
     Rule("secret_assignment",
          "a secret-named name (any case style, any script) assigned a literal: `=`, `:`, `:=`, `=>`, `==`, "
          "typed declarations (`const apiKey: string =`, `val x: String =`, `API_KEY: &str =`, Go `x string =`), C# property "
          "initializers (`Secret { get; init; } =`)",
-         ("pass", "pwd", "pw", "secret", "token", "key", "auth", "cred", "contrase", "senha", "pat", "sig", "mnemonic", "phrase"),
+         ("pass", "pwd", "pw", "secret", "token", "key", "auth", "cred", "contrase", "senha", "pat", "sig", "mnemonic", "phrase",
+          "psk", "setcookie", "salt", "hasl", "heslo", "salasana", "senord", "adgangskode", "jelsz", "ifre", "пароль", "密", "パスワード",
+          "비밀번호", "parol", "lozinka", "geslo", "wachtwoord", "katasandi"),
          re.compile(rf"(?<![\w\-])(?<!\w\$){_SECRETISH}{_NAME}[\"'`\]]?[ \t]*"
                     rf"(?:(?::[ \t]*[\w&'<>\[\]., ?*]{{1,40}}?[ \t]*)?(?P<op>:=|=>|===?|\?=|\|\|=|\?\?=|<-|=|:(?!:))"
                     rf"|[ \t]+[\w.*\[\]]{{1,30}}[ \t]*(?P<goop>=)|[ \t]*\{{[ \t]*get;[\w; \t]{{0,30}}\}}[ \t]*=)[ \t]*"
                     rf"(?:new[ \t]+)?(?:[\w:.]{{0,30}}(?:String|Secret\w*|str|bytes|from|b64decode|Password\w*|Credential\w*)\((?=[ \t]*[rRbBuUfF@$]{{0,2}}\\?[\"'`]))?[ \t]*{_VALUE}"),
-         _named, anchor=re.compile(r"(?i)pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b|mnemonic|phrase")),
+         _named, anchor=re.compile(r"(?i)pass|pwd|pw\b|secret|token|key|auth|cred|contrase|senha|pat\b|sig\b|mnemonic|phrase|psk|setcookie|salt|hasl|heslo|salasana|l[öo]senord|adgangskode|jelsz|[sş]ifre|пароль|密[码碼]|パスワード|비밀번호|parol|lozinka|geslo|wachtwoord|katasandi")),
     Rule("yaml_block_secret",
          "a secret-named YAML key whose value is a block scalar (`password: |` / `>-`, value on the next lines)",
          ("pass", "pwd", "secret", "token", "key", "auth", "cred"),
          re.compile(r"(?m)^(?P<ind>[ \t]*)(?:-[ \t]+)?[\"']?(?P<name>[^\W\d][\w.\-]*)[\"']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\n"
-                    r"(?:[ \t]*\n)*(?P=ind)[ \t]+(?P<v>\S[^\n]*)"),
+                    r"(?:[ \t]*\n)*(?P=ind)[ \t]+(?P<v>\S[^\n]*(?:\n(?P=ind)[ \t]+\S[^\n]*)*)"),
          lambda m, ctx: is_secret_name(m.group("name"))),
     Rule("name_value_pair",
          "a name/value pair whose name is secret-like: k8s `- name: DB_PASSWORD` / `value: ...`, Postman "
@@ -272,7 +274,7 @@ RULES: list[Rule] = [
          "Token, ...), token68 with any padding, in any quoting; Digest / AWS4 parameter lists whole",
          ("authorization",),
          re.compile(r"(?i)(?<![\w\-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:"
-                    r"(?!digest\b)[A-Za-z][\w.\-]*[ \t]+(?P<v>[A-Za-z0-9._~+/\-]{4,}=*)(?![\w.~+/\-=])"
+                    r"(?!digest\b)[A-Za-z][\w.\-]*[ \t]+(?P<v>(?:[A-Za-z0-9._~+/\-]|%[0-9A-Fa-f]{2}){4,}=*)(?![\w.~+/\-=%])"
                     r"|[A-Za-z][\w.\-]*[ \t]+(?P<v2>(?:[\w\-]+=(?:\"[^\"\n]*\"|[^\s,\"']+)[ \t,]*)+))"),
          None, placeholders="narrow"),
     Rule("url_userinfo",
@@ -363,6 +365,66 @@ RULES: list[Rule] = [
          None, placeholders=False, extract=lambda m, ctx: _random_literals(m, ctx),
          anchor=re.compile(r"(?i)pass|pwd|secret|token|key|auth|credential|login|connect|smtp|jdbc|dsn|bearer|signing|"
                            r"pdo|mysql|postgres|dbname|database|redis|mongo|amqp"), anchor_to="line"),
+    Rule("cfn_noecho_default",
+         "the `Default:` of a CloudFormation parameter that is secret-named or marked `NoEcho: true`, a few lines below its name",
+         ("default",),
+         re.compile(r"(?m)^(?P<ind>[ \t]*)(?P<name>[A-Za-z][\w]*):[ \t]*\n(?P<body>(?:(?P=ind)[ \t]+[^\n]*\n){0,8}?)"
+                    r"(?P=ind)[ \t]+Default:[ \t]*[\"']?(?P<v>[^\s\"'][^\n\"']{3,400}?)[\"']?[ \t]*$"),
+         lambda m, ctx: is_secret_name(m.group("name")) or re.search(r"(?i)NoEcho:[ \t]*[\"']?true", m.group("body")) is not None),
+    Rule("positional_password",
+         "passwords by their place in a command or a credentials file: `net use Z: \\\\srv\\share <pw> /user:...`, an argv "
+         "list `[\"-p\", \"<pw>\"]`, `ConvertTo-SecureString \"<pw>\" -AsPlainText`, chap-secrets `\"client\" * \"<pw>\" *`, "
+         "dovecot `user:{PLAIN}<pw>`, `admin / <pw>`, a TOTP seed (`pyotp.TOTP(\"<base32>\")`)",
+         ("net use", "-p", "-w", "--password", "convertto-securestring", "*", "{plain}", "{clear", "/", "totp"),
+         re.compile(r"(?i)\bnet[ \t]+use\b[^\n]*?\\\\\S+[ \t]+(?P<v>[^\s/\"'][^\s\"']{2,200})"
+                    r"|[\"'](?:-p|-P|-w|--password|--pass|--passwd|-pass|--token|--secret)[\"'][ \t]*,[ \t]*[\"'](?P<v2>[^\"'\n]{3,200})[\"']"
+                    r"|ConvertTo-SecureString[ \t]+(?:-String[ \t]+)?[\"'](?P<v3>[^\"'\n]{3,200})[\"'][^\n]*-AsPlainText"
+                    r"|(?m:^)[ \t]*\"?[\w.@\-]+\"?[ \t]+\*[ \t]+\"(?P<v4>[^\"\n]{3,200})\"[ \t]+(?:\*|[\d.]+)"
+                    r"|\{(?:plain|cleartext|clear)\}(?P<v5>[^\s:\"']{3,200})"
+                    r"|\b(?:admin|root|user|login|username|administrator)[ \t]+/[ \t]+(?P<v6>[^\s<>\"'`]{6,200}?)(?=[ \t]*(?:-->|$|[\s,;)]))"
+                    r"|\bTOTP\([ \t]*[\"'](?P<v7>[A-Z2-7]{16,128}=*)[\"']"),
+         lambda m, ctx: not is_placeholder(_val(m)) and (m.group("v6") is None or _alnum_password(_val(m)) or looks_random(_val(m))),
+         placeholders=False),
+    Rule("recovery_codes",
+         "a list of one-time recovery codes (`xxxxx-xxxxx` on four lines or more): every code",
+         ("-",),
+         re.compile(r"(?m)(?P<v>(?:^[ \t]*(?:[-*][ \t]+|\d+[.)][ \t]+)?`?[0-9a-zA-Z]{4,8}-[0-9a-zA-Z]{4,8}`?[ \t]*\n){4,})"),
+         lambda m, ctx: sum(bool(re.search(r"[a-z]", c) and re.search(r"\d", c))
+                            for c in re.findall(r"[0-9a-zA-Z]{4,8}-[0-9a-zA-Z]{4,8}", m.group("v"))) >= 3,
+         placeholders=False),
+    Rule("app_password",
+         "an app password of four groups of four letters (Google, Apple): `app password: xxxx xxxx xxxx xxxx`",
+         ("password",),
+         re.compile(r"(?i)(?:app|application)[ \t_\-]?(?:specific[ \t_\-]?)?pass(?:word)?[^\n]{0,60}?[:=][ \t]*[\"'`]?"
+                    r"(?P<v>[a-z]{4}([ \-])[a-z]{4}\2[a-z]{4}\2[a-z]{4})(?![a-z])"),
+         lambda m, ctx: len(set(m.group("v"))) > 5),
+    Rule("vault_unseal_key",
+         "Vault's `operator init` output: unseal keys and recovery keys (`Unseal Key 1: ...`)",
+         ("unseal key", "recovery key"),
+         re.compile(r"(?i)\b(?:unseal|recovery)[ \t]+key[ \t]+\d+[ \t]*:[ \t]*(?P<v>[A-Za-z0-9+/]{20,}={0,2})"),
+         None, placeholders=False),
+    Rule("fernet_key",
+         "a Fernet key (32 bytes, url-safe base64: 44 characters ending `=`) given to `Fernet(...)` or named as a key",
+         ("fernet",),
+         re.compile(r"(?i)fernet[^\n]{0,40}?[\"'](?P<v>[A-Za-z0-9_\-]{43}=)[\"']"),
+         None, placeholders=False),
+    Rule("armoured_key_material",
+         "key material between armour markers of any name (`-----BEGIN OpenVPN Static key V1-----`), but certificates, "
+         "public keys, signatures and messages",
+         ("-----begin",),
+         re.compile(r"-----BEGIN (?P<name>[^\n\-]{3,60})-----[ \t]*\n(?P<v>(?:[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*\n)+)"
+                    r"[ \t]*-----END (?P=name)-----"),
+         lambda m, ctx: not re.search(r"(?i)certificate|public|signature|message|parameters|x509|pkcs7|crl|signed", m.group("name")),
+         placeholders=False),
+    Rule("wrapped_base64_block",
+         "a wrapped base64 block (three full lines or more, then a shorter last one) under a key, keystore or secret name: "
+         "every line, the short last one included",
+         ("key", "secret", "store", "password", "token", "p12", "pfx", "jks"),
+         re.compile(r"(?im)^(?P<head>[^\n]*(?:key|secret|store|password|token|p12|pfx|jks)[^\n]*)\n"
+                    r"(?P<v>(?:[ \t]*(?P<full>[A-Za-z0-9+/]{40,120})[ \t]*\n)(?:[ \t]*[A-Za-z0-9+/]{40,120}[ \t]*\n){2,}"
+                    r"[ \t]*[A-Za-z0-9+/]{1,120}={0,2}[ \t]*)$"),
+         lambda m, ctx: not re.search(r"(?i)-----BEGIN[^\n]*(?:CERTIFICATE|PUBLIC)", m.group("head")),
+         placeholders=False),
     Rule("random_token",
          "a token that looks random wherever it stands (mixed case and digits, high entropy, frequent changes of "
          "character class), each piece of a URL path apart: the vendor formats no rule names yet (`nfp_...`, "
@@ -391,7 +453,8 @@ VENDOR_TOKENS = [
      r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|github_pat_\w{30,}"),
     ("gitlab_token", "GitLab tokens (personal, deploy, runner, trigger, OAuth, feed ...)", ("gl",),
      r"gl(?:pat|dt|rt|ptt|cbt|oas|soat|ft|imt|agent|ffct|ptt|rtr)-[\w\-]{20,}"),
-    ("slack_token", "Slack bot, user, app and config tokens", ("xox", "xapp-"), r"xox[abposre]-[\w\-]{10,}|xapp-[\w\-]{10,}"),
+    ("slack_token", "Slack bot, user, app and config tokens", ("xox", "xapp-"),
+     r"xox[abposred]-(?:[\w\-]|%[0-9A-Fa-f]{2}){10,}|xapp-[\w\-]{10,}"),
     ("stripe_key", "Stripe secret, restricted and publishable keys, webhook secrets, at any length", ("_live_", "_test_", "whsec_"),
      r"(?:sk|rk|pk)_(?:live|test)_\w{20,}|whsec_\w{20,}"),
     ("hugging_face_token", "Hugging Face user and organisation tokens", ("hf_", "api_org_"), r"hf_[A-Za-z0-9]{30,}|api_org_[A-Za-z0-9]{30,}"),

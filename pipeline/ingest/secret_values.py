@@ -28,7 +28,9 @@ SECRET_WORDS = frozenset({
     "apikey", "secretkey", "privatekey", "accesskey", "authkey", "authtoken", "accesstoken", "apitoken",
     "clientsecret", "signingkey", "encryptionkey", "masterkey", "sessionkey", "requirepass", "masterauth",
     "storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass", "dbpass", "sig",
-    "mnemonic", "userpwd",
+    "mnemonic", "userpwd", "psk", "authtok", "setcookie", "salt", "keystore", "passwoord", "wachtwoord",
+    "haslo", "hasło", "heslo", "salasana", "lösenord", "losenord", "passord", "adgangskode", "jelszo", "jelszó", "sifre",
+    "şifre", "пароль", "密码", "密碼", "パスワード", "비밀번호", "katasandi", "parol", "lozinka", "geslo",
 })
 # the last two words of a name that holds a secret (API_KEY, signingKey, SharedAccessKey)
 SECRET_PAIRS = frozenset((a, "key") for a in (
@@ -85,7 +87,7 @@ _SYNTAX_MARKS = re.compile(
     r"^@[A-Z_][A-Z0-9_]*@$|^\[[A-Z_ ]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
     r"\(\?[:P!=<]|\[\^[\\\w\s\-]*\]|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]|\{\d+,?\d*\}|"
     r"^\*\.[a-z0-9\-]+(?:\.[a-z0-9\-]+)*$|^\*\*(?:/[\w.*\-]*)*$|/\*\*$|/\*\*/|^(?:\.\.\.|…).{0,11}$|^.{0,11}(?:\.\.\.|…)$|^\*{3}|^.{0,11}\*{3}$|"
-    r"#{4}|^[\d.:/\- ]+$"
+    r"#{4}|^(?!\d{6,}$)[\d.:/\- ]+$"
 )
 # escapes and character classes mark code about values (a regex) even in symbol soup; a bare quantifier
 # (`{22}`) only outside it (in _SYNTAX_MARKS), as a WordPress salt draws one by chance
@@ -165,9 +167,14 @@ def says_placeholder(value: str) -> bool:
         not _is_soup(v) and bool(_SYNTAX_MARKS.search(v) or _is_glob(v)))
 
 
+_BYTE_ESCAPES = re.compile(r"(?:\\x[0-9a-fA-F]{2}){8,}")
+
+
 def is_placeholder(value: str) -> bool:
     """A value that names where a credential comes from, or stands in for one, rather than being one."""
     v = value.strip().strip("\"'`")
+    if _BYTE_ESCAPES.fullmatch(v):
+        return False  # bytes written as escapes (b'\x9f\x1c...'): a key, not a regex
     if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or _says_stand_in(v) or len(set(v.lower())) <= 2 \
             or v.lower() in PLACEHOLDER_WORDS:
         return True
@@ -175,7 +182,7 @@ def is_placeholder(value: str) -> bool:
         return True
     if v.lower() in _SEQUENCE or v in _SEQUENCE[::-1] or v in _ALPHABETS:
         return True  # 0123456789abcdef, abcdefgh
-    if re.fullmatch(r"[^\W_][^\W_]*(?:[_.\-][^\W_]+)*", v) and (v.islower() or v.isupper()) and is_secret_name(v) \
+    if re.fullmatch(r"[^\W_][^\W_]*(?:[_.\-][^\W_]+)*", v) and (v.lower() == v or v.upper() == v) and is_secret_name(v) \
             and not re.search(r"\d", v):
         return True  # the name of a secret, not its value: "db_password", "deststorepass"
     runs = re.findall(r"[a-z]+", v.lower())
@@ -200,7 +207,8 @@ def _is_word(segment: str) -> bool:
     if len(segment) < 2:
         return False
     return segment.lower() in PLACEHOLDER_WORDS or bool(re.fullmatch(r"v?\d+|[a-z]\d", segment)) or bool(
-        re.fullmatch(r"[A-Z]?[a-z]+|[A-Z]+", segment) and len(segment) >= 3 and is_wordlike(segment.lower()))
+        re.fullmatch(r"[A-Z]?[a-z]+|[A-Z]+", segment) and len(segment) >= 3 and is_wordlike(segment.lower())
+        and re.search(r"[aeiouy]", segment.lower()))  # QHJ, three random capitals, is no word
 
 
 def entropy(value: str) -> float:

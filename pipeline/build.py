@@ -137,7 +137,8 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     seconds: dict[str, float] = dict.fromkeys(("collect", "clean", "secrets", "chunk", "history", "pairs", "split", "dataset"), 0.0)
     started = time.perf_counter()
 
-    files = collect(repo_path, recipe.collect, stats["collect"])  # raises RepoError on a bad path
+    # raises RepoError on a bad path; the run's question set and output folder are never its training data
+    files = collect(repo_path, recipe.collect, stats["collect"], own=[recipe.evaluate.questions, out])
     run.root.mkdir(parents=True, exist_ok=True)
     run.config.write_text(recipe.to_yaml())
     # checked here, before any worker starts: a chunk limit too small for the tokenizer is a recipe error

@@ -1,10 +1,11 @@
-"""collect: list the repository's files and classify them as code, docs or other.
+"""collect: list the repository's files and classify them as code or docs, every text file.
 
 Inside git, ``git ls-files`` lists tracked and untracked-but-not-ignored files, so .gitignore holds;
 outside git, a plain walk. Symlinks are never followed; notebooks contribute their Markdown and
 code cells (never their outputs) as two records, ``nb.ipynb#markdown`` and ``nb.ipynb#python`` (or the
 kernel's language: ``nb.ipynb#javascript``).
-Text is read later, by clean, so a listing costs no I/O beyond ``stat``.
+Text is read later, by clean, so a listing costs no I/O beyond ``stat``, but for a file whose name
+identify does not know: its first bytes (a shebang, binary or text) decide, and binary is dropped.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+
+from identify import identify
 
 from ..config import CollectConfig
 from ..errors import RepotuneError
@@ -23,40 +26,44 @@ from ..records import SourceFile
 from ..stage import StageStats
 from .secrets import sensitive_file_reason
 
-# extension or exact file name -> (kind, language)
-_BY_SUFFIX = {
-    ".py": ("code", "python"), ".pyi": ("code", "python"), ".js": ("code", "javascript"),
-    ".mjs": ("code", "javascript"), ".jsx": ("code", "javascript"), ".ts": ("code", "typescript"),
-    ".tsx": ("code", "typescript"), ".go": ("code", "go"), ".rs": ("code", "rust"),
-    ".java": ("code", "java"), ".kt": ("code", "kotlin"), ".scala": ("code", "scala"),
-    ".c": ("code", "c"), ".h": ("code", "c"), ".cc": ("code", "cpp"), ".cpp": ("code", "cpp"),
-    ".hpp": ("code", "cpp"), ".cs": ("code", "csharp"), ".rb": ("code", "ruby"), ".php": ("code", "php"),
-    ".swift": ("code", "swift"), ".sh": ("code", "shell"), ".bash": ("code", "shell"),
-    ".sql": ("code", "sql"), ".r": ("code", "r"), ".jl": ("code", "julia"), ".lua": ("code", "lua"),
-    ".yaml": ("code", "yaml"), ".yml": ("code", "yaml"), ".toml": ("code", "toml"),
-    ".cfg": ("code", "ini"), ".ini": ("code", "ini"), ".json": ("code", "json"),
-    ".md": ("docs", "markdown"), ".markdown": ("docs", "markdown"), ".rst": ("docs", "rst"),
-    ".txt": ("docs", "text"), ".ipynb": ("notebook", "python"),
-    ".cjs": ("code", "javascript"), ".mts": ("code", "typescript"), ".cts": ("code", "typescript"),
-    ".cxx": ("code", "cpp"), ".hh": ("code", "cpp"), ".hxx": ("code", "cpp"), ".rake": ("code", "ruby"),
-}
+# A file's kind and language come from identify's tags (pre-commit's file classifier: ~400 extensions, file names
+# and shebangs), mapped to repotune's language names where they differ (syntax.py's grammars read these)
+_LANGUAGE_NAMES = {"ts": "typescript", "tsx": "typescript", "jsx": "javascript", "c++": "cpp", "c#": "csharp",
+                   "bash": "shell", "zsh": "shell", "makefile": "make", "plain-text": "text", "pyi": "python",
+                   "mts": "typescript", "cts": "typescript"}
+# the languages chosen first when a file carries several tags (a C header is tagged c and c++; a POM, pom and xml)
+_KNOWN = ("python", "javascript", "typescript", "go", "rust", "java", "kotlin", "scala", "c", "cpp", "csharp", "ruby", "php",
+          "swift", "shell", "sql", "r", "julia", "lua", "yaml", "toml", "ini", "json", "xml", "html", "markdown", "rst", "text",
+          "make", "dockerfile")
+_DOC_LANGUAGES = {"markdown", "rst", "asciidoc", "text"}
+_NOT_LANGUAGES = identify.TYPE_TAGS | identify.MODE_TAGS | identify.ENCODING_TAGS | {"header", "image", "audio", "video",
+                                                                                     "archive", "font", "jenkins"}
 # a notebook kernel's language (metadata.kernelspec.language / language_info.name) -> repotune's name
 _KERNEL_LANGUAGES = {"node": "javascript", "nodejs": "javascript", "js": "javascript", "ts": "typescript", "c++": "cpp",
                      "c++11": "cpp", "c++14": "cpp", "c++17": "cpp", "c++20": "cpp", "c#": "csharp", "bash": "shell", "sh": "shell",
                      "golang": "go", "python3": "python"}
-_BY_NAME = {"makefile": ("code", "make"), "dockerfile": ("code", "dockerfile"), "readme": ("docs", "text")}
 
 
 class RepoError(RepotuneError, ValueError):
     """The repository cannot be read; the message says why and what to do."""
 
 
-def classify(path: str) -> tuple[str, str]:
-    """(kind, language) from a file name: kind is code, docs, notebook or other."""
-    name = PurePosixPath(path).name.lower()
-    if name in _BY_NAME:
-        return _BY_NAME[name]
-    return _BY_SUFFIX.get(PurePosixPath(name).suffix, ("other", "unknown"))
+def classify(path: str, tags: set[str] | frozenset[str] | None = None) -> tuple[str, str]:
+    """(kind, language) from a file's name (or from ``tags``, identify's tags of its content): kind is code, docs,
+    notebook, or other for a name identify does not know as text (its content decides: see ``collect``)."""
+    suffix = PurePosixPath(path).suffix.lower().lstrip(".")
+    tags = identify.tags_from_filename(PurePosixPath(path).name) if tags is None else tags
+    if not tags and suffix in _LANGUAGE_NAMES:  # a suffix identify does not know, but repotune does (.mts)
+        tags = {identify.TEXT, suffix}
+    if "jupyter" in tags:
+        return "notebook", "python"
+    if identify.TEXT not in tags:
+        return "other", "unknown"
+    names = sorted({_LANGUAGE_NAMES.get(tag, tag) for tag in tags - _NOT_LANGUAGES})
+    language = next((name for name in _KNOWN if name in names), names[0] if names else "")
+    if not language:  # text of no language identify knows: named by its suffix (conf, log, jsonl), else plain text
+        language = suffix or "text"
+    return ("docs" if language in _DOC_LANGUAGES else "code"), language
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -117,24 +124,29 @@ def notebook_parts(raw: str) -> tuple[str, str, str]:
     return "\n\n".join(parts["markdown"]), "\n\n".join(parts["code"]), language
 
 
-def collect(repo: str | Path, config: CollectConfig, stats: StageStats) -> Iterator[SourceFile]:
+def collect(repo: str | Path, config: CollectConfig, stats: StageStats, own: Iterable[str | Path] = ()) -> Iterator[SourceFile]:
     """Stage: yield one SourceFile (text not yet read, except notebooks) per usable file.
 
-    The path is checked now, not at the first ``next()``, so a bad path fails before a caller
-    creates its run directory or loads a tokenizer."""
+    ``own``: paths of the run's own (its question set, its output folder): where they lie inside the
+    repository they are left out, counted as ``excluded`` (a run never trains on what judges it, nor on
+    an earlier run's output). The path is checked now, not at the first ``next()``, so a bad path fails
+    before a caller creates its run directory or loads a tokenizer."""
     root = Path(repo).expanduser()
     if not root.exists():
         raise RepoError(f"repository path {str(repo)!r} does not exist: give the path of a checked-out repository")
     if not root.is_dir():
         raise RepoError(f"repository path {str(repo)!r} is a file, not a directory: give the repository's root folder")
-    return _collect(root.resolve(), config, stats)
+    root = root.resolve()
+    inside = [Path(p).expanduser().resolve() for p in own if p]
+    inside = [p.relative_to(root).as_posix() for p in inside if p != root and p.is_relative_to(root)]
+    return _collect(root, config, stats, [*inside, *(f"{p}/**" for p in inside)])
 
 
-def _collect(root: Path, config: CollectConfig, stats: StageStats) -> Iterator[SourceFile]:
+def _collect(root: Path, config: CollectConfig, stats: StageStats, own: list[str]) -> Iterator[SourceFile]:
     paths, commit = _list_paths(root)
     for rel in paths:
         path = root / rel
-        if any(fnmatch.fnmatch(rel, pattern) for pattern in config.exclude):
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in [*config.exclude, *own]):
             stats.drop("excluded", rel)
             continue
         if config.include and not any(fnmatch.fnmatch(rel, pattern) for pattern in config.include):
@@ -159,9 +171,11 @@ def _collect(root: Path, config: CollectConfig, stats: StageStats) -> Iterator[S
             stats.drop("sensitive_file", rel)
             continue
         kind, language = classify(rel)
-        if kind == "other":
-            stats.drop("unsupported_type", rel)
-            continue
+        if kind == "other":  # a name identify does not know as text: its content decides (a shebang, the bytes)
+            kind, language = classify(rel, identify.tags_from_path(str(path)))
+            if kind == "other":
+                stats.drop("binary", rel)
+                continue
         size = path.stat().st_size
         if kind == "notebook":
             if size > config.max_file_bytes:

@@ -39,7 +39,7 @@ _CREDENTIAL_WORDS = re.compile(
 # where a name is defined or called in code: the token is an identifier there
 _DEFINITION = re.compile(
     r"\b(?:class|def|func|fn|function|interface|struct|enum|trait|type|module|void|public|private|protected|static|"
-    r"new|extends|implements)\s+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)|([A-Za-z_$][\w$]*)\(")
+    r"new|extends|implements)\s+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)|(?<![\w$])([A-Za-z_$][\w$]*)\(")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
 _DOTTED_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
 _PUBLIC_ID = re.compile(r"(?i)(?:GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d{4,}|PYSEC-\d{4}-\d+|RUSTSEC-\d{4}-\d{4})")

@@ -368,7 +368,7 @@ RULES: list[Rule] = [
     Rule("cfn_noecho_default",
          "the `Default:` of a CloudFormation parameter that is secret-named or marked `NoEcho: true`, a few lines below its name",
          ("default",),
-         re.compile(r"(?m)^(?P<ind>[ \t]*)(?P<name>[A-Za-z][\w]*):[ \t]*\n(?P<body>(?:(?P=ind)[ \t]+[^\n]*\n){0,8}?)"
+         re.compile(r"(?m)^(?P<ind>[ \t]*)(?P<name>[A-Za-z][\w]*):[ \t]*\n(?P<body>(?:(?P=ind)[ \t]+\S[^\n]*\n){0,8}?)"
                     r"(?P=ind)[ \t]+Default:[ \t]*[\"']?(?P<v>[^\s\"'][^\n\"']{3,400}?)[\"']?[ \t]*$"),
          lambda m, ctx: is_secret_name(m.group("name")) or re.search(r"(?i)NoEcho:[ \t]*[\"']?true", m.group("body")) is not None),
     Rule("positional_password",

@@ -61,12 +61,15 @@ def test_binary_file_with_a_py_extension_is_dropped(tmp_path):
     assert stats["dropped_binary"] == 1 and stats["kept"] == 1
 
 
-def test_invalid_utf8_falls_back_to_latin1_and_is_counted(tmp_path):
-    text = "# caf\xe9 r\xe9sum\xe9: na\xefve settings reader\n" + GOOD
-    root = write_files(tmp_path / "r", {"legacy.py": text.encode("latin-1")})
+def test_a_file_not_in_utf8_is_decoded_by_its_detected_encoding_and_counted(tmp_path):
+    text = "# caf\xe9 r\xe9sum\xe9: na\xefve settings reader, the old one from the Paris office\n" + GOOD
+    japanese = "# 設定ファイルを読み込むモジュールです。パスワードはここに書かないでください。\n" + GOOD
+    root = write_files(tmp_path / "r", {"legacy.py": text.encode("latin-1"), "jp.py": japanese.encode("shift_jis")})
     kept, stats = run_clean(root)
     assert "café résumé: naïve" in kept["legacy.py"].text
-    assert stats["decoded_latin1"] == 1 and stats["kept"] == 1
+    assert "設定ファイルを読み込む" in kept["jp.py"].text  # not mojibake (Latin-1 read it as "Ý’èƒtƒ@ƒCƒ‹")
+    assert stats["decoded_cp932"] + stats["decoded_shift_jis"] == 1 and stats["decoded_latin_1"] == 1 and stats["kept"] == 2
+    assert sum(v for k, v in stats.items() if k.startswith("decoded_")) == 2
 
 
 def test_utf8_bom_is_stripped(tmp_path):

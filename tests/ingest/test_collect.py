@@ -36,10 +36,9 @@ def test_git_listing_honours_gitignore_and_lists_untracked_files(tmp_path):
     write_files(root, {"new_untracked.py": "w = 4\n", "also_ignored.py": "v = 5\n"})
     (root / ".gitignore").write_text("ignored.py\nbuild/\n*.log.md\nalso_ignored.py\n")
     files, stats = run_collect(root)
-    assert set(files) == {"kept.py", "docs/guide.md", "new_untracked.py"}
+    assert set(files) == {"kept.py", "docs/guide.md", "new_untracked.py", ".gitignore"}  # every text file
     assert files["kept.py"].commit and len(files["kept.py"].commit) == 40
-    assert stats["kept"] == 3
-    assert stats["dropped_unsupported_type"] == 1  # .gitignore itself
+    assert stats["kept"] == 4
 
 
 def test_plain_walk_outside_git_lists_everything_and_has_no_commit(tmp_path):
@@ -50,7 +49,7 @@ def test_plain_walk_outside_git_lists_everything_and_has_no_commit(tmp_path):
         "deep/er/b.md": "# B\n",
     })
     files, stats = run_collect(root)
-    assert set(files) == {"a.py", "ignored.py", "deep/er/b.md"}
+    assert set(files) == {"a.py", "ignored.py", "deep/er/b.md", ".gitignore"}
     assert all(f.commit is None for f in files.values())
     assert files["a.py"].abs_path == str((root / "a.py").resolve())
     assert files["a.py"].size == len("x = 1\n")
@@ -89,17 +88,31 @@ def test_include_and_exclude_patterns_are_counted(tmp_path):
         ("logo.png", ("other", "unknown")),
         ("data.bin", ("other", "unknown")),
         ("UPPER.PY", ("code", "python")),
+        # every text file, in the languages identify knows; what it does not know, by suffix
+        ("infra/main.tf", ("code", "terraform")),
+        ("web/App.vue", ("code", "vue")),
+        ("ci/Jenkinsfile", ("code", "groovy")),
+        ("include/api.h", ("code", "c")),
+        ("web/app.mts", ("code", "typescript")),
+        ("etc/app.conf", ("code", "conf")),
+        ("LICENSE", ("docs", "text")),
     ],
 )
 def test_classify(path, expected):
     assert classify(path) == expected
 
 
-def test_other_files_are_dropped_as_unsupported(tmp_path):
-    root = write_files(tmp_path / "r", {"a.py": "x = 1\n", "logo.png": b"\x89PNG\r\n", "blob.bin": b"\x00\x01"})
+def test_binary_files_are_dropped_and_text_of_any_name_is_read(tmp_path):
+    root = write_files(tmp_path / "r", {"a.py": "x = 1\n", "logo.png": b"\x89PNG\r\n", "blob.bin": b"\x00\x01",
+                                        "bin/deploy": "#!/usr/bin/env bash\necho hi\n", "CHANGES": "1.0: first\n",
+                                        "data.custom": "plain words\n"})
+    (root / "bin/deploy").chmod(0o755)
     files, stats = run_collect(root)
-    assert set(files) == {"a.py"}
-    assert stats["dropped_unsupported_type"] == 2
+    assert set(files) == {"a.py", "bin/deploy", "CHANGES", "data.custom"}
+    assert (files["bin/deploy"].kind, files["bin/deploy"].language) == ("code", "shell")  # by its shebang
+    assert (files["CHANGES"].kind, files["CHANGES"].language) == ("docs", "text")
+    assert files["data.custom"].language == "custom"
+    assert stats["dropped_binary"] == 2
 
 
 # --- notebooks -------------------------------------------------------------------------------------
@@ -266,3 +279,14 @@ def test_an_ignored_folder_named_on_purpose_is_walked(tmp_path):
     git_init(root)
     files, _ = run_collect(root / ".venv" / "lib" / "pkg")
     assert set(files) == {"a.py", "docs/a.md"}
+
+
+def test_the_runs_own_files_inside_the_repository_are_left_out(tmp_path):
+    # the question set that judges the run, and an output folder under the repository (an earlier run's dataset)
+    root = write_files(tmp_path / "r", {"a.py": "x = 1\n", "quality/questions.jsonl": '{"query": "q"}\n',
+                                        "out/run1/dataset/README.md": "# card\n"})
+    stats = StageStats("collect")
+    files = {f.path for f in collect(root, CollectConfig(), stats, own=[root / "quality/questions.jsonl", root / "out/run1",
+                                                                         tmp_path / "elsewhere", None])}
+    assert files == {"a.py"}
+    assert stats["dropped_excluded"] == 2

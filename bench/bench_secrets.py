@@ -37,7 +37,7 @@ BASELINE = "ba80cbf"  # the last commit with detect-secrets + repotune's plugins
 
 def _planted_seeds(seeds: range) -> tuple[dict[str, list[int]], int]:
     """The forms that leaked (with the seeds they leaked in) and the values planted, over ``seeds``."""
-    from pipeline.ingest.secrets import SecretScanner
+    from pipeline.secrets import SecretScanner
 
     leaked: dict[str, list[int]] = {}
     values = 0
@@ -93,7 +93,7 @@ def planted_build(tmp: Path) -> dict:
 
 
 def clean() -> dict:
-    from pipeline.ingest.secrets import SecretScanner
+    from pipeline.secrets import SecretScanner
 
     corpus = secret_corpus.clean_corpus()
     findings, changed = [], 0
@@ -128,7 +128,7 @@ def clean_project(name: str, show: bool) -> dict:
     repository defines (class, function, constant). ``show``: list each finding with its line (the tune
     half only: the report half is judged, never read)."""
     from bench.sources import CLEAN, checkout
-    from pipeline.ingest.secrets import SecretScanner
+    from pipeline.secrets import SecretScanner
 
     files = _scanned_files(checkout(name, "clean"))
     defined = {m.group(1) or m.group(2) for f in files for m in _DEFINITION.finditer(f.text)} - {None}

@@ -24,7 +24,7 @@ from .errors import RepotuneError
 from .ingest.chunk import Chunker, TokenCounter
 from .ingest.collect import RepoError, collect
 from .ingest.history import read_history, write_heldout
-from .ingest.secrets import Finding
+from .secrets import Finding
 from .ingest.workers import ingest, max_chunk_tokens, worker_count
 from .mining.pairs import PairMiner
 from .mining.split import CorpusIndex, split_pairs

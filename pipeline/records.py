@@ -73,7 +73,7 @@ def chunk_id(path: str, start_line: int, end_line: int, text: str) -> str:
 
 
 def context_header(path: str, symbol: str = "") -> str:
-    """The one-line header a chunk is embedded under when ``chunk.context`` is on: "pipeline/ingest/secrets.py
+    """The one-line header a chunk is embedded under when ``chunk.context`` is on: "pipeline/secrets/scanner.py
     SecretScanner.redact" (``search.embed_text``); the chunker leaves room for it (``chunk.header_reserve()``)."""
     return f"{path} {symbol}".rstrip()
 

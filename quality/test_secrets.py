@@ -3,7 +3,7 @@ dataset and in every file of the run that publish could upload (cards, reports, 
 
 import pytest
 
-from pipeline.ingest.secrets import SecretScanner
+from pipeline.secrets import SecretScanner
 from pipeline.rundir import is_text_file, known_identifiers
 
 pytestmark = [pytest.mark.governance, pytest.mark.secrets]

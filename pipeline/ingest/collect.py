@@ -24,7 +24,7 @@ from ..config import CollectConfig
 from ..errors import RepotuneError
 from ..records import SourceFile
 from ..stage import StageStats
-from .secrets import sensitive_file_reason
+from ..secrets import sensitive_file_reason
 
 # A file's kind and language come from identify's tags (pre-commit's file classifier: ~400 extensions, file names
 # and shebangs), mapped to repotune's language names where they differ (syntax.py's grammars read these)

@@ -399,7 +399,7 @@ def _without_secrets(commits: list[Commit], stats: StageStats, scanner_factory) 
     by (the message itself, the pairs' paths, the held-out file); a message with one is dropped."""
     if not commits:
         return []
-    from .secrets import SecretScanner
+    from ..secrets import SecretScanner
 
     kept = []
     with (scanner_factory or SecretScanner)() as scanner:

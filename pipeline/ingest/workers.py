@@ -23,7 +23,7 @@ from ..stage import StageStats, apply_rules, track_time
 from .chunk import Chunker, TokenCounter, chunk_source
 from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
 from .collect import collect
-from .secrets import Finding, SecretScanner, redact_file, redact_pieces
+from ..secrets import Finding, SecretScanner, redact_file, redact_pieces
 
 MAX_CHUNK_PASSES = 3  # chunk, scan the chunks, redact what they show across the file: until none shows one
 

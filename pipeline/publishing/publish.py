@@ -169,7 +169,7 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """
     from datasets import Dataset
 
-    from ..ingest.secrets import SecretScanner
+    from ..secrets import SecretScanner
     from ..rundir import is_text_file, known_identifiers
 
     root, allow = run.root, known_identifiers(run.read_manifest(), run.model_hash(), folders)

@@ -35,7 +35,7 @@ class SearchError(RepotuneError, RuntimeError):
 
 def embed_text(text: str, path: str = "", symbol: str = "", context: bool = True) -> str:
     """``text`` under a one-line header naming where it lives (repo-relative path, then the symbol or
-    heading path), when ``context`` is on: "pipeline/ingest/secrets.py SecretScanner.redact\\n<code>"."""
+    heading path), when ``context`` is on: "pipeline/secrets/scanner.py SecretScanner.redact\\n<code>"."""
     if not context or not path:
         return text
     return context_header(path, symbol) + "\n" + text

@@ -9,7 +9,7 @@ from support import FIXTURE_FILES, write_files
 
 from pipeline.config import load_recipe
 from pipeline.ingest.collect import collect
-from pipeline.ingest.secrets import SecretScanner, redact_pieces
+from pipeline.secrets import SecretScanner, redact_pieces
 from pipeline.ingest.workers import FileWorker, process_files, worker_count
 from pipeline.records import SourceFile
 from pipeline.stage import StageStats

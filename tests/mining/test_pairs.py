@@ -13,7 +13,7 @@ from pipeline.config import DEFAULT_PAIR_TYPES, CleanConfig, CollectConfig, Pair
 from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
 from pipeline.ingest.clean import clean
 from pipeline.ingest.collect import classify, collect
-from pipeline.ingest.secrets import redact_secrets
+from pipeline.secrets import redact_secrets
 from pipeline.mining.pairs import MINERS, balance, mine_pairs
 from pipeline.models import load_tokenizer
 from pipeline.records import Chunk, Pair, SourceFile

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import base64
+import json
 import random
 import re
 import string
@@ -14,7 +14,7 @@ from support import FIXTURE_FILES, git_init, write_files
 
 from pipeline.build import build
 from pipeline.config import SecretsConfig, load_recipe
-from pipeline.ingest.secrets import Finding, Hit, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
+from pipeline.secrets import Finding, Hit, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
 from pipeline.records import SourceFile
 from pipeline.stage import StageStats
 
@@ -640,7 +640,7 @@ def test_a_file_that_cannot_be_redacted_is_dropped_not_crashed(monkeypatch):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.ingest.secrets import candidate_lines  # noqa: E402
+from pipeline.secrets import candidate_lines  # noqa: E402
 
 # the prefilter as one case-insensitive pattern tried on each line: what candidate_lines must equal
 _PER_LINE = re.compile(
@@ -681,8 +681,8 @@ def test_clean_code_has_almost_no_findings_and_no_line_without_a_secret_changes(
 
 
 def test_readme_rule_table_is_the_scanners_own_list():
-    from pipeline.ingest.secrets import rules_markdown
+    from pipeline.secrets import rules_markdown
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = readme.split("<!-- secret-rules:start -->\n", 1)[1].split("\n<!-- secret-rules:end -->", 1)[0]
-    assert table == rules_markdown(), "regenerate README's table: python -c \"from pipeline.ingest.secrets import rules_markdown; print(rules_markdown())\""
+    assert table == rules_markdown(), "regenerate README's table: python -c \"from pipeline.secrets import rules_markdown; print(rules_markdown())\""

@@ -15,7 +15,7 @@ it says (``$VAR``, ``<token>``, ``xxxx``, ``YOUR_...``, ``changeme``, ``example`
 for a dataset that will be published, a UUID-shaped value or a line with ``_id`` on it is a value.
 
 Over 350 lines: the rule catalog is data (one entry per form, about 300 lines) beside the engine that
-runs it; the predicates the rules call are in ``secret_values``.
+runs it; the predicates the rules call are in ``values``.
 """
 
 from __future__ import annotations
@@ -25,34 +25,10 @@ import binascii
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
-from .secret_values import (HASH_WORDS, IDENTIFIER, class_changes, is_placeholder, is_secret_name, is_wordlike, is_wordy,
+from .files import file_kind
+from .values import (HASH_WORDS, IDENTIFIER, class_changes, is_placeholder, is_secret_name, is_wordlike, is_wordy,
                             is_wordy_strict, looks_random, says_placeholder, word_share)
-
-
-# --- file kinds -------------------------------------------------------------------------------------
-
-# in code, a bare word after `=` is a reference to a variable; in config it is the literal value
-CODE_SUFFIXES = frozenset({
-    ".py", ".pyi", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".go", ".java", ".kt", ".kts", ".scala", ".rs", ".rb",
-    ".php", ".cs", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".swift", ".m", ".mm", ".dart", ".lua", ".r",
-    ".jl", ".ex", ".exs", ".clj", ".groovy", ".vue", ".svelte", ".fs", ".vb", ".pl", ".pm",
-})
-DOC_SUFFIXES = frozenset({".md", ".markdown", ".rst", ".txt", ".adoc", ".html", ".htm", ".tex", ".org"})
-
-
-def file_kind(path: str) -> str:
-    """'code', 'docs' or 'config' (everything else: YAML, JSON, INI, shell, Dockerfile, XML, SQL, ...)."""
-    name = path.split("#", 1)[0]
-    suffix = PurePosixPath(name).suffix.lower()
-    if "#" in path and path.rsplit("#", 1)[1] not in ("markdown", "raw"):
-        return "code"  # a notebook's code cells
-    if suffix in CODE_SUFFIXES:
-        return "code"
-    if suffix in DOC_SUFFIXES or ("#" in path):
-        return "docs"
-    return "config"
 
 
 # --- the rules --------------------------------------------------------------------------------------
@@ -593,7 +569,7 @@ def _named(value: str, before: str, text: str, start: int, end: int) -> bool:
     return _numbered_name(value, text, start, end) or _named_hash(value, before)
 
 
-_FILE = re.compile(r"(?:[\w.\-]+/)+[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{1,6}")  # a repository path: pipeline/ingest/secrets.py
+_FILE = re.compile(r"(?:[\w.\-]+/)+[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{1,6}")  # a repository path: pipeline/secrets/scanner.py
 _HOST = re.compile(r"[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}(?::\d+)?|[a-z0-9\-.]+:\d+|[\w.+\-]+@[a-z0-9\-.]+")
 
 

@@ -1,11 +1,11 @@
-"""secret_values: what a name or a value says about a secret, the predicates ``secret_rules`` and
-``secrets`` judge findings by.
+"""values: what a name or a value says about a secret, the predicates ``catalog`` and
+``scanner`` judge findings by.
 
 Names: is this name one that holds a secret (``DB_PASSWORD``, ``authToken``; not ``is_password`` or
 ``max_tokens``)? Values: does it say it is a stand-in (``$VAR``, ``<token>``, ``changeme``; by what it
 says, never by its shape), is it credential-shaped, does it read as words (English letter pairs, a
 conventional identifier) or look random? Each is a heuristic measured on the adversarial corpus
-(tests/ingest/test_secret_corpus.py), not a proof.
+(tests/secrets/test_secret_corpus.py), not a proof.
 
 Over 350 lines: three word tables (secret words, stand-in words, English letter pairs) beside the
 predicates that read them, and the predicates call one another (``looks_random`` asks
@@ -281,7 +281,7 @@ def class_changes(value: str) -> float:
 
 
 # what names a hash or a revision: as a value's prefix (`sha256-...`) here, as its key (`"commit": "3f2a..."`) in
-# secret_rules
+# catalog
 HASH_WORDS = r"sha\d*|md5|blake2\w*|crc\d*|sri|commit|rev|revision|git|hash|digest|checksum|etag"
 _HASH_PREFIX = re.compile(rf"(?i)^(?:{HASH_WORDS})[-_:]")
 

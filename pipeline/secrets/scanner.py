@@ -1,4 +1,4 @@
-"""secrets: keep sensitive files out, find every secret with three scanners, redact exact spans or drop.
+"""scanner: find every secret with three scanners, let the judge look again at the generic findings, redact exact spans.
 
 Three scanners, unioned, each configured once per process:
 
@@ -11,54 +11,39 @@ Three scanners, unioned, each configured once per process:
    detect-secrets reports a *value*, sometimes only a capture group's prefix (``ghp``, ``glpat``) or a
    fixed-length head (a JWT without its signature, a Stripe key's first 24 characters): its value is
    located on its line and widened to the whole token around it.
-3. **repotune's rules** (``secret_rules.py``): the generic forms (secret-named names in any syntax,
+3. **repotune's rules** (``catalog.py``): the generic forms (secret-named names in any syntax,
    URLs and connection strings, command lines, headers, base64-wrapped credentials, key armours).
 
 A finding's span is redacted exactly (``<SECRET:type>``); other occurrences of the same value in the
 file only when the value is credential-shaped (so a false value such as ``password`` never rewrites
 prose). The report lists type, path and line of each finding, never the value.
 
-Over 350 lines: the three scanners' union is one piece (each scanner's spans, widened, merged, typed,
-redacted); the name and value predicates are in ``secret_values``, the rules in ``secret_rules``, the
-run's files in ``rundir``.
+Generic findings (entropy, keywords, repotune's shape rules) go to ``judge`` before they count. Over 350
+lines: the three scanners' union is one piece (each scanner's spans, widened, merged, typed, redacted); the
+name and value predicates are in ``values``, the rules in ``catalog``, the file rules in ``files``, the
+build's stage in ``redaction``.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
-import dataclasses
-import fnmatch
 import functools
 import itertools
 import os
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.core.scan import _process_line_based_plugins
 from detect_secrets.settings import transient_settings
 
-from ..config import SecretsConfig
-from ..records import SourceFile
-from ..stage import StageStats
-from .secret_judge import defined_names, not_a_secret
-from .secret_rules import RULES, SPECIFIC_RULES, rule_spans
-from .secret_values import is_credential_shaped, is_placeholder, is_wordlike
-
-# Files that hold credentials by their nature: never read, never in the corpus, whatever they contain.
-SENSITIVE_FILE_PATTERNS = (
-    ".env", ".env.*", "*.env",  # dotenv files
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",  # keys and certificate stores
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",  # SSH private keys
-    ".netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials",  # tool credential stores
-    "credentials", "credentials.*", "*credentials.json", "service-account*.json",  # cloud credentials
-    "*.tfstate", "*.tfvars",  # terraform state holds provider secrets
-)
+from .catalog import RULES, SPECIFIC_RULES, rule_spans
+from .judge import defined_names, not_a_secret
+from .values import is_credential_shaped, is_placeholder, is_wordlike
 
 # Cheap pre-filter: detect-secrets scans ~0.2 MB/s, so only lines that could hold a secret *value*
 # go to it: a long token-like run with a digit (keys, tokens, high-entropy strings), a long quoted run
@@ -130,13 +115,6 @@ def _whole_token(text: str, start: int, end: int) -> tuple[int, int]:
     while end < len(text) and (_TOKEN_CHAR.match(text[end]) or text[end] == "="):
         end += 1
     return start, end
-
-
-def sensitive_file_reason(path: str) -> str | None:
-    name = PurePosixPath(path).name.lower()
-    if any(fnmatch.fnmatch(name, pattern) for pattern in SENSITIVE_FILE_PATTERNS):
-        return "sensitive_file"
-    return None
 
 
 def secret_slug(secret_type: str) -> str:
@@ -247,7 +225,7 @@ class SecretScanner:
     def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset(),
              judged: Counter | None = None) -> list[Hit]:
         """Every finding in ``text``, overlapping spans of the three scanners merged into one; a generic
-        finding only where ``secret_judge`` finds no reason it is not a secret (each reason counted in
+        finding only where ``judge`` finds no reason it is not a secret (each reason counted in
         ``judged`` when given).
 
         ``allow``: exact values known not to be secrets (the run's own commit and content hashes,
@@ -358,80 +336,6 @@ def _placeholder_lines(value: str, placeholder: str) -> str:
     lines = value.split("\n")
     return "\n".join([placeholder] + [line[:len(line) - len(line.lstrip())] + placeholder if line.strip() else line
                                        for line in lines[1:]])
-
-
-def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfig, stats: StageStats,
-                report: list[Finding]) -> SourceFile | None:
-    """One file: redacted (or None when the policy or a sensitive name drops it); findings go to ``report``."""
-    if sensitive_file_reason(source.path):
-        stats.drop("sensitive_file", source.path)
-        return None
-    safe_path, hits = scanner.redact_path(source.path)
-    if hits:  # a credential in a file or folder name: the file goes, and the report names it redacted
-        report.extend(Finding(h.type, safe_path, 0) for h in hits)
-        stats["files_with_secrets"] += 1
-        stats.drop("secret_in_path")
-        return None
-    judged: Counter = Counter()
-    try:
-        text, findings = scanner.redact(source.text, source.path, judged)
-    except RedactionError as err:  # never let a half-redacted file through, never crash the build
-        report.extend(err.findings)
-        stats["files_with_secrets"] += 1
-        stats.drop("secret_not_redactable", source.path)
-        return None
-    for reason, count in judged.items():
-        stats[f"judged_{reason}"] += count
-    if findings:
-        report.extend(findings)
-        stats["files_with_secrets"] += 1
-        for finding in findings:
-            stats[f"finding_{finding.type}"] += 1
-        if config.policy == "drop":
-            stats.drop("contains_secret", source.path)
-            return None
-        source = dataclasses.replace(source, text=text)
-    stats["kept"] += 1
-    return source
-
-
-def redact_pieces(scanner: SecretScanner, source: SourceFile, pieces: list, config: SecretsConfig, stats: StageStats,
-                  report: list[Finding]) -> SourceFile | None:
-    """The file's chunks as the gate reads them (``pieces``: each a ``.text`` of ``source``, with its
-    ``.start_line``), scanned again: a chunk cut inside a long token can show a shape the whole token did
-    not (the random-looking tail of a cookie). ``source`` itself when no piece shows a finding; else the
-    file with the whole token around each value found redacted wherever the value stands (chunk it again),
-    or None where the policy drops the file or a value is not in its text. Findings go to ``report`` (this
-    file's, after ``redact_file``'s)."""
-    hits = [(piece, hit) for piece in pieces for hit in scanner.scan(piece.text, source.path)]
-    if not hits:
-        return source
-    if not report:
-        stats["files_with_secrets"] += 1
-    for piece, hit in hits:
-        report.append(Finding(hit.type, source.path, piece.start_line + hit.line - 1))
-        stats[f"finding_{hit.type}"] += 1
-    stats["findings_in_chunks"] += len(hits)
-    text = source.text
-    if config.policy == "drop" or any(hit.value not in text for _, hit in hits):  # never a piece the file's redaction cannot reach
-        stats["kept"] -= 1
-        stats.drop("contains_secret" if config.policy == "drop" else "secret_not_redactable", source.path)
-        return None
-    spans = [(*_whole_token(text, m.start(), m.end()), hit.type, 0) for _, hit in hits
-             for m in re.finditer(re.escape(hit.value), text)]
-    return dataclasses.replace(source, text=_replaced(text, _merge(text, spans)))
-
-
-def redact_secrets(
-    files: Iterable[SourceFile], config: SecretsConfig, stats: StageStats, report: list[Finding]
-) -> Iterator[SourceFile]:
-    """Each file by ``redact_file``, the function ``workers.ingest`` runs per file, in one process: redacted
-    (or dropped, by policy); findings extend ``report``."""
-    with SecretScanner() as scanner:
-        for source in files:
-            kept = redact_file(scanner, source, config, stats, report)
-            if kept is not None:
-                yield kept
 
 
 def rules_markdown() -> str:

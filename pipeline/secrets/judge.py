@@ -1,4 +1,4 @@
-"""secret_judge: the second look at a generic finding, from its value, its line and its file.
+"""judge: the second look at a generic finding, from its value, its line and its file.
 
 The scanners propose candidates: a vendor's format (a fixed prefix, a checksum) is a secret wherever it
 stands, and is never judged here. A *generic* finding (an entropy plugin, a keyword, repotune's shape
@@ -8,8 +8,10 @@ in its context, and says why it is not a secret (a short snake_case reason) or N
 
 - ``defined_name``: a name the file defines or calls (``class X``, ``def X``, ``func TestX(``, ``X(``):
   an identifier, not a value.
-- ``unnamed_hex`` / ``unnamed_base64``: an entropy plugin's hex or base64 with no credential word on its
-  line (a gzip body in a test, an ETag, a digest nonce, a checksum). Named ones stay findings.
+- ``unnamed_hex`` / ``unnamed_base64`` / ``unnamed_token``: an entropy plugin's hex or base64, or a random-looking
+  token without a vendor-like prefix, with no credential word on its line (for a token, nor on the three lines
+  above, where a block's name stands): a gzip body in a test, an ETag, a digest nonce, a checksum, test data.
+  Named ones stay findings.
 - ``decodes_to_stand_in``: percent-encoding or base64 (``Basic dXNlcjpwYXNz``) undone, what is left is
   a stand-in (``user:password123``), prose, or too short to be a credential.
 - ``public_id``: the id of a public record: a security advisory (GHSA, CVE), a video in a link, a hex
@@ -30,7 +32,7 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from .secret_values import is_conventional_name, is_placeholder, is_wordlike, is_wordy
+from .values import is_conventional_name, is_placeholder, is_wordlike, is_wordy
 
 # a line about a credential: an unnamed entropy finding stands only beside one of these words
 _CREDENTIAL_WORDS = re.compile(
@@ -50,6 +52,8 @@ _PUBLIC_KEY = re.compile(r"(?i)(?:\betag|\bc?nonce|\bopaque|integrity|checksum|d
 _URL_PATH = re.compile(r"(?:[a-z0-9\-]+\.)+[a-z]{2,24}(?P<path>(?:/[\w.\-~%]*)+)")
 # the userinfo of a URL or DSN: its password is what is judged
 _USERINFO = re.compile(r"://[\w.%+\-~]*:(?P<pw>[^\s@/]*)@")
+# a token that begins as vendors' do (nfp_, rnd_, tfp-): a secret's format, named or not
+_VENDOR_PREFIX = re.compile(r"[A-Za-z]{2,12}[_\-]")
 _ENTROPY_TYPES = {"hex_high_entropy_string": "unnamed_hex", "base64_high_entropy_string": "unnamed_base64"}
 
 
@@ -73,6 +77,8 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
         return "defined_name"
     if kind in _ENTROPY_TYPES and not _CREDENTIAL_WORDS.search(line):
         return _ENTROPY_TYPES[kind]
+    if kind == "random_token" and not _VENDOR_PREFIX.match(value) and not _CREDENTIAL_WORDS.search(_lines_before(text, line_start, 3) + line):
+        return "unnamed_token"
     if _PUBLIC_ID.fullmatch(value) or _PUBLIC_ID_BEFORE.search(before):
         return "public_id"
     if _PUBLIC_KEY.search(before):
@@ -96,6 +102,14 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     if decoded is not None and ":" in decoded and _stand_in(decoded.split(":", 1)[1], short=6):
         return "decodes_to_stand_in"  # Basic credentials: user:password, the password a stand-in
     return None
+
+
+def _lines_before(text: str, line_start: int, n: int) -> str:
+    """The ``n`` lines before the one starting at ``line_start`` (a block's name stands above its value)."""
+    start = line_start
+    for _ in range(n):
+        start = text.rfind("\n", 0, max(start - 1, 0)) + 1 if start > 0 else 0
+    return text[start:line_start]
 
 
 def _percent_decoded(value: str) -> str | None:

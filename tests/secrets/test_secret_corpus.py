@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from secret_corpus import CATEGORIES, PATH, PLACEHOLDER_LINES, CorpusFile, base_form, forms, generate, leaks, run_dir_blobs
 from support import FIXTURE_FILES, git_init, write_files
 
-from pipeline.ingest.secret_values import says_placeholder
+from pipeline.secrets.values import says_placeholder
 
 SEED = int(os.environ.get("REPOTUNE_CORPUS_SEED") or random.SystemRandom().randrange(2**32))
 REPRO = f"corpus seed {SEED} (rerun with REPOTUNE_CORPUS_SEED={SEED})"
@@ -32,7 +32,7 @@ def corpus() -> list[CorpusFile]:
 
 @pytest.fixture(scope="module")
 def scanner():
-    from pipeline.ingest.secrets import SecretScanner
+    from pipeline.secrets import SecretScanner
 
     with SecretScanner() as s:
         yield s
@@ -215,7 +215,7 @@ _BECH32 = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
     ("9GX2MOCK7TQ0P3XXXXD5LW8ZQ", False), ("napi_0k4fake9qzp2mock3xxxx7vbn", False),
 ])
 def test_a_stand_in_word_counts_only_as_a_word_of_its_own(value, stand_in):
-    from pipeline.ingest.secret_values import is_placeholder
+    from pipeline.secrets.values import is_placeholder
 
     assert is_placeholder(value) is stand_in
     assert says_placeholder(value) is stand_in

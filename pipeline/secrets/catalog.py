@@ -544,12 +544,19 @@ def _random_literals(m: re.Match, ctx: Context) -> Iterator[tuple[int, int]]:
         if (looks_random(value) or _mixed_password(value) or _paired_password(value, before)) \
                 and not _named(value, before, text, start, end):
             yield _strip_scheme(text, *lit.span("v"))
+    for key in _HEX_KEY.finditer(text, start, end):
+        yield key.span("v")
     for tok in _BARE_TOKEN.finditer(text, start, end):
         value = tok.group(0)
         if looks_random(value) and (re.search(r"\d", value) or (
                 re.fullmatch(r"[A-Za-z]+", value) and class_changes(value) >= 0.4 and word_share(value) < 0.3)) \
                 and not _named(value, text[start:tok.start()], text, start, end):
             yield tok.span()
+
+
+# 32 hex characters and more given as a `key` (`wandb.login(key="...")`, inside a notebook's JSON too): an API key,
+# even where its letters read as words (hex's a-f spell common English pairs: a sweep drew one the plain bar read as a name)
+_HEX_KEY = re.compile(r"(?i)\bkey\\?[\"']?[ \t]*[:=][ \t]*\\?[\"'](?P<v>[0-9a-f]{32,128})\\?[\"']")
 
 
 def _paired_password(value: str, before: str) -> bool:

@@ -430,6 +430,9 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
      "aio_bjwwlzbPJX965bp75kkm8zpxwucm"),
     # a 600-seed sweep of issue 32's judge (seeds 150000-150599): three random capitals read as a word, beside `xYZ`
     ("db/migrations/0007_roles.sql", "CREATE USER 'report_reader'@'%' IDENTIFIED BY 'QHJ,xYZ:Jqsyuqkg';", "QHJ,xYZ:Jqsyuqkg"),
+    # and a 400-seed one (160000-160399): a hex key whose letters read as words, in a notebook's JSON
+    ("notebooks/churn.ipynb", '    "wandb.login(key=\\"607cabfa9cafc716ccdcdffb25731228acef7739\\")\\n",',
+     "607cabfa9cafc716ccdcdffb25731228acef7739"),
 ])
 def test_swept_leaks_are_redacted(scanner, path, line, value):
     redacted, findings = scanner.redact(f"# settings\n{line}\n", path)

@@ -166,6 +166,43 @@ def clean_projects(show: str = "tune") -> dict:
     return {"projects": projects, "halves": halves}
 
 
+def credsweeper(binary: str, tmp: Path, seed: int = 32) -> dict:
+    """CredSweeper (Samsung; its ML validator judges each candidate, on by default) beside repotune's scanner, as
+    issue 32 asks: findings on the clean tune half (every one false) and planted values found in one seed of the
+    corpus. ``binary``: its CLI, in a virtual environment of its own (`pip install credsweeper` pulls onnxruntime,
+    pandas, lxml, pdfminer: ~420 MB), since repotune does not depend on it."""
+    import json
+
+    from bench.sources import CLEAN, checkout
+
+    def run(path: Path, out: Path) -> tuple[list, float]:
+        start = time.perf_counter()
+        subprocess.run([binary, "--path", str(path), "--save-json", str(out), "--jobs", "2", "--log", "error"],
+                       check=True, capture_output=True)
+        return json.loads(out.read_text()), time.perf_counter() - start
+
+    clean_findings, seconds = 0, 0.0
+    for name in (n for n in CLEAN if CLEAN[n][3] == "tune"):
+        found, spent = run(checkout(name, "clean"), tmp / f"cs-{name}.json")
+        clean_findings, seconds = clean_findings + len(found), seconds + spent
+    root, values = tmp / "planted", []
+    for f in secret_corpus.generate(seed):
+        if all(p.category != "path" for p in f.planted):
+            (root / f.path).parent.mkdir(parents=True, exist_ok=True)
+            (root / f.path).write_text(f.text)
+            values += [(f.path, p.value) for p in f.planted]
+    found, _ = run(root, tmp / "cs-planted.json")
+    seen: dict[str, list[str]] = {}
+    for candidate in found:
+        for line in candidate.get("line_data_list", []):
+            seen.setdefault(str(Path(line["path"]).relative_to(root)), []).append(line.get("value") or "")
+    caught = sum(any(v and (v in value or value in v) and len(v) >= min(8, len(value)) for v in seen.get(path, []))
+                 for path, value in values)
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    return {"version": version, "clean_tune_findings": clean_findings, "clean_tune_seconds": round(seconds, 1),
+            "planted_seed": seed, "planted_values": len(values), "planted_caught": caught}
+
+
 def cost(tmp: Path, baseline: str) -> dict:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     files = corpus_files(stdlib, Path(sysconfig.get_paths()["purelib"]))
@@ -194,10 +231,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="processes the planted corpora are split over (default 1)")
     ap.add_argument("--planted-only", action="store_true", help="only the planted corpora (no build, clean code or cost)")
     ap.add_argument("--clean-only", action="store_true", help="only the clean open-source repositories (false findings)")
+    ap.add_argument("--credsweeper", metavar="BIN", help="compare CredSweeper's CLI (installed apart) on the tune half and one planted seed")
     ap.add_argument("--show", choices=("tune", "report", "none"), default="tune",
                     help="the half of the clean repositories whose findings are listed (default tune: the report half is judged, not read)")
     ap.add_argument("--baseline", default=BASELINE, help=f"the commit to time against (default {BASELINE})")
     args = ap.parse_args()
+    if args.credsweeper:
+        with tempfile.TemporaryDirectory() as tmp:
+            c = credsweeper(args.credsweeper, Path(tmp))
+        save("secrets credsweeper", c, [
+            f"{c['version']} (ML validator on, its defaults) on the clean tune half: **{c['clean_tune_findings']} findings** "
+            f"({c['clean_tune_seconds']} s, 2 jobs); planted corpus seed {c['planted_seed']}: **{c['planted_caught']} of "
+            f"{c['planted_values']} values found**. repotune's scanner on the same: see 'secrets clean projects' (tune half) "
+            "and the planted test (every value, seed fixed in CI)."])
+        return
     if args.clean_only:
         c = clean_projects(args.show)
         save("secrets clean projects", c, clean_rows(c))

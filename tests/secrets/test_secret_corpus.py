@@ -1,7 +1,8 @@
 """The adversarial secret corpus (tests/secret_corpus.py): fresh credentials in hundreds of forms, none
 of which may survive the scanner or reach any byte of a run directory.
 
-Every run draws a new corpus. The seed is printed in each failure message; set REPOTUNE_CORPUS_SEED
+A run draws a new corpus unless REPOTUNE_CORPUS_SEED names one (CI fixes it, so that a red CI means a change,
+not a draw; the bench sweeps seeds). The seed is printed in each failure message; set REPOTUNE_CORPUS_SEED
 to that number to get the same corpus again.
 """
 

@@ -157,6 +157,9 @@ def clean_projects(show: str = "tune") -> dict:
     from bench.sources import CLEAN
 
     projects = {name: clean_project(name, CLEAN[name][3] == show) for name in CLEAN}
+    for name, project in projects.items():  # read on the console, never saved: the lines look like secrets
+        for line in project.pop("listed"):
+            print(f"{name}: {line}", file=sys.stderr)
     halves = {}
     for half in ("tune", "report"):
         rows = [p for p in projects.values() if p["half"] == half]

@@ -350,7 +350,7 @@ RULES: list[Rule] = [
     Rule("positional_password",
          "passwords by their place in a command or a credentials file: `net use Z: \\\\srv\\share <pw> /user:...`, an argv "
          "list `[\"-p\", \"<pw>\"]`, `ConvertTo-SecureString \"<pw>\" -AsPlainText`, chap-secrets `\"client\" * \"<pw>\" *`, "
-         "dovecot `user:{PLAIN}<pw>`, `admin / <pw>`, a TOTP seed (`pyotp.TOTP(\"<base32>\")`)",
+         "dovecot `user:{PLAIN}<pw>`, `admin / <pw>`, a TOTP seed given to `pyotp.TOTP`",
          ("net use", "-p", "-w", "--password", "convertto-securestring", "*", "{plain}", "{clear", "/", "totp"),
          re.compile(r"(?i)\bnet[ \t]+use\b[^\n]*?\\\\\S+[ \t]+(?P<v>[^\s/\"'][^\s\"']{2,200})"
                     r"|[\"'](?:-p|-P|-w|--password|--pass|--passwd|-pass|--token|--secret)[\"'][ \t]*,[ \t]*[\"'](?P<v2>[^\"'\n]{3,200})[\"']"

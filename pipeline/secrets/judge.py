@@ -40,15 +40,15 @@ _CREDENTIAL_WORDS = re.compile(
     r"seed|mnemonic|cipher|encrypt|hmac|jwt|oauth|api")
 # where a name is defined or called in code: the token is an identifier there
 _DEFINITION = re.compile(
-    r"\b(?:class|def|func|fn|function|interface|struct|enum|trait|type|module|void|public|private|protected|static|"
-    r"new|extends|implements)\s+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)|(?<![\w$])([A-Za-z_$][\w$]*)\(")
+    r"\b(?:(?:class|def|func|fn|function|interface|struct|enum|trait|type|module|void|public|private|protected|static|"
+    r"final|abstract|async|new|extends|implements)\s+)+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)|(?<![\w$])([A-Za-z_$][\w$]*)\(")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
 _DOTTED_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
 _PUBLIC_ID = re.compile(r"(?i)(?:GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d{4,}|PYSEC-\d{4}-\d+|RUSTSEC-\d{4}-\d{4})")
 _PUBLIC_ID_BEFORE = re.compile(r"(?i)(?::ghsa:`|:cve:`|advisories/|youtube\.com/watch\?v=|youtu\.be/|/vi/|[?&]v=)$")
 # a key whose value is random but public by nature (HTTP digest auth's nonce and opaque, an ETag, a content hash)
 _PUBLIC_KEY = re.compile(r"(?i)(?:\betag|\bc?nonce|\bopaque|integrity|checksum|digest|\bhash|\bsha\d*|\bcommit|revision|"
-                         r"request[-_]?id|trace[-_]?id)[\"']?\s*[:=,]\s*(?:W/)?[\"']*$")
+                         r"request[-_]?id|trace[-_]?id)[\"']?\s*[:=,]\s*[\"']?(?:W/)?\\?[\"']*$")
 _URL_PATH = re.compile(r"(?:[a-z0-9\-]+\.)+[a-z]{2,24}(?P<path>(?:/[\w.\-~%]*)+)")
 # the userinfo of a URL or DSN: its password is what is judged
 _USERINFO = re.compile(r"://[\w.%+\-~]*:(?P<pw>[^\s@/]*)@")

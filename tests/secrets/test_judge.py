@@ -1,0 +1,76 @@
+"""The judge of generic findings: each reason on the shape it was made for, and what it must not let through."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from pipeline.secrets import SecretScanner
+from pipeline.secrets.judge import defined_names, not_a_secret
+
+
+def judge(text: str, value: str, kind: str) -> str | None:
+    start = text.index(value)
+    return not_a_secret(text, start, start + len(value), kind, defined_names(text))
+
+
+@pytest.mark.parametrize("text, value, kind, reason", [
+    # a name the file defines (a Go test, a Java test method), or calls, made of words
+    ("func TestBasicAuthForProxy407(t *testing.T) {\n", "TestBasicAuthForProxy407", "random_token", "defined_name"),
+    ("public void testPrimitiveDoubleAutoboxedInASingleElementArraySerialization() {\n",
+     "testPrimitiveDoubleAutoboxedInASingleElementArraySerialization", "random_token", "defined_name"),
+    # entropy and shape findings with no credential word near them: data
+    ("test.write(Buffer.from('1f8b080000000000000aab562a2e2952b252d21b05a360148c', 'hex'))\n",
+     "1f8b080000000000000aab562a2e2952b252d21b05a360148c", "hex_high_entropy_string", "unnamed_hex"),
+    (".expect('ETag', 'W/\"3e7-qPnkJ3CVdVhFJQvUBfF10TmVA7g\"')\n", "3e7-qPnkJ3CVdVhFJQvUBfF10TmVA7g", "random_token",
+     "unnamed_token"),
+    # a value its key names as public: a digest auth nonce
+    ("'Authorization': 'Digest nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\"'\n",
+     "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", "random_token", "named_not_secret"),
+    # public records: an advisory, a video in a link
+    ("``SECRET_KEY_FALLBACKS``. :ghsa:`4grg-w6v8-c28g`\n", "4grg-w6v8-c28g", "credential_line_literal", "public_id"),
+    ("[this](http://www.youtube.com/watch?v=ueaHLHgskkw) just\n", "ueaHLHgskkw", "url_parameter", "public_id"),
+    ("/// The Authorization header: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/401\n",
+     "developer.mozilla.org/en-US/docs/Web/HTTP/Status/401", "random_token", "url_path"),
+    # stand-ins once decoded: Basic credentials, a URL's percent-encoded password
+    ('assert response.json() == {"auth": "Basic dXNlcjpwYXNzd29yZDEyMw=="}\n', "dXNlcjpwYXNzd29yZDEyMw==",
+     "http_authorization", "decodes_to_stand_in"),
+    ('url = httpx.URL("HTTPS://jo%40email.com:a%20secret@example.de:1234/")\n', "jo%40email.com:a%20secret",
+     "basic_auth_credentials", None),  # the userinfo without its scheme is judged by the password's own shape below
+    ('url = "https://jo%40email.com:a%20secret@example.de/"\n', "https://jo%40email.com:a%20secret@example.de/",
+     "basic_auth_credentials", "decodes_to_stand_in"),
+])
+def test_each_reason(text, value, kind, reason):
+    assert judge(text, value, kind) == reason
+
+
+@pytest.mark.parametrize("text, value, kind", [
+    # named, these stay findings: a hex key, a token on the line below its name
+    ("SECRET_KEY = '192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf'\n",
+     "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf", "hex_high_entropy_string"),
+    ('purge_token = """\nqT4m9ZrX2vLk8sPw3NcB7yHd5FgJ1aEuRo6i"""\n', "qT4m9ZrX2vLk8sPw3NcB7yHd5FgJ1aEuRo6i", "random_token"),
+    # a vendor-like prefix makes a token a secret's format wherever it stands
+    ("see nfp_Zq8Lm2Xr7Tv4Kp9Wd3Hs6Bn1Yc5Gf0Ja in the log\n", "nfp_Zq8Lm2Xr7Tv4Kp9Wd3Hs6Bn1Yc5Gf0Ja", "random_token"),
+    # a random password that holds %XX by chance is no percent-encoding; one with a colon and an @ is no URL
+    ('password = "se4OK1we%CA_-7w:gD"\n', "se4OK1we%CA_-7w:gD", "secret_assignment"),
+    ('password = "Q#%_rSPc%1DX1Ls69dOU"\n', "Q#%_rSPc%1DX1Ls69dOU", "secret_assignment"),
+    ('password = "ab:cdZ9@efGh7Kq"\n', "ab:cdZ9@efGh7Kq", "secret_assignment"),
+    # a random value that stands before a parenthesis in a string is no called name
+    ("define('AUTH_KEY', 'zQ8Wncoo3qml|As0V)-.|-F37gW({8}1sCK)OP:ZfD(f@sr3.nuGYW');\n", "F37gW", "credential_line_literal"),
+    # Basic credentials that decode to a real password
+    ('headers = {"Authorization": "Basic YWRtaW46cVQ0bTlaclgydkxrOHNQdw=="}\n', "YWRtaW46cVQ0bTlaclgydkxrOHNQdw==",
+     "http_authorization"),
+])
+def test_what_stays_a_finding(text, value, kind):
+    assert judge(text, value, kind) is None
+
+
+def test_judged_findings_are_counted_by_reason():
+    text = ("func TestParseHeaders(t *testing.T) {}\n"
+            "var etag = \"W/\\\"3e7-qPnkJ3CVdVhFJQvUBfF10TmVA7g\\\"\"\n")
+    judged: Counter = Counter()
+    with SecretScanner() as scanner:
+        redacted, findings = scanner.redact(text, "auth_test.go", judged)
+    assert findings == [] and redacted == text
+    assert sum(judged.values()) >= 1 and set(judged) <= {"defined_name", "unnamed_token", "named_not_secret"}

@@ -32,7 +32,7 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from .values import is_conventional_name, is_placeholder, is_wordlike, is_wordy
+from .values import is_placeholder, is_wordlike, is_wordy
 
 # a line about a credential: an unnamed entropy finding stands only beside one of these words
 _CREDENTIAL_WORDS = re.compile(
@@ -86,9 +86,10 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     url = _URL_PATH.fullmatch(value)
     if url:
         pieces = [piece for piece in url.group("path").split("/") if piece]
-        if all(len(piece) <= 5 or is_conventional_name(piece) for piece in pieces):
+        # pieces in words (is_wordy: a random key in a path can pass a name's shape alone, as one drew in a sweep)
+        if all(len(piece) <= 5 or is_wordy(piece) for piece in pieces):
             return "url_path"
-        if not _CREDENTIAL_WORDS.search(line) and all(len(piece) <= 5 or is_conventional_name(piece)
+        if not _CREDENTIAL_WORDS.search(line) and all(len(piece) <= 5 or is_wordy(piece)
                                                       or re.fullmatch(r"[0-9a-f]{7,64}", piece) for piece in pieces):
             return "public_id"
     userinfo = _USERINFO.search(value)

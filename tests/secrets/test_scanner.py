@@ -433,6 +433,9 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
     # and a 400-seed one (160000-160399): a hex key whose letters read as words, in a notebook's JSON
     ("notebooks/churn.ipynb", '    "wandb.login(key=\\"607cabfa9cafc716ccdcdffb25731228acef7739\\")\\n",',
      "607cabfa9cafc716ccdcdffb25731228acef7739"),
+    # and a 600-seed one (170000-170599): a key in a URL's path whose random pieces passed a name's shape
+    ("hardhat.config.js", 'url: "https://eth-mainnet.g.alchemy.com/v2/3cI81W2a08e7b2bKqo_r1-_9Hy-Koqh1",',
+     "3cI81W2a08e7b2bKqo_r1-_9Hy-Koqh1"),
 ])
 def test_swept_leaks_are_redacted(scanner, path, line, value):
     redacted, findings = scanner.redact(f"# settings\n{line}\n", path)

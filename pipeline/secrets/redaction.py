@@ -13,7 +13,7 @@ from ..config import SecretsConfig
 from ..records import SourceFile
 from ..stage import StageStats
 from .files import sensitive_file_reason
-from .scanner import Finding, RedactionError, SecretScanner, _merge, _replaced, _whole_token
+from .scanner import Finding, RedactionError, SecretScanner, merge_spans, replaced_text, whole_token
 
 
 def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfig, stats: StageStats,
@@ -73,9 +73,9 @@ def redact_pieces(scanner: SecretScanner, source: SourceFile, pieces: list, conf
         stats["kept"] -= 1
         stats.drop("contains_secret" if config.policy == "drop" else "secret_not_redactable", source.path)
         return None
-    spans = [(*_whole_token(text, m.start(), m.end()), hit.type, 0) for _, hit in hits
+    spans = [(*whole_token(text, m.start(), m.end()), hit.type, 0) for _, hit in hits
              for m in re.finditer(re.escape(hit.value), text)]
-    return dataclasses.replace(source, text=_replaced(text, _merge(text, spans)))
+    return dataclasses.replace(source, text=replaced_text(text, merge_spans(text, spans)))
 
 
 def redact_secrets(

@@ -108,7 +108,7 @@ _JUDGED_TYPES = _GENERIC_TYPES | {"basic_auth_credentials", "mongodb_connection_
 _TOKEN_CHAR = re.compile(r"[\w\-+/.~]")
 
 
-def _whole_token(text: str, start: int, end: int) -> tuple[int, int]:
+def whole_token(text: str, start: int, end: int) -> tuple[int, int]:
     """The span ``start:end`` of ``text`` widened to the whole token around it (trailing ``=`` padding included)."""
     while start > 0 and _TOKEN_CHAR.match(text[start - 1]):
         start -= 1
@@ -219,7 +219,7 @@ class SecretScanner:
             if not value or secret.type == "Private Key":  # it flags a BEGIN line; key blocks are found whole
                 continue
             for m in re.finditer(re.escape(value), line):
-                start, end = _whole_token(line, m.start(), m.end())
+                start, end = whole_token(line, m.start(), m.end())
                 yield secret_slug(secret.type), starts[secret.line_number - 1] + start, starts[secret.line_number - 1] + end
 
     def scan(self, text: str, path: str, allow: frozenset[str] | set[str] = frozenset(),
@@ -252,7 +252,7 @@ class SecretScanner:
                         judged[reason] += 1
                     continue
             spans.append((start, end, kind, rank))
-        return _merge(text, spans)
+        return merge_spans(text, spans)
 
     def redact(self, text: str, path: str, judged: Counter | None = None) -> tuple[str, list[Finding]]:
         """Replace every finding's span by ``<SECRET:type>`` (and, for a credential-shaped value, its
@@ -268,15 +268,15 @@ class SecretScanner:
             for hit in hits:
                 if is_credential_shaped(hit.value):
                     spans += [(m.start(), m.end(), hit.type, 0) for m in re.finditer(re.escape(hit.value), text)]
-            merged = _merge(text, spans)
+            merged = merge_spans(text, spans)
             findings += [Finding(h.type, path, h.line) for h in merged]
-            text = _replaced(text, merged)
+            text = replaced_text(text, merged)
         raise RedactionError(f"{path}: secrets remain after 5 redaction passes; drop the file (secrets.policy: drop)", findings)
 
     def redact_path(self, path: str) -> tuple[str, list[Hit]]:
         """A path with any credential in a file or folder name redacted, and what was found."""
         hits = self.scan(path, path)
-        return _replaced(path, hits), hits
+        return replaced_text(path, hits), hits
 
 
 # a key that says its value is a content address, not a credential (`"dataset_hash": "<64 hex>"`)
@@ -300,7 +300,7 @@ def _line_starts(text: str) -> list[int]:
     return list(itertools.accumulate((len(line) + 1 for line in text.split("\n")[:-1]), initial=0))
 
 
-def _merge(text: str, spans: list[tuple[int, int, str, int]]) -> list[Hit]:
+def merge_spans(text: str, spans: list[tuple[int, int, str, int]]) -> list[Hit]:
     """Overlapping or touching spans (start, end, type, rank of its scanner) as one hit; its type is
     the most specific among them: a vendor's over a generic one, then the catalog's, detect-secrets',
     repotune's, then the longest."""
@@ -322,7 +322,7 @@ def _merge(text: str, spans: list[tuple[int, int, str, int]]) -> list[Hit]:
     return hits
 
 
-def _replaced(text: str, hits: list[Hit]) -> str:
+def replaced_text(text: str, hits: list[Hit]) -> str:
     """``text`` with each of ``hits`` (merged, in order) replaced by its typed placeholder."""
     parts, last = [], 0
     for h in hits:

@@ -49,7 +49,7 @@ bench-build: install ## build throughput and peak memory on a large real reposit
 	$(OFFLINE) $(BIN)/python -m bench.bench_build
 	$(OFFLINE) $(BIN)/python -m bench.bench_build --languages
 
-bench-secrets: install ## planted secrets leaked (adversarial corpus), false findings on clean code, scan cost vs detect-secrets (~5 min)
+bench-secrets: install ## planted secrets leaked, false findings on 14 clean repositories (cloned on first use), scan cost vs detect-secrets (~15 min)
 	$(OFFLINE) $(BIN)/python -m bench.bench_secrets
 
 bench-train: install ## pairs/s: repotune vs a plain sentence-transformers script

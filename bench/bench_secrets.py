@@ -8,7 +8,10 @@
    no finding.
 3. Cost: the 1x standard-library bench of bench-build, built by this checkout and by ``--baseline``
    (a commit, default the one before the new scanners) in the same run, each against a bare
-   `detect-secrets scan` of the same files.
+   `detect-secrets scan` of the same files (``--cost-only``).
+4. Clean repositories nobody tuned for (``bench/sources.py`` ``CLEAN``, fourteen at pinned revisions, in a tune
+   and a report half): findings per 20k lines, lines changed, nested placeholders (``--clean-only``; the tune
+   half's findings are printed, the report half's only counted). ``--credsweeper BIN`` compares CredSweeper.
 
 Targets (issue 20): 0 leaks; <= 2 findings on clean code and no line without a secret changed; the
 build <= 1.0x a bare detect-secrets scan and within +25 % of the baseline's time.

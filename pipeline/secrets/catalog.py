@@ -271,7 +271,9 @@ RULES: list[Rule] = [
          ("=",),
          re.compile(r"(?i)(?P<pre>[?&;])(?P<name>[A-Za-z][\w.\-]{0,40})[ \t]*=[ \t]*(?P<v>[^&;#\s\"'<>`]{4,400})"),
          lambda m, ctx: m.group("pre") and (is_secret_name(m.group("name")) or looks_random(m.group("v"))
-                                            or m.group("name").lower() in ("key", "sig", "signature", "appid"))),
+                                            or m.group("name").lower() in ("key", "sig", "signature", "appid"))
+         # a word or a few digits is a test's stand-in (`?api-key=rawr`, `&password=123`), not a credential
+         and not (is_wordlike(m.group("v").rstrip(").,]")) or re.fullmatch(r"\d{1,5}", m.group("v").rstrip(").,]")))),
     Rule("base64_credentials",
          "base64 that decodes to `user:password`, a private key or a PuTTY key (docker config.json `auth`, "
          "kubeconfig `client-key-data`, `Basic` credentials outside a header)",

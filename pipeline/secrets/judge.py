@@ -138,5 +138,6 @@ def _stand_in(secret: str, short: int = 0) -> bool:
     """A decoded password that is a stand-in (`password123`), prose (`a secret`), or under ``short`` characters
     (a URL's or Basic credentials' password, whose whole is known)."""
     secret = secret.strip()
-    return len(secret) < short or re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+)+", secret) is not None or is_placeholder(secret) \
-        or is_wordlike(secret)
+    # a stand-in by its words only (password123, changeme): syntax marks once decoded (`\n` in `w2q%5Cnve`) are chance
+    return len(secret) < short or re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+)+", secret) is not None or is_wordlike(secret) \
+        or re.fullmatch(r"[\w.\-]+", secret) is not None and is_placeholder(secret)

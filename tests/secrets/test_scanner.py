@@ -436,6 +436,8 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
     # and a 600-seed one (170000-170599): a key in a URL's path whose random pieces passed a name's shape
     ("hardhat.config.js", 'url: "https://eth-mainnet.g.alchemy.com/v2/3cI81W2a08e7b2bKqo_r1-_9Hy-Koqh1",',
      "3cI81W2a08e7b2bKqo_r1-_9Hy-Koqh1"),
+    # and a 400-seed one (180000-180399): a password holding %5C by chance, decoded to a `\n` that read as regex syntax
+    ("Startup.cs", 'new NetworkCredential("svc_inventory", "w2q%5Cnve*frHn8", "SUPPLIER");', "w2q%5Cnve*frHn8"),
 ])
 def test_swept_leaks_are_redacted(scanner, path, line, value):
     redacted, findings = scanner.redact(f"# settings\n{line}\n", path)
@@ -584,6 +586,9 @@ def test_unseen_categories_are_redacted(scanner, path, template, value):
         "A bulk write under a session token returns a `BulkWriteOpResult`, not a `WriteOpResult`.",
         # a name's numbered sibling beside the name (gin's binding, as a model card's sample row joins it)
         "case MIMEMSGPACK, MIMEMSGPACK2: // the token's codec",
+        # a test's stand-in in a URL's query: a word, a few digits
+        ".get('/api/users?api-key=rawr')",
+        "// Example for binding a HTML form (user=manu&password=123)",
         # a held-out commit whose subject speaks of passwords: its files' paths and its hash stay (history/heldout.jsonl)
         '{"query": "keys are not passwords (see the scanner)", "relevant": [{"path": "pipeline/ingest/secrets.py"}], '
         '"commit": "d9caaa1f8e2b44c0a9e0c3b7a1d2e3f4a5b6c7d8"}',

@@ -144,9 +144,10 @@ def collect(repo: str | Path, config: CollectConfig, stats: StageStats, own: Ite
 
 def _collect(root: Path, config: CollectConfig, stats: StageStats, own: list[str]) -> Iterator[SourceFile]:
     paths, commit = _list_paths(root)
+    excluded = [*config.exclude, *own]
     for rel in paths:
         path = root / rel
-        if any(fnmatch.fnmatch(rel, pattern) for pattern in [*config.exclude, *own]):
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in excluded):
             stats.drop("excluded", rel)
             continue
         if config.include and not any(fnmatch.fnmatch(rel, pattern) for pattern in config.include):

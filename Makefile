@@ -14,7 +14,7 @@ QUESTIONS ?= $(if $(filter .,$(REPO)),quality/questions.jsonl,)
 # Nothing loads from the Hugging Face Hub at run time here: say so, so nothing waits on it.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: help install train test test-colab gate bench bench-build bench-secrets bench-train bench-quality clean
+.PHONY: help install train test test-colab gate bench bench-build bench-secrets bench-codeheavy bench-train bench-quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ $(BIN)/repotune: pyproject.toml constraints.txt
 install: $(BIN)/repotune ## create .venv and install repotune with its test extras (~3 min)
 
 train: install ## tune a model on this repository (default recipe, ~15 min on 2 cores) -> runs/latest
-	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN) $(if $(QUESTIONS),--set evaluate.questions=$(QUESTIONS))
+	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN) --fresh $(if $(QUESTIONS),--set evaluate.questions=$(QUESTIONS))
 
 test: install ## run the unit tests (tiny local model, a few minutes)
 	$(OFFLINE) $(BIN)/python -m pytest
@@ -51,6 +51,9 @@ bench-build: install ## build throughput and peak memory on a large real reposit
 
 bench-secrets: install ## planted secrets leaked, false findings on 14 clean repositories (cloned on first use), scan cost vs detect-secrets (~15 min)
 	$(OFFLINE) $(BIN)/python -m bench.bench_secrets
+
+bench-codeheavy: install ## the default recipe and the gate on 3 code-heavy repositories (cloned on first use, ~10 min each)
+	$(OFFLINE) $(BIN)/python -m bench.bench_codeheavy
 
 bench-train: install ## pairs/s: repotune vs a plain sentence-transformers script
 	$(OFFLINE) $(BIN)/python -m bench.bench_train

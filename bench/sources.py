@@ -66,6 +66,15 @@ CLEAN = {
     "prometheus": ("go", "prometheus/prometheus", "d15adb9ad7e5d9fbde3a9a8f30200593a5a14d86", "report"),
     "ripgrep": ("rust", "BurntSushi/ripgrep", "3fce3b5bb0236da2df6d99672afb8a719642eca7", "report"),
 }
+# name -> (language, GitHub owner/name, pinned revision, paths removed): code-heavy repositories (90 %+ code chunks, a
+# short README) for bench-codeheavy: the default recipe must build, train and pass the gate on them (issue 33). The
+# removal is committed in the clone (the history stays): requests as its package source and README only.
+CODE_HEAVY = {
+    "go-cmp": ("go", "google/go-cmp", "b133f1f1932e48f466f597a3346ce6f5a49a0dc1", ()),
+    "pflag": ("go", "spf13/pflag", "5fdac2d16c16d60605cb8baa887e8c5c38ef623f", ()),
+    "requests-src": ("python", "psf/requests", "1f6589ec3a1ee910f9a65cc3ceac60b26677bc0e",
+                     ("docs", "tests", "ext", "HISTORY.md", "AUTHORS.rst")),
+}
 MIRRORS = Path(os.environ.get("REPOTUNE_MIRRORS", "/work/.mirror"))
 # Python trees of a similar size, on disk already, for the side-by-side figures
 LOCAL = {"requests": ("python", SITE / "requests"), "asyncio": ("python", STDLIB / "asyncio")}
@@ -83,9 +92,10 @@ def tree(name: str) -> Path:
 
 
 def checkout(name: str, table: str = "git") -> Path:
-    """The git repository ``name`` of ``GIT`` (or of ``CLEAN``, with ``table="clean"``) at its pinned revision,
-    with its history, cloned on first use."""
-    _, slug, rev, _ = (CLEAN if table == "clean" else GIT)[name]
+    """The git repository ``name`` of ``GIT`` (or of ``CLEAN`` / ``CODE_HEAVY``, with ``table="clean"`` /
+    ``"codeheavy"``) at its pinned revision, with its history, cloned on first use; a code-heavy one with its
+    paths removed in a commit of its own on top."""
+    _, slug, rev, removed = {"clean": CLEAN, "codeheavy": CODE_HEAVY}.get(table, GIT)[name]
     dest = SRC / table / name
     if not (dest / ".git").is_dir():
         mirror = MIRRORS / slug.replace("/", "+") / "repo"
@@ -96,8 +106,16 @@ def checkout(name: str, table: str = "git") -> Path:
     head = subprocess.run(["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     want = subprocess.run(["git", "-C", str(dest), "rev-parse", f"{rev}^{{commit}}"], capture_output=True, text=True,
                           check=True).stdout.strip()
+    if table == "codeheavy" and removed:
+        parent = subprocess.run(["git", "-C", str(dest), "rev-parse", "HEAD~1"], capture_output=True, text=True).stdout.strip()
+        if parent == want:
+            return dest  # the removal is committed on the pinned revision already
     if head != want or not any(p.name != ".git" for p in dest.iterdir()):
         subprocess.run(["git", "-C", str(dest), "checkout", "-q", "--force", "--detach", want], check=True)
+    if table == "codeheavy" and removed:
+        subprocess.run(["git", "-C", str(dest), "rm", "-q", "-r", *removed], check=True)
+        subprocess.run(["git", "-C", str(dest), "-c", "user.email=bench@repotune", "-c", "user.name=bench", "commit", "-q",
+                        "-m", "keep the package source and its README only (a code-heavy repository for the bench)"], check=True)
     return dest
 
 

@@ -22,7 +22,7 @@ from .console import progress
 from .dataset import ChunkStore, detect_license, write_card, write_dataset
 from .errors import RepotuneError
 from .ingest.chunk import Chunker, TokenCounter
-from .ingest.collect import RepoError, collect
+from .ingest.collect import RepoError, collect, remote_url
 from .ingest.history import read_history, write_heldout
 from .secrets import Finding
 from .ingest.workers import ingest, max_chunk_tokens, worker_count
@@ -52,7 +52,12 @@ def versions() -> dict[str, str]:
 
 
 def _explain_empty(stats: dict[str, StageStats], what: str, check: str = "") -> str:
-    """One line (the CLI prints it after `error:`): the per-stage counts, then the recipe keys to look at."""
+    """One line (the CLI prints it after `error:`): the per-stage counts, then the recipe keys to look at; a repository
+    with no file at all is said to be empty (no recipe key can help it)."""
+    collected = stats["collect"]
+    if not collected.get("kept", 0) and not collected.dropped():
+        return (f"{what}: the repository holds no file to read (empty, or a clone without a checkout: `git checkout` a "
+                "branch); give repotune a folder with code or documentation")
     parts = []
     for name, s in stats.items():
         if not s and name != "collect":
@@ -139,6 +144,7 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
 
     # raises RepoError on a bad path; the run's question set and output folder are never its training data
     files = collect(repo_path, recipe.collect, stats["collect"], own=[recipe.evaluate.questions, out])
+    built_before = run.read_manifest().get("dataset_hash") if run.manifest.is_file() else None
     run.root.mkdir(parents=True, exist_ok=True)
     run.config.write_text(recipe.to_yaml())
     # checked here, before any worker starts: a chunk limit too small for the tokenizer is a recipe error
@@ -177,11 +183,12 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
             s.write(run.stats)
         write_json(run.secrets_report, {"policy": recipe.secrets.policy, "findings": findings})
         manifest = run.update_manifest(
-            source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": done.commit},
+            source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": done.commit,
+                    "url": remote_url(repo_path.resolve())},
             recipe=recipe.to_dict(),
             seed=recipe.split.seed,
             versions=versions(),
-            license=detect_license(repo_path.resolve()),
+            license=recipe.collect.license or detect_license(repo_path.resolve()),
             counts={"files": stats["chunk"]["files"], "chunks": store.rows, "pairs": len(pairs), "train_pairs": len(train),
                     "holdout_pairs": len(holdout), "secret_findings": len(findings),
                     "text_mb": round(store.text_bytes / 1e6, 3), "input_mb": round(done.input_bytes / 1e6, 3)},
@@ -192,6 +199,10 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         )
         write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, findings)
     _refuse_an_empty_side(manifest["counts"], stats)
+    if built_before not in (None, dataset_hash) and (run.model / "modules.json").is_file():
+        log.warning("the dataset in %s changed (%s -> %s): its model was trained on the old one, and the gate and publish "
+                    "refuse it until `repotune train %s --fresh` and `repotune evaluate %s`", run.root, built_before[:12],
+                    dataset_hash[:12], run.root, run.root)
     # per stage: seconds summed over the worker processes (read/clean, secrets, chunk, the chunks'
     # shingle hashes) and this one; files_wall is the wall time of the per-file part, workers the pool's size
     timings = {name: round(value, 3) for name, value in seconds.items()}

@@ -37,7 +37,7 @@ def cmd_train(args) -> int:
     recipe = recipe_from_dict(run.read_recipe().to_dict(), args.set or [])
     if os.environ.get("RANK", "0") == "0":  # torchrun: one writer
         run.config.write_text(recipe.to_yaml())
-    manifest = train(args.run, recipe, resume=args.resume)
+    manifest = train(args.run, recipe, resume=args.resume, fresh=args.fresh)
     if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
         return 0
     t = manifest["train"]
@@ -66,6 +66,10 @@ def cmd_evaluate(args) -> int:
                               "model are built already; rebuild or retrain to change other keys")
         run = RunDir(args.run)
         recipe = recipe_from_dict(run.read_recipe().to_dict(), [_absolute_questions(s) for s in args.set])
+        if recipe.evaluate.questions:  # at once, and before config.yaml names a set that is not there
+            from .evaluation.questions import load_questions, questions_path
+
+            load_questions(questions_path(recipe.evaluate.questions, run.read_manifest()))
         run.config.write_text(recipe.to_yaml())  # the gate and a later `evaluate` see what this one used
     _show(evaluate(args.run, recipe), args.run, args.quiet)
     return 0
@@ -92,7 +96,8 @@ def cmd_run(args) -> int:
     log.info("built %s: %d files, %d chunks, %d train / %d holdout pairs, %d secrets redacted (%.0f s)", args.out, c["files"],
              c["chunks"], c["train_pairs"], c["holdout_pairs"], c["secret_findings"], time.perf_counter() - start)
     start = time.perf_counter()
-    t = train(args.out, recipe)["train"]
+    # a run directory that holds a training continues it (the same dataset and recipe) or refuses, unless --fresh
+    t = train(args.out, recipe, resume=not args.fresh, fresh=args.fresh)["train"]
     log.info("trained %s/model: %d steps, final train loss %.4f (%.0f s)", args.out, t["steps"], t["final_train_loss"], time.perf_counter() - start)
     start = time.perf_counter()
     metrics = evaluate(args.out)
@@ -163,7 +168,8 @@ def cmd_questions_draft(args) -> int:
     from .evaluation.drafts import draft_questions
 
     r = draft_questions(args.run)
-    sources = ", ".join(f"{n} from {name}s" for name, n in r["by_source"].items())
+    plural = {"heading": "headings", "mention": "mentions", "history": "the history"}
+    sources = ", ".join(f"{n} from {plural.get(name, name)}" for name, n in r["by_source"].items())
     print(f"drafted {r['n']} candidate questions ({sources}) into {r['path']}; none counts until kept: review them with "
           f"`repotune serve {args.run}` (label a question set)")
     return 0
@@ -174,16 +180,35 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key, e.g. train.max_steps=2 (repeatable)")
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("repotune")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="repotune", description="Tune a sentence-embedding model on a repository, behind a governance gate.")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (every dropped file and its reason), "
                                                                   "and other libraries' logs, progress bars and warnings")
     ap.add_argument("-q", "--quiet", action="store_true", help="errors and the final line only")
+    ap.add_argument("--version", action="version", version=f"repotune {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
+    _pipeline_commands(sub)
+    _sharing_commands(sub)
+    return ap
 
+
+def _pipeline_commands(sub) -> None:
+    """run, build, train, evaluate, gate: a repository to a gated model."""
     p = sub.add_parser("run", help="build, train and evaluate: REPO -> runs/NAME")
     p.add_argument("repo")
     p.add_argument("--out", required=True, help="run directory, e.g. runs/NAME")
+    p.add_argument("--fresh", action="store_true", help="delete the checkpoints a run directory holds and train from the "
+                                                        "start (without it, a training there is continued, or refused "
+                                                        "when its dataset or recipe changed)")
     _add_recipe_args(p)
     p.set_defaults(func=cmd_run)
 
@@ -195,7 +220,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune on runs/NAME's pairs -> runs/NAME/model")
     p.add_argument("run", help="run directory made by `repotune build`")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint (after a cut-off)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true", help="continue from the newest checkpoint (after a cut-off); "
+                                                           "trains from the start when there is none")
+    how.add_argument("--fresh", action="store_true", help="delete the run's checkpoints and train from the start")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key, e.g. train.time_budget=20m")
     p.set_defaults(func=cmd_train)
 
@@ -211,6 +239,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", default=None, help="thresholds file (default: quality/policy.yaml)")
     p.set_defaults(func=cmd_gate)
 
+
+def _sharing_commands(sub) -> None:
+    """publish, pull, search, serve, questions: a model out to the Hub, back, and in use."""
     p = sub.add_parser("publish", help="push a gated run's model and dataset to the Hugging Face Hub (private by default)")
     p.add_argument("run", help="run directory with a passing, current governance.json (`repotune gate`)")
     p.add_argument("--model-repo", required=True, metavar="ORG/NAME", help="model repository on the Hub")
@@ -228,7 +259,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("search", help="top chunks for a query, by a model on disk")
-    p.add_argument("model", help="a saved SentenceTransformer: runs/NAME/model or a folder made by `repotune pull`")
+    p.add_argument("model", help="a saved SentenceTransformer: runs/NAME/model (or the run directory runs/NAME) or a folder "
+                                 "made by `repotune pull`")
     p.add_argument("query", nargs="?", help="one query (or --queries FILE)")
     p.add_argument("--queries", metavar="FILE", help="many queries, one per line, answered at once")
     p.add_argument("--mode", choices=("dense", "bm25", "hybrid"), default="hybrid",
@@ -251,7 +283,6 @@ def parser() -> argparse.ArgumentParser:
                                    "-> runs/NAME/questions.drafts.jsonl")
     d.add_argument("run", help="a run directory made by `repotune build`")
     d.set_defaults(func=cmd_questions_draft)
-    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"repotune {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"repotune {args.command}: interrupted", file=sys.stderr)
+        run = getattr(args, "run", None) or getattr(args, "out", None)
+        hint = f": `repotune train {run} --resume` continues from the newest checkpoint" if args.command in ("train", "run") else ""
+        print(f"repotune {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -46,6 +46,9 @@ class CollectConfig:
     include: list[str] = field(default_factory=list)  # glob patterns; empty means everything
     exclude: list[str] = field(default_factory=lambda: ["runs/**", ".venv/**"])
     max_file_bytes: int = 2_000_000  # files above this are dropped as too_large before reading
+    # the repository's licence as an SPDX id (mit, apache-2.0, bsd-3-clause, ...) for the cards: null reads the
+    # repository's LICENSE / COPYING file; set it where that file is missing or not recognised (the cards say "other")
+    license: str | None = None
 
 
 @dataclass
@@ -97,9 +100,10 @@ class PairsConfig:
     min_body_lines: int = 3  # CodeSearchNet: bodies of 3+ lines
     min_docstring_tokens: int = 3  # CodeSearchNet: docstrings of 3+ tokens (whitespace words)
     balance_code_share: float | None = None  # code share of the pairs training sees (null: as mined)
-    # downsample: drop pairs of the majority kind at build; upsample: keep every pair, repeat the
-    # minority kind in training (the dataset keeps all pairs; the card says what training saw)
-    balance: str = "downsample"
+    # upsample: keep every pair, repeat the minority kind in training (the dataset keeps all pairs; the card says what
+    # training saw); downsample: drop pairs of the majority kind at build, which on a code-heavy repository discards
+    # most of its signal (the requests package: 231 of 238 pairs)
+    balance: str = "upsample"
     # per pair, a hard negative mined by sentence_transformers.util.mine_hard_negatives with the base
     # model (0: in-batch negatives only); never from the positive's own file
     hard_negatives: int = 0

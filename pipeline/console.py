@@ -64,9 +64,35 @@ def shows_progress() -> bool:
     return log.isEnabledFor(logging.INFO) and sys.stderr.isatty()
 
 
+LINE_SECONDS = 30.0  # piped output (a notebook cell, a CI log): a progress line at most this often, the first after it
+
+
+class _Lines:
+    """A file for tqdm where each refresh is a line of its own: piped output (Colab's cells, a log) shows a redrawn
+    bar as nothing at all, or as one endless line."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()  # tqdm redraws with a carriage return, and clears with spaces
+        if text:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def progress(iterable=None, **kwargs):
-    """A tqdm bar for one long stage, shown when ``shows_progress``."""
-    return tqdm(iterable, disable=not shows_progress(), leave=False, dynamic_ncols=True, **kwargs)
+    """A tqdm bar for one long stage on a terminal (``shows_progress``); where the output is piped (a notebook, a
+    log), a line every ``LINE_SECONDS`` instead (done / total, elapsed < left, rate, postfix); nothing when quiet.
+    Work shorter than ``LINE_SECONDS`` prints no line."""
+    if shows_progress():
+        return tqdm(iterable, disable=False, leave=False, dynamic_ncols=True, **kwargs)
+    return tqdm(iterable, disable=not log.isEnabledFor(logging.INFO), leave=False, file=_Lines(sys.stderr),
+                mininterval=LINE_SECONDS, delay=LINE_SECONDS,
+                bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s [{elapsed}<{remaining}, {rate_fmt}]{postfix}", **kwargs)
 
 
 def step_progress():

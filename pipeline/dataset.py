@@ -62,8 +62,7 @@ def project_url() -> str:
 
 def detect_license(repo: Path) -> str:
     """The repository's licence id from its LICENSE file, or 'other' (then check it by hand)."""
-    for name in ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING", "LICENCE"):
-        path = repo / name
+    for path in sorted(repo.glob("LICEN[CS]E*")) + sorted(repo.glob("COPYING*")):
         if path.is_file():
             head = path.read_text(errors="replace")[:3000].lower()
             return next((spdx for needle, spdx in _LICENSES if needle in head), "other")
@@ -262,7 +261,7 @@ def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: li
         card_data,
         template_path=str(TEMPLATE),
         pretty_name=card_data.pretty_name,
-        source_repo=source["name"],
+        source_repo=source.get("url") or source["name"],
         commit=source.get("commit") or "",
         n_train=len(pairs["train"]), n_holdout=len(pairs["holdout"]), n_corpus=len(corpus),
         holdout_files=split_stats.get("holdout_files", 0), seed=manifest.get("seed"),
@@ -277,7 +276,7 @@ def write_card(run: RunDir, manifest: dict, stats: dict[str, dict], findings: li
         secrets_policy=manifest.get("recipe", {}).get("secrets", {}).get("policy", "redact"),
         secrets_by_type=dict(sorted(Counter(f["type"] for f in findings).items())),
         license=manifest.get("license", "other"),
-        run_dir=run.root.as_posix(), recipe=manifest.get("recipe", {}).get("name", "?"),
+        recipe=manifest.get("recipe", {}).get("name", "?"),
         version=manifest.get("versions", {}).get("repotune", "?"),
         usage=usage, project_url=project_url(),
     )

@@ -72,6 +72,9 @@ def chunk_id(path: str, start_line: int, end_line: int, text: str) -> str:
     return f"{path}:{start_line}-{end_line}:{digest}"
 
 
+SETTINGS_FILE = "repotune.json"  # in a model folder: how its chunks are embedded and fused, the dataset it was trained on
+
+
 def context_header(path: str, symbol: str = "") -> str:
     """The one-line header a chunk is embedded under when ``chunk.context`` is on: "pipeline/secrets/scanner.py
     SecretScanner.redact" (``search.embed_text``); the chunker leaves room for it (``chunk.header_reserve()``)."""

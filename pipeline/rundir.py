@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RepotuneError
+from .records import SETTINGS_FILE
 
 
 class RunError(RepotuneError, RuntimeError):
@@ -97,9 +98,41 @@ class RunDir:
             raise RunError(f"{self.config} is missing: run `repotune build REPO --out {self.root}` first")
         return recipe_from_dict(yaml.safe_load(self.config.read_text()))
 
+    def drops(self, *stages: str) -> str:
+        """The stages' counts from stats/ in words ("pairs kept 7, dropped balance=231"): an error's real cause."""
+        parts = []
+        for stage in stages:
+            path = self.stats / f"{stage}.json"
+            counts = json.loads(path.read_text()) if path.is_file() else {}
+            dropped = ", ".join(f"{k.removeprefix('dropped_')}={n}" for k, n in counts.items() if k.startswith("dropped_") and n)
+            if counts:
+                parts.append(f"{stage} kept {counts.get('kept', 0)}, dropped {dropped or 'nothing'}")
+        return "; ".join(parts)
+
     def model_hash(self) -> str | None:
         weights = sorted(self.model.glob("*.safetensors")) if self.model.is_dir() else []
         return sha256_file(weights[0]) if weights else None
+
+    def provenance_problem(self, measured: bool = True) -> str | None:
+        """Why the run's dataset, model and metrics do not belong together, in one line naming the command to rerun,
+        or None. The model records the dataset it was trained on (its repotune.json), metrics.json the model and
+        dataset it measured: a rebuilt dataset or a retrained model makes the older files stale, and the gate and
+        publish refuse them (what is published is what was trained and measured). ``measured=False``: the model only."""
+        dataset = self.read_manifest().get("dataset_hash")
+        settings = self.model / SETTINGS_FILE
+        if settings.is_file():
+            trained_on = json.loads(settings.read_text()).get("dataset_hash")
+            if trained_on != dataset:
+                return (f"the model in {self.model} was trained on dataset {str(trained_on)[:12]}, and the run now holds "
+                        f"dataset {str(dataset)[:12]} (rebuilt since): run `repotune train {self.root} --fresh`, then "
+                        f"`repotune evaluate {self.root}`")
+        if measured and self.metrics.is_file():
+            metrics = json.loads(self.metrics.read_text())
+            if metrics.get("model_hash") != self.model_hash() or metrics.get("dataset_hash") != dataset:
+                what = "model" if metrics.get("model_hash") != self.model_hash() else "dataset"
+                return (f"{self.metrics} measured another {what} than the run holds now ({what} "
+                        f"{str(metrics.get(what + '_hash'))[:12]}): run `repotune evaluate {self.root}`")
+        return None
 
 
 # --- the files of a run that the gate and publish scan for secrets, and the values they may allow ---

@@ -24,8 +24,15 @@ from pipeline.rundir import RunDir, write_json
 def pytest_configure(config):
     """A pytest from another environment (one without repotune installed) lacks the plugin and its options:
     say in one line which command to run instead of failing later with a traceback."""
-    if not config.pluginmanager.hasplugin("repotune"):
-        raise pytest.UsageError(f"this pytest ({sys.executable}) is not the one repotune is installed in: run "
+    try:  # the suites' imports: a python that finds the checkout's metadata but not its dependencies fails here
+        import pipeline.ingest.workers  # noqa: F401
+        import pipeline.secrets  # noqa: F401
+        missing = None
+    except ImportError as err:
+        missing = err.name
+    if missing or not config.pluginmanager.hasplugin("repotune"):
+        lacks = f" (it lacks {missing})" if missing else ""
+        raise pytest.UsageError(f"this pytest ({sys.executable}) is not the one repotune is installed in{lacks}: run "
                                 "`.venv/bin/python -m pytest -m governance` (after `make install`), or `make gate`")
 
 
@@ -35,6 +42,9 @@ def run(request) -> RunDir:
     if not run.root.is_dir():
         pytest.fail(f"run directory {run.root} does not exist: run `make train` or `repotune run REPO --out {run.root}` first, "
                     "or pass --run-dir", pytrace=False)
+    if run.manifest.is_file() and (stale := run.provenance_problem()) is not None:
+        # one line, not one failure per check: the checks would judge files that do not belong together
+        pytest.exit(f"the gate judges only what was trained and measured together: {stale}", returncode=2)
     return run
 
 

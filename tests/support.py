@@ -96,7 +96,7 @@ class {_topic.title()}Manager:
 
 This guide explains how the {_topic} layer of the package works, step by step.
 
-## Loading {_topic} settings
+## How do I load {_topic} settings?
 
 Call `load_{_topic}()` with a path to read the settings; it retries when the file is busy.
 
@@ -120,7 +120,8 @@ def run_with_base_as_model(built_run: Path, dest: Path, settings: dict):
     run = RunDir(dest)
     shutil.copytree(built_run, run.root)
     SentenceTransformer(run.read_recipe().train.base_model).save(str(run.model))
-    (run.model / "repotune.json").write_text(json.dumps(settings))
+    # what train writes beside its settings: the dataset the model belongs to (evaluate, gate and publish check it)
+    (run.model / "repotune.json").write_text(json.dumps({"dataset_hash": run.read_manifest()["dataset_hash"], **settings}))
     return run
 
 

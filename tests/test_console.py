@@ -53,3 +53,39 @@ def test_verbose_shows_the_libraries_too(outputs):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert any(line.startswith("INFO sentence_transformers") for line in proc.stderr.splitlines())
     assert "DEBUG repotune" in proc.stderr or "INFO repotune" in proc.stderr
+
+
+def test_piped_output_gets_a_progress_line_at_an_interval_and_quiet_gets_none(monkeypatch, capsys):
+    """A notebook cell pipes repotune's output: training and evaluation print a line every LINE_SECONDS (done / total,
+    time left, rate), not a bar redrawn with carriage returns; --quiet prints none."""
+    import logging
+
+    import pipeline.console as console
+
+    def three_steps(level: int) -> str:
+        console.log.setLevel(level)  # what the CLI sets; setLevel (not the attribute) clears logging's cache
+        bar = console.progress(total=3, desc="training", unit="step")
+        for _ in range(3):
+            bar.update()
+        bar.close()
+        return capsys.readouterr().err
+
+    monkeypatch.setattr(console, "LINE_SECONDS", 0.0)
+    level = console.log.level
+    try:
+        err, quiet = three_steps(logging.INFO), three_steps(logging.WARNING)
+    finally:
+        console.log.setLevel(level)
+    lines = [line for line in err.splitlines() if line.startswith("training: ")]
+    assert lines and lines[-1].startswith("training: 3/3 steps [") and "<" in lines[-1] and "\r" not in err
+    assert quiet == ""
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib import metadata
+
+    from pipeline.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"repotune {metadata.version('repotune')}"

@@ -7,6 +7,7 @@ import ast
 import json
 import os
 import re
+import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -283,7 +284,6 @@ def test_notebook_runs_end_to_end(fixture_repo, tiny_model, tmp_path, monkeypatc
             outputs = outputs_of(*nb.cells)
             assert "HF_TOKEN: set" in outputs
             assert TOKEN not in outputs, "the notebook printed the token"
-            assert "resume from checkpoint: False" in outputs
             assert "governance gate: PASSED" in outputs
             assert "dry run: nothing was sent" in outputs and "DRY_RUN: nothing was pushed" in outputs
             assert not (ROOT / "runs" / "nbtest").exists()  # the run went to the kernel's working folder
@@ -302,15 +302,30 @@ def test_notebook_runs_end_to_end(fixture_repo, tiny_model, tmp_path, monkeypatc
             assert json.loads((run / "governance.json").read_text())["passed"]
             model_hash = json.loads((run / "manifest.json").read_text())["model_hash"]
 
-            # 2. a second session on the same run directory: the dataset is kept and training resumes
-            resumed = [cell_index(nb, "RESUME = any("), cell_index(nb, '"build", TARGET'), cell_index(nb, '"train", RUN_DIR')]
+            # 2. a second session on the same run directory: the dataset is kept and training resumes (the training
+            # cell always passes --resume: the CLI decides, soup ingredients included)
+            resumed = [cell_index(nb, '"build", TARGET'), cell_index(nb, '"train", RUN_DIR')]
             for index in resumed:
                 client.execute_cell(nb.cells[index], index)
             outputs = outputs_of(*(nb.cells[i] for i in resumed))
-            assert "resume from checkpoint: True" in outputs and "resuming: keeping the dataset" in outputs
-            assert f"train {run} --resume" in outputs
+            assert "resuming: keeping the dataset built" in outputs and f"train {run} --resume" in outputs
             # the training had finished: resuming it trains nothing and keeps the model the gate judged
             assert json.loads((run / "manifest.json").read_text())["model_hash"] == model_hash
+
+            # 2b. the target changed under the same RUN_NAME: said before the build, rebuilt, trained afresh, measured
+            (fixture_repo / "pkg" / "later.py").write_text('def later_change(value):\n    """Return the value doubled, a later change."""\n'
+                                                           '    return 2 * value\n')
+            subprocess.run(["git", "-C", str(fixture_repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "add", "-A"], check=True)
+            subprocess.run(["git", "-C", str(fixture_repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
+                            "-m", "add a later change"], check=True)
+            again = [*resumed, cell_index(nb, '"evaluate", RUN_DIR')]
+            for index in again:
+                client.execute_cell(nb.cells[index], index)
+            outputs = outputs_of(*(nb.cells[i] for i in again))
+            assert "the target changed under RUN_NAME='nbtest'" in outputs and f"train {run} --fresh" in outputs
+            manifest = json.loads((run / "manifest.json").read_text())
+            assert manifest["model_hash"] != model_hash
+            assert json.loads((run / "model" / "repotune.json").read_text())["dataset_hash"] == manifest["dataset_hash"]
 
             # 3. the real policy: the gate cell raises, naming the failed checks, so no later cell runs
             nb.cells.append(nbformat.v4.new_code_cell("GATE_POLICY = None  # the checkout's quality/policy.yaml"))

@@ -30,6 +30,11 @@ MAX_NAMES = 3  # code names in one sentence: past this it is a list of names (co
 _MARKUP = re.compile(r"[`*]|\[([^\]]*)\]\([^)]*\)")  # backticks, emphasis, [text](link) -> text
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`])")
 _NUMBERED = re.compile(r"^\d+(?:\.\d+)*[.)]?\s+")  # "8. The governance gate": a notebook's step number
+# a heading that is a question: asked with "?", or begun as one ("How to ...", "Why ...", "What is ..."); a bare heading
+# ("Quick start", "What this changes", "Installing with pip") names a topic, and a question set holds questions
+_QUESTION = re.compile(r"(?i)^(?:.*\?$|how\b|why\b|when (?:should|do|does|can|is|are)\b|where (?:do|does|is|are|can)\b|"
+                       r"what (?:is|are|does|do|happens|if)\b|which\b|can (?:i|you|we)\b|should (?:i|you|we)\b|"
+                       r"do (?:i|you|we)\b|does\b|is (?:it|there)\b)")
 # a code name in prose: `name()`, `mod.name`, `name` in backticks, or name() bare (the pair miner's mentions, plus a
 # bare name in backticks, which READMEs use most; that one only when it has two words, `load_cache`, `CacheManager`:
 # `pairs` or `balance` is as often a word, a key or a marker as a definition)
@@ -45,8 +50,9 @@ def _plain(text: str) -> str:
 
 
 def heading_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
-    """A documentation heading ("Installing with pip") -> its section. A page's title (a first-level
-    heading over deeper ones) names the page, not a question, and is left out, as are a template's headings."""
+    """A documentation heading that is a question ("How do I install with pip?", "Why is my key redacted") -> its
+    section. A bare heading ("Quick start") names a topic, not a question, and is left out, as are a page's title (a
+    first-level heading over deeper ones) and a template's headings."""
     for path, file_rows in rows_by_file(r for r in rows if r["kind"] == "docs").items():
         headings = [r for r in file_rows if r.get("symbol")]
         deeper = any(" > " in r["symbol"] for r in headings)
@@ -56,7 +62,7 @@ def heading_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
                 continue  # a later piece of a long section, a page's title, a template's heading
             seen.add(row["symbol"])
             query = _NUMBERED.sub("", _plain(row["symbol"].rsplit(" > ", 1)[-1]))
-            if MIN_WORDS <= len(query.split()) <= MAX_WORDS:
+            if MIN_WORDS <= len(query.split()) <= MAX_WORDS and _QUESTION.match(query):
                 yield {"query": query, "relevant": [entry_for(row, file_rows)]}
 
 

@@ -190,13 +190,20 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     config: EvaluateConfig = recipe.evaluate
     if not (run.model / "modules.json").is_file():
         raise RunError(f"no trained model in {run.model}: run `repotune train {run.root}` first")
+    if (stale := run.provenance_problem(measured=False)) is not None:
+        raise RunError(stale)
     manifest = run.read_manifest()
+    if config.questions:  # a missing or malformed set is said now, not after the models embedded the corpus
+        load_questions(questions_path(config.questions, manifest))
     pairs = load_pairs(run)
     corpus = load_corpus(run)
     seed, context = recipe.split.seed, recipe.chunk.context
 
     # 1. retrieval sets: the holdout, and disjoint train samples of its size and corpus shape
-    holdout, train_sets, split_chunks = retrieval_sets(pairs, corpus, config, context, seed)
+    try:
+        holdout, train_sets, split_chunks = retrieval_sets(pairs, corpus, config, context, seed)
+    except EvalError as err:  # the counts that made the holdout small: its real cause
+        raise EvalError(f"{err} ({run.drops('pairs', 'split')})") from None
 
     # 2. rankings: base and tuned dense, BM25, and the hybrid of tuned and BM25
     base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
@@ -236,6 +243,7 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     # 6. examples, 7. outputs
     metrics["examples"] = examples(holdout, ranks, config.examples, seed)
     metrics["final_train_loss"] = manifest.get("train", {}).get("final_train_loss")
+    metrics["model_hash"], metrics["dataset_hash"] = run.model_hash(), manifest.get("dataset_hash")  # what was measured
     write_json(run.metrics, metrics)
     from .report import write_report
 
@@ -256,8 +264,9 @@ def retrieval_sets(pairs, corpus, config: EvaluateConfig, context: bool, seed: i
     holdout_pairs = list(pairs["holdout"])
     if len({p["anchor"] for p in holdout_pairs}) < config.min_queries:
         raise EvalError(f"the holdout has {len(holdout_pairs)} pairs, fewer than evaluate.min_queries={config.min_queries} "
-                        "queries: too small to measure. Raise split.holdout_fraction (e.g. --set split.holdout_fraction=0.3) "
-                        "or point repotune at a repository with more docstrings and documentation")
+                        "queries: too small to measure. Raise split.holdout_fraction (e.g. --set split.holdout_fraction=0.3), "
+                        "keep every pair (`pairs.balance: upsample`) or point repotune at a repository with more docstrings "
+                        "and documentation")
     split_chunks = {s: [c for c in corpus if c["split"] == s] for s in ("train", "holdout")}
     train_pairs = list(pairs["train"])
     used = {i for p in train_pairs + holdout_pairs for i in (p["anchor_chunk_id"], p["positive_chunk_id"])}

@@ -58,7 +58,10 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
               f"| {s['source']} | {s['n']} | {s['base_spearman']:.4f} | {s['tuned_spearman']:.4f} | {_delta(s['base_spearman'], s['tuned_spearman'])} |"]
     if "base_spearman" in d:
         lines.append(f"| domain (holdout structure) | {d['n']} | {d['base_spearman']:.4f} | {d['tuned_spearman']:.4f} | {_delta(d['base_spearman'], d['tuned_spearman'])} |")
-    lines += ["", f"Final training loss: {metrics.get('final_train_loss')}", "", "![loss](plots/loss.png)", ""]
+    ingredients = manifest.get("train", {}).get("ingredients") or {}
+    each = ", ".join(f"{name} {i.get('final_train_loss')}" for name, i in ingredients.items())
+    lines += ["", f"Final training loss: {metrics.get('final_train_loss')}" + (f" (the mean of the soup's ingredients: {each})" if each else ""),
+              "", "![loss](plots/loss.png)", ""]
     if "mteb" in metrics:
         lines += ["## MTEB (holdout as a retrieval task)", "", "| model | main score (nDCG@10) |", "|---|---|"]
         lines += [f"| {n} | {m.get('main_score', float('nan')):.4f} |" for n, m in metrics["mteb"].items() if n in ("base", "tuned")]
@@ -141,6 +144,21 @@ def plot_retrieval(metrics: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _yardstick_lines(metrics: dict) -> list[str]:
+    """The card's table of the yardsticks in a user's words: base, tuned and the hybrid search, with tuned - base's interval."""
+    rows = [(name, metrics[key]) for key, name in (("questions", "question set"), ("history", "history (held-out commit subjects)"))
+            if (metrics.get(key) or {}).get("n")]
+    if not rows:
+        return []
+    lines = ["", "Questions in a user's words, over every chunk (nDCG@10):", "",
+             "| yardstick | queries | base | tuned | hybrid search | tuned - base [95 % interval] |", "|---|---|---|---|---|---|"]
+    for name, y in rows:
+        lo, hi = y.get("delta_ci", [float("nan")] * 2)
+        lines.append(f"| {name} | {y['n']} | {y['base']['ndcg@10']:.4f} | {y['tuned']['ndcg@10']:.4f} | "
+                     f"{y.get('hybrid', {}).get('ndcg@10', float('nan')):.4f} | {y['tuned']['ndcg@10'] - y['base']['ndcg@10']:+.4f} [{lo:+.3f}, {hi:+.3f}] |")
+    return lines
+
+
 def enrich_model_card(run: RunDir, metrics: dict, extra_sections: list[str] = ()) -> None:
     """Add holdout and STS results (base vs tuned) to the card sentence-transformers wrote, as
     model-index results and a table, so the numbers travel with the model."""
@@ -157,6 +175,14 @@ def enrich_model_card(run: RunDir, metrics: dict, extra_sections: list[str] = ()
                for m in COLUMNS]
     results.append(EvalResult(task_type="semantic-similarity", dataset_type="sentence-transformers/stsb", dataset_name="STS-B test",
                               dataset_split="test", metric_type="spearman_cosine", metric_value=round(s["tuned_spearman"], 4)))
+    # the yardsticks in a user's words beside the holdout: the question set, the history (held-out commit subjects)
+    for key, kind, name in (("questions", "repotune-questions", "question set"), ("history", "repotune-history", "history yardstick")):
+        y = metrics.get(key) or {}
+        if y.get("n"):
+            results += [EvalResult(task_type="sentence-similarity", dataset_type=kind, dataset_name=f"{name} ({y['n']} queries)",
+                                   metric_type="ndcg_at_10", metric_value=round(y[system]["ndcg@10"], 4),
+                                   metric_name=f"{name} nDCG@10 ({label})") for system, label in (("tuned", "tuned"), ("hybrid", "hybrid search"))
+                        if system in y]
     card.data.eval_results = results
     card.data.model_name = card.data.model_name or "repotune model"
     marker = "## repotune evaluation"
@@ -166,6 +192,7 @@ def enrich_model_card(run: RunDir, metrics: dict, extra_sections: list[str] = ()
                *_table(h), "", "| STS | base | tuned |", "|---|---|---|",
                f"| {s['source']} Spearman | {s['base_spearman']:.4f} | {s['tuned_spearman']:.4f} |", "",
                f"Overfitting gap (train-sample minus holdout nDCG@10): {metrics['overfit_gap']:+.4f} (base: {metrics['base_gap']:+.4f}).",
+               *_yardstick_lines(metrics),
                *extra_sections]
     card.text = text + "\n\n" + "\n".join(section) + "\n"
     card.save(path)

@@ -74,6 +74,13 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout.decode("utf-8", "surrogateescape")
 
 
+def remote_url(root: Path) -> str | None:
+    """The repository's ``origin`` as the cards name the source (userinfo removed: a token in a clone URL never
+    travels), or None (no git, no remote: the cards then name the folder)."""
+    url = _git(root, "remote", "get-url", "origin") if in_work_tree(root) else None
+    return re.sub(r"^([a-z][\w+.-]*://)[^/@\s]*@", r"\1", url.strip()) if url and url.strip() else None
+
+
 def in_work_tree(root: Path) -> bool:
     """Whether git lists ``root``'s files (and its history tells of them): a repository's root, or a folder
     inside a checkout that the checkout does not ignore (run from a subfolder, `git ls-files` lists that

@@ -40,6 +40,8 @@ def run_gate(run_dir: str | Path, policy: str | Path | None = None, extra_args: 
     if not run.root.is_dir():
         raise RunError(f"{run.root} is not a run directory: run `repotune run REPO --out {run.root}` first")
     run.governance.unlink(missing_ok=True)  # never report an older result as this one
+    if run.manifest.is_file() and (stale := run.provenance_problem()) is not None:
+        raise RunError(f"the gate judges only what was trained and measured together: {stale}")
     # `--run-dir=PATH` in one token: pytest reads a separate PATH outside the repository as a test path
     cmd = [sys.executable, "-m", "pytest", str(QUALITY_DIR), "-m", "governance", f"--run-dir={run.root}",
            "-p", "no:cacheprovider", "-q", "-rf", *(["--policy", str(Path(policy).resolve())] if policy else []), *extra_args]

@@ -41,6 +41,8 @@ DATASET_USAGE_MARKER = "## Use it from the Hub"
 
 def check_gate(run: RunDir) -> dict:
     """The run's gate result, if it passed and still matches the run; otherwise PublishError naming the checks."""
+    if run.manifest.is_file() and (stale := run.provenance_problem()) is not None:
+        raise PublishError(f"nothing is published: {stale}, then `repotune gate {run.root}`")
     if not run.governance.is_file():
         raise PublishError(f"{run.governance} is missing: run `repotune gate {run.root}` first; publish ships only a run "
                            "that passed the governance gate")
@@ -50,7 +52,7 @@ def check_gate(run: RunDir) -> dict:
         raise PublishError(f"{run.governance} is unreadable ({err}): run `repotune gate {run.root}` again") from err
     failed = [c for c in result.get("checks", []) if not c.get("passed")]
     if failed or not result.get("passed"):
-        named = "; ".join(f"{c.get('check')} [{c.get('marker')}]: {str(c.get('message') or 'failed')[:200]}" for c in failed)
+        named = "; ".join(f"{c.get('check')} [{c.get('marker')}]: {c.get('message') or 'failed'}" for c in failed)  # whole: what to do
         raise PublishError(f"the governance gate did not pass for {run.root}: "
                            f"{named or 'no failed check recorded, but passed is false (an incomplete or interrupted gate)'}. "
                            f"Fix the run, then run `repotune gate {run.root}` again")
@@ -70,7 +72,54 @@ def _cell(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def governance_section(gate: dict, model_repo: str, dataset_repo: str) -> list[str]:
+SNIPPET_DOCS = ('docs = [document("def load_settings(path):\\n    \\"\\"\\"Read the settings file.\\"\\"\\"", "app/config.py", "load_settings"),\n'
+                '        document("Settings are read once at start-up.", "docs/configuration.md", "Configuration > Loading")]')
+
+
+def usage_snippets(model_repo: str, context: bool) -> dict[str, str]:
+    """The model card's snippets, by library: sentence-transformers, LangChain, LlamaIndex. Each embeds documents as
+    repotune's search does (``document``: a header line with the path and symbol, then the text, where the model was
+    trained so) and queries as they are. tests/publishing/test_publish.py runs them against the staged model."""
+    header = ('def document(text, path, symbol=""):  # as repotune embeds a chunk: a header line with its path and symbol\n'
+              '    return f"{path} {symbol}".rstrip() + "\\n" + text\n' if context else
+              'def document(text, path, symbol=""):  # this model was tuned on chunks as they are, without a header\n'
+              '    return text\n')
+    return {
+        "sentence-transformers": (
+            "from sentence_transformers import SentenceTransformer\n\n"
+            "# pin a version with revision=\"<commit sha>\": `repotune publish` prints it, the repo's history lists it\n"
+            f"model = SentenceTransformer(\"{model_repo}\", revision=\"main\")\n\n\n{header}\n\n{SNIPPET_DOCS}\n"
+            "scores = model.similarity(model.encode_query([\"where is the configuration loaded?\"]), model.encode_document(docs))\n"
+            "print(docs[int(scores.argmax())])"),
+        "LangChain": (
+            "from langchain_huggingface import HuggingFaceEmbeddings\n\n"
+            f"embeddings = HuggingFaceEmbeddings(model_name=\"{model_repo}\", encode_kwargs={{\"normalize_embeddings\": True}})\n\n\n"
+            f"{header}\n\n{SNIPPET_DOCS}\n"
+            "vectors = embeddings.embed_documents(docs)  # into any LangChain vector store, e.g. InMemoryVectorStore\n"
+            "query = embeddings.embed_query(\"where is the configuration loaded?\")"),
+        "LlamaIndex": (
+            "from llama_index.embeddings.huggingface import HuggingFaceEmbedding\n\n"
+            f"embed_model = HuggingFaceEmbedding(model_name=\"{model_repo}\")  # Settings.embed_model = embed_model for an index\n\n\n"
+            f"{header}\n\n{SNIPPET_DOCS}\n"
+            "vectors = embed_model.get_text_embedding_batch(docs)\n"
+            "query = embed_model.get_query_embedding(\"where is the configuration loaded?\")"),
+    }
+
+
+def usage_section(model_repo: str, dataset_repo: str, context: bool) -> list[str]:
+    """The card's "Use it": how to embed documents as the search did, and a snippet per library (RAG stacks included)."""
+    lines = ["### Use it", "",
+             ("Embed each document (a chunk of code or docs) under a header line naming its file's path and its symbol or "
+              "section, as repotune's search did when it was measured; queries go in as they are." if context else
+              "Embed documents and queries as they are (this model was tuned without a header on its chunks)."), ""]
+    for library, code in usage_snippets(model_repo, context).items():
+        lines += [f"**{library}**", "", "```python", code, "```", ""]
+    lines += ["The pairs it was tuned on:", "", "```python", "from datasets import load_dataset", "",
+              f"pairs = load_dataset(\"{dataset_repo}\", \"pairs\", revision=\"main\")  # train and holdout splits", "```", ""]
+    return lines
+
+
+def governance_section(gate: dict, model_repo: str, dataset_repo: str, context: bool = True) -> list[str]:
     """The model card's gate table, data link and usage snippet (markdown lines)."""
     lines = ["", GOVERNANCE_MARKER, "",
              f"Published by `repotune publish` after the governance gate (`pytest -m governance`) passed on the run that "
@@ -83,18 +132,7 @@ def governance_section(gate: dict, model_repo: str, dataset_repo: str) -> list[s
     lines += ["", "### Training data", "",
               f"Pairs and chunk corpus: [{dataset_repo}]({hub_url(dataset_repo, 'dataset')}) "
               f"(the dataset card carries the same content hash).", "",
-              "### Use it", "",
-              "```python",
-              "from sentence_transformers import SentenceTransformer",
-              "",
-              "# pin a version with revision=\"<commit sha>\": `repotune publish` prints it, the repo's history lists it",
-              f"model = SentenceTransformer(\"{model_repo}\", revision=\"main\")",
-              "embeddings = model.encode([\"where is the configuration loaded?\"])",
-              "",
-              "from datasets import load_dataset",
-              "",
-              f"pairs = load_dataset(\"{dataset_repo}\", \"pairs\", revision=\"main\")  # train and holdout splits",
-              "```", "",
+              *usage_section(model_repo, dataset_repo, context),
               f"Offline: `repotune pull {model_repo} --out models/{model_repo.split('/')[-1]} --revision <commit sha>`, then "
               f"`repotune search models/{model_repo.split('/')[-1]} \"query\" --corpus PATH`.", ""]
     return lines
@@ -122,11 +160,22 @@ def _ignore_for_upload(folder: str, names: list[str]) -> set[str]:
     return {n for n in names if n.startswith(".") or (n.startswith("cache-") and n.endswith(".arrow")) or n == "state.json"}
 
 
+def _name_an_unknown_licence(data, manifest: dict) -> None:
+    """The Hub asks a card with ``license: other`` for a ``license_name`` (and a link): the source's own terms, which
+    `collect.license` names in a rebuild where the repository's licence file is missing or not recognised."""
+    if getattr(data, "license", None) == "other":
+        data.license_name = "source-repository-terms"
+        url = (manifest.get("source") or {}).get("url")
+        if url and url.startswith("https://"):
+            data.license_link = url
+
+
 def stage(run: RunDir, gate: dict, model_repo: str, dataset_repo: str) -> tuple[Path, Path]:
     """Write the exact upload folders: ``publish/model`` and ``publish/dataset``."""
     from huggingface_hub import DatasetCard, ModelCard
 
     from ..evaluation.report import enrich_model_card
+    from ..retrieval.search import model_settings
 
     model_dir, dataset_dir = run.publish / "model", run.publish / "dataset"
     for folder in (model_dir, dataset_dir):
@@ -143,9 +192,11 @@ def stage(run: RunDir, gate: dict, model_repo: str, dataset_repo: str) -> tuple[
         ModelCard(f"---\nlibrary_name: sentence-transformers\n---\n\n# {model_repo}\n").save(card_path)
     metrics = read_json(run.metrics, f"repotune evaluate {run.root}")
     # enrich_model_card edits <root>/model/README.md: pointed at publish/, it edits the staged copy only
-    enrich_model_card(RunDir(run.publish), metrics, extra_sections=governance_section(gate, model_repo, dataset_repo))
+    context = model_settings(run.model)["context"]
+    enrich_model_card(RunDir(run.publish), metrics, extra_sections=governance_section(gate, model_repo, dataset_repo, context))
     card = ModelCard.load(card_path)
     card.data.datasets = sorted({*(card.data.datasets or []), dataset_repo})
+    _name_an_unknown_licence(card.data, run.read_manifest())
     # the card's own usage snippet names sentence-transformers' placeholder, which its push_to_hub replaces too
     card.text = card.text.replace('"sentence_transformers_model_id"', f'"{model_repo}"')
     card.save(card_path)
@@ -155,6 +206,7 @@ def stage(run: RunDir, gate: dict, model_repo: str, dataset_repo: str) -> tuple[
     dcard_path = dataset_dir / "README.md"
     dcard = DatasetCard.load(dcard_path)
     dcard.text = dcard.text.split(DATASET_USAGE_MARKER)[0].rstrip() + "\n\n" + dataset_section(gate, model_repo, dataset_repo)
+    _name_an_unknown_licence(dcard.data, run.read_manifest())
     dcard.save(dcard_path)
     return model_dir, dataset_dir
 

@@ -20,11 +20,10 @@ import numpy as np
 from ..config import EvaluateConfig
 from ..console import shows_progress
 from ..errors import RepotuneError
-from ..records import context_header
+from ..records import SETTINGS_FILE, context_header
 
 MODES = ("dense", "bm25", "hybrid")
 DEFAULT_ALPHA = EvaluateConfig.hybrid_alpha  # dense weight of the hybrid: the recipe's default, the one place it is set
-SETTINGS_FILE = "repotune.json"  # in a model folder: how its chunks are embedded and fused
 
 
 class SearchError(RepotuneError, RuntimeError):
@@ -132,22 +131,31 @@ def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: 
     """Normalised embeddings of ``texts``; read from / written to ``index_dir`` when given, keyed by the
     model's weights, its token window and the exact texts, so a changed model, window or corpus is never
     served stale vectors."""
-    from ..evaluation.mteb_task import weights_fingerprint
-
-    path = None
-    if index_dir is not None:
-        path = Path(index_dir) / f"{weights_fingerprint(model)}-{model.max_seq_length}-{_corpus_key(texts)}.npy"
-        if path.is_file():
-            return np.load(path)
+    path = _index_path(model, texts, index_dir) if index_dir is not None else None
+    if path is not None and path.is_file():
+        return np.load(path)
     emb = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                                 show_progress_bar=len(texts) > 2000 and shows_progress())
     emb = np.asarray(emb, dtype=np.float32)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, emb)
-        tmp.replace(path)
+        store_corpus_embeddings(model, texts, emb, index_dir)
     return emb
+
+
+def _index_path(model, texts: list[str], index_dir: Path) -> Path:
+    from ..evaluation.mteb_task import weights_fingerprint
+
+    return Path(index_dir) / f"{weights_fingerprint(model)}-{model.max_seq_length}-{_corpus_key(texts)}.npy"
+
+
+def store_corpus_embeddings(model, texts: list[str], emb: np.ndarray, index_dir: Path) -> None:
+    """Keep ``model``'s normalised embeddings of ``texts`` where ``corpus_embeddings`` finds them (written atomically):
+    how training's hard-negative mining hands the base model's corpus embeddings to evaluation."""
+    path = _index_path(model, texts, index_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, np.asarray(emb, dtype=np.float32))
+    tmp.replace(path)
 
 
 def dense_scores(model, texts: list[str], queries: list[str], batch_size: int = 32, index_dir: Path | None = None) -> np.ndarray:
@@ -279,6 +287,8 @@ def search(model_dir: str | Path, queries: list[str], corpus: str | Path | None 
     if not queries:
         raise SearchError("no query: give one on the command line, or --queries FILE with one per line")
     model_dir = Path(model_dir)
+    if (model_dir / "manifest.json").is_file() and (model_dir / "model").is_dir():
+        model_dir = model_dir / "model"  # a run directory, as serve, gate and evaluate take it: its model
     model = load_model(model_dir)
     settings = model_settings(model_dir)
     rows, source, index_dir = search_corpus(corpus, model_dir, model)

@@ -141,6 +141,21 @@ def gate_minimum(policy: Path | None = None) -> int:
     return int(yaml.safe_load((policy or POLICY).read_text())["questions"]["min_questions"])
 
 
+def labelled_set(run: RunDir) -> Path:
+    """Where the labelling view saves: the run's question set when it lies in the run directory; else the run's own
+    questions.jsonl, begun as a copy of that set. The view never writes outside the run (a set in a checkout, such as
+    `make train`'s quality/questions.jsonl, is a tracked file: labelling must not edit it behind git's back)."""
+    import shutil
+
+    configured = run.questions
+    if configured.resolve().is_relative_to(run.root.resolve()):
+        return configured
+    own = run.root / "questions.jsonl"
+    if not own.exists() and configured.is_file():
+        shutil.copyfile(configured, own)
+    return own
+
+
 class Labelling:
     """What the labelling view does to the run's question set and drafts; each call one atomic write."""
 
@@ -148,7 +163,7 @@ class Labelling:
         from ..evaluation.drafts import drafts_path
 
         self.comparison = comparison
-        self.questions = QuestionFile(comparison.run.questions)
+        self.questions = QuestionFile(labelled_set(comparison.run))
         self.drafts = QuestionFile(drafts_path(comparison.run))
         self.minimum = gate_minimum() if minimum is None else minimum
 
@@ -386,8 +401,16 @@ def app(run_dir: str | Path, minimum: int | None = None):
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860) -> None:
+    import socket
+
     import uvicorn
 
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:  # uvicorn would say so only after the page's address was printed, in a traceback of its own
+            probe.bind((host, port))
+        except OSError as err:
+            raise ServeError(f"cannot listen on {host}:{port} ({err.strerror}): another program holds the port; "
+                             f"choose another with --port, e.g. --port {port + 1}") from err
     application = app(run_dir)
     print(f"repotune serve: http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
     uvicorn.run(application, host=host, port=port, log_level="warning")

@@ -71,37 +71,68 @@ def finished_manifest(run: RunDir, recipe: Recipe) -> dict | None:
         started = _started_stamp(run)
     except (OSError, ValueError):
         return None
-    if started != _stamp(recipe) or not (run.model / "modules.json").is_file() or run.model_hash() != done.get("model_hash"):
+    if started != _stamp(run, recipe) or not (run.model / "modules.json").is_file() or run.model_hash() != done.get("model_hash"):
         return None
     return run.read_manifest()
 
 
-def _stamp(recipe: Recipe) -> dict:
-    """What decides the weights training reaches (not how long it may take or how often it saves)."""
+def _stamp(run: RunDir, recipe: Recipe) -> dict:
+    """What decides the weights training reaches (not how long it may take or how often it saves): the recipe's
+    training keys, and the dataset it trains on (a rebuilt run directory holds other pairs)."""
     current = {k: v for k, v in vars(recipe.train).items() if k not in ("time_budget", "save_minutes")}
     # what training sees also depends on these
     return current | {"chunk.context": recipe.chunk.context, "pairs.balance": recipe.pairs.balance,
-                      "pairs.hard_negatives": recipe.pairs.hard_negatives}
+                      "pairs.hard_negatives": recipe.pairs.hard_negatives,
+                      "dataset_hash": run.read_manifest().get("dataset_hash")}
 
 
 def _started_stamp(run: RunDir) -> dict:
     """The stamp training started with. A key that the repotune which wrote it did not know yet (train.loss,
-    train.merge_alpha) is at today's default, which is what that version did: such a run still resumes."""
-    return _stamp(Recipe()) | json.loads((run.checkpoints / "train_recipe.json").read_text())
+    train.merge_alpha, the dataset hash) is at today's default (the dataset: the run's), which is what that version
+    did: such a run still resumes."""
+    return _stamp(run, Recipe()) | json.loads((run.checkpoints / "train_recipe.json").read_text())
 
 
-def check_resume(run: RunDir, recipe: Recipe, resume: bool) -> None:
-    """A resumed run must use the recipe it started with; a fresh run starts from clean checkpoints."""
+def held_training(run: RunDir) -> str | None:
+    """What ``run``'s checkpoints/ holds that a fresh start would delete ("a finished training", "checkpoints up to
+    step 40", "a finished soup ingredient"), or None when it holds nothing to lose."""
+    folder = run.checkpoints
+    if (folder / FINISHED).is_file():
+        return "a finished training"
+    steps = [int(p.name.split("-")[-1]) for p in folder.rglob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    if steps:
+        return f"checkpoints up to step {max(steps)}"
+    if any(folder.glob("*/final.pt")):
+        return "a finished soup ingredient"
+    return None
+
+
+def check_resume(run: RunDir, recipe: Recipe, resume: bool, fresh: bool = False) -> None:
+    """Checkpoints are never lost by accident: a resumed run must use the recipe and dataset it started with; a
+    run directory that holds a training starts afresh only when asked (``fresh``), and says what it deletes."""
     stamp = run.checkpoints / "train_recipe.json"
-    current = _stamp(recipe)
-    if resume and stamp.is_file():
+    current = _stamp(run, recipe)
+    held = held_training(run)
+    fresh_hint = f"`repotune train {run.root} --fresh` deletes {run.checkpoints} and trains from the start"
+    if held and not (resume or fresh):
+        raise TrainError(f"{run.checkpoints} holds {held}: continue it with `repotune train {run.root} --resume`, "
+                         f"or {fresh_hint}")
+    if resume and not fresh and held and stamp.is_file():
         started = _started_stamp(run)
         changed = {k: (started.get(k), v) for k, v in current.items() if started.get(k) != v}
         if changed:
-            detail = ", ".join(f"{k if '.' in k else 'train.' + k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            raise TrainError(f"cannot resume {run.root}: the recipe changed since training started ({detail}). "
-                             f"Resume with the original recipe, or train afresh without --resume.")
-    if not resume:
+            detail = ", ".join(_change(k, a, b) for k, (a, b) in changed.items())
+            raise TrainError(f"cannot resume {run.root}: {detail} since training started. Resume with the original "
+                             f"recipe and dataset, or {fresh_hint}")
+    if fresh or not held:
+        if held:
+            log.info("--fresh: deleting %s (%s)", run.checkpoints, held)
         shutil.rmtree(run.checkpoints, ignore_errors=True)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(current, indent=2))
+
+
+def _change(key: str, before, now) -> str:
+    if key == "dataset_hash":
+        return f"the dataset was rebuilt ({str(before)[:12]} -> {str(now)[:12]})"
+    return f"the recipe changed ({key if '.' in key else 'train.' + key}: {before!r} -> {now!r})"

@@ -6,7 +6,8 @@ averaged  7. merge with the base (WiSE-FT, train.merge_alpha)  8. save (to a tem
 9. loss curve and manifest. The rooms beside it, as sentence-transformers keeps them apart from its
 trainer: ``sampler`` (length-grouped batches), ``callbacks`` (time budget, wall-clock checkpoints),
 ``merge`` (the frozen base: GIST's guide, WiSE-FT), ``resume`` (checkpoints and the recipe stamp),
-``distributed`` (torchrun), ``trainset`` (what training sees besides the pairs).
+``distributed`` (torchrun), ``trainset`` (what training sees besides the pairs), ``card`` (what the model card says
+of the training), ``outputs`` (the model folder and the loss curve).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +29,10 @@ from ..dataset import load_corpus, load_pairs
 from ..mining.pairs import upsample_order
 from ..mining.split import dev_files, file_of
 from ..models import ModelError, display_name, hub_id, resolve_model
-from ..retrieval.search import SETTINGS_FILE
 from ..rundir import RunDir, write_json
 from .callbacks import TimeBudget, WallClockCheckpoints
+from .card import describe_soup, widget_pairs
+from .outputs import plot_loss, save_model
 from .distributed import barrier, distributed_args
 from .merge import frozen_base, merge_with_base, merged_state
 from .resume import FINISHED, check_resume, finished_ingredient, finished_manifest, latest_checkpoint, save_ingredient
@@ -109,13 +110,15 @@ def training_data(run: RunDir, recipe: Recipe, model) -> TrainingData:
     seen["code_share_seen"] = round(sum(k == "code" for k in train_ds["kind"]) / max(1, len(train_ds)), 4)
     columns = ["anchor", "positive"]
     if recipe.pairs.hard_negatives:
-        train_ds, seen["hard_negatives_mined"] = with_hard_negatives(train_ds, model, corpus, recipe.chunk.context, recipe.split.seed)
+        train_ds, seen["hard_negatives_mined"] = with_hard_negatives(train_ds, model, corpus, recipe.chunk.context, recipe.split.seed,
+                                                                     run.root / "index")
         columns.append("negative")
     train_ds = train_ds.select_columns(columns)
     holdout = pairs["holdout"].select_columns(["anchor", "positive"]) if len(pairs["holdout"]) >= 2 else None
     if len(train_ds) < config.batch_size:
-        raise TrainError(f"{len(train_ds)} training pairs cannot fill one batch of {config.batch_size}: "
-                         f"lower train.batch_size (e.g. --set train.batch_size={max(2, len(train_ds) // 2)}) or mine more pairs")
+        raise TrainError(f"{len(train_ds)} training pairs cannot fill one batch of {config.batch_size} ({run.drops('pairs', 'split')}): "
+                         f"lower train.batch_size (e.g. --set train.batch_size={max(2, len(train_ds) // 2)}) or mine more pairs"
+                         f"{_BALANCE_HINT if 'balance=' in run.drops('pairs') else ''}")
     return TrainingData(train_ds, holdout, evaluator, seen)
 
 
@@ -184,6 +187,8 @@ def arguments(folder: Path, config: TrainConfig, data: TrainingData, world: int)
     )
 
 
+_BALANCE_HINT = "; `pairs.balance: downsample` dropped pairs to balance code and docs: `pairs.balance: upsample` keeps them all"
+
 SOUP = ("mnrl", "gist")  # train.loss: soup, its ingredients in training order
 
 
@@ -226,7 +231,7 @@ def fit(config: TrainConfig, name: str, model, guide, data: TrainingData, world:
     # 6. train, or resume from the newest checkpoint (Colab cut-offs, kill -9)
     checkpoint = latest_checkpoint(folder) if resume else None
     if resume and checkpoint is None:
-        log.warning("no checkpoint in %s: training from the start", folder)
+        log.info("no checkpoint in %s: training from the start", folder)
     try:
         output = trainer.train(resume_from_checkpoint=checkpoint)
     except OSError as err:
@@ -241,12 +246,13 @@ def fit(config: TrainConfig, name: str, model, guide, data: TrainingData, world:
                   Path(state.best_model_checkpoint or "").name or None, state.best_metric)
 
 
-def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = False) -> dict:
-    """Fine-tune on ``run_dir``'s train pairs; save ``run_dir/model``; return the manifest."""
+def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = False, fresh: bool = False) -> dict:
+    """Fine-tune on ``run_dir``'s train pairs; save ``run_dir/model``; return the manifest. A run directory that
+    holds a training is continued (``resume``) or deleted first (``fresh``), never silently (``resume.check_resume``)."""
     run = RunDir(run_dir)
     recipe = recipe or run.read_recipe()
     config = recipe.train
-    if resume and (done := finished_manifest(run, recipe)) is not None:
+    if resume and not fresh and (done := finished_manifest(run, recipe)) is not None:
         log.info("training of %s finished at step %d already: nothing to resume", run.root, done["train"]["steps"])
         return done
     manifest = run.read_manifest()
@@ -259,7 +265,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     if world > 1:
         _ = arguments(run.checkpoints, config, data, world).device  # sets up the process group (torchrun) for the barrier
     if rank0:
-        check_resume(run, recipe, resume)
+        check_resume(run, recipe, resume, fresh)
     barrier()  # the other processes wait until rank 0 has set up checkpoints/
     budget_s = parse_duration(config.time_budget) if config.time_budget else None
 
@@ -281,6 +287,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
             barrier()
         model.load_state_dict(merged_state(states[0], states[1], 0.5))
         model.model_card_data.model_name += ", a uniform soup of its MNRL- and GIST-tuned weights"
+        describe_soup(model.model_card_data, [make_loss(config, name, model, base_copy, 1) for name in SOUP])
         log.info("soup: the saved weights are the mean of those tuned by %s", " and by ".join(f.name for f in fits))
 
     if not rank0:  # one writer: rank 0 saves model, card, plots and manifest
@@ -288,20 +295,11 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
 
     # 7. WiSE-FT: the final (or best) weights merged with the base's; a resumed run merges the same weights
     seen = data.seen | merge_with_base(model, base_copy, config.merge_alpha, data.evaluator)
+    widget = widget_pairs(data.train)
+    if len(widget):  # the card's examples: real questions over real chunks, under their header as search embeds them
+        model.model_card_data.set_widget_examples(widget)
     save_model(run, model, recipe)  # 8. save
     return record(run, recipe, fits, model, len(data.train), seen, started)  # 9. loss curve and manifest
-
-
-def save_model(run: RunDir, model, recipe: Recipe) -> None:
-    """8. To a temporary folder, then rename, so a crash never leaves a model that looks complete; with the
-    settings search embeds and fuses by (retrieval/search.py ``model_settings``)."""
-    tmp = run.root / ".model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save(str(tmp))
-    write_json(tmp / SETTINGS_FILE, {"context": recipe.chunk.context, "hybrid_alpha": recipe.evaluate.hybrid_alpha,
-                                       "expand": recipe.history.expand})
-    shutil.rmtree(run.model, ignore_errors=True)
-    tmp.rename(run.model)
 
 
 def record(run: RunDir, recipe: Recipe, fits: list[Fitted], model, train_pairs: int, seen: dict, started: float) -> dict:
@@ -316,43 +314,19 @@ def record(run: RunDir, recipe: Recipe, fits: list[Fitted], model, train_pairs: 
         seen["best_checkpoint"] = fits[-1].best_checkpoint if len(fits) == 1 else {f.name: f.best_checkpoint for f in fits}
         seen["best_dev_ndcg@10"] = fits[-1].best_metric if len(fits) == 1 else {f.name: f.best_metric for f in fits}
     name = fits[0].name if len(fits) == 1 else "soup of " + " and ".join(f.name for f in fits)
+    # a soup's final training loss: the mean of its ingredients' (each listed under ingredients), not the last one's
+    final_loss = round(float(np.mean([f.final_loss for f in fits])), 4)
     manifest = run.update_manifest(
         train={"base_model": config.base_model, "loss": name, "steps": sum(f.steps for f in fits),
                "max_steps_planned": sum(f.max_steps for f in fits), "budget_cap": fits[-1].budget_cap,
-               "final_train_loss": fits[-1].final_loss, "train_pairs": train_pairs,
+               "final_train_loss": final_loss, "train_pairs": train_pairs,
                "precision": next(iter(_precision(config)), "fp32"), "device": str(model.device),
                "seconds": round(time.perf_counter() - started, 1), "train_runtime": round(runtime, 2),
                "pairs_per_second": round(sum(f.steps_run for f in fits) * config.batch_size / runtime, 2),
-               **({"ingredients": {f.name: {"steps": f.steps, "budget_cap": f.budget_cap, "final_train_loss": f.final_loss,
+               **({"ingredients": {f.name: {"steps": f.steps, "budget_cap": f.budget_cap, "final_train_loss": round(f.final_loss, 4),
                                              "train_runtime": round(f.runtime, 2)} for f in fits}}
                   if len(fits) > 1 else {}), **seen},
         model_hash=run.model_hash(),
     )
     write_json(run.checkpoints / FINISHED, {"steps": manifest["train"]["steps"], "model_hash": manifest["model_hash"]})
     return manifest
-
-
-def plot_loss(histories: dict[str, list[dict]], path: Path) -> None:
-    """Train and holdout loss against the step, one pair of curves per loss trained (two for a soup)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, log_history in histories.items():
-        label = f"{name}: " if len(histories) > 1 else ""
-        train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
-        evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
-        if train:
-            ax.plot(*zip(*train), label=f"{label}train loss", lw=1)
-        if evals:
-            ax.plot(*zip(*evals), "o-", label=f"{label}holdout loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss" if len(histories) > 1 else next(iter(histories)))
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

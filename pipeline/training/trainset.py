@@ -3,9 +3,17 @@ hard negatives mined by sentence-transformers, and the dev split that model sele
 
 from __future__ import annotations
 
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
 from ..errors import RepotuneError
 from ..mining.split import file_of
-from ..retrieval.search import embed_text, row_text
+from ..retrieval.search import embed_text, row_text, store_corpus_embeddings
+
+log = logging.getLogger("repotune")
 
 
 class TrainError(RepotuneError, RuntimeError):
@@ -39,11 +47,35 @@ def dev_evaluator(dev_ds):
                                          map_at_k=[10], write_csv=False, show_progress_bar=False)
 
 
-def with_hard_negatives(train_ds, model, corpus, context: bool, seed: int):
+def keep_base_embeddings(model, texts: list[str], cache: Path, index_dir: Path) -> bool:
+    """Hand the corpus embeddings ``mine_hard_negatives`` computed (its ``cache_folder``: the corpus deduplicated in
+    order, the positives after it) to ``search.corpus_embeddings`` in the run's index, so evaluation does not embed
+    the corpus with the base model a second time. Two rows are embedded again and compared first: a library version
+    that orders its cache otherwise is never trusted (the index is then left alone). Returns whether it kept them."""
+    found = list(cache.glob("corpus_embeddings_*.npy"))
+    if len(found) != 1 or not texts:
+        return False
+    cached = np.load(found[0])
+    row = {text: i for i, text in enumerate(dict.fromkeys(texts))}
+    if cached.ndim != 2 or cached.shape[0] < len(row):
+        return False
+    emb = cached[[row[text] for text in texts]]
+    probe = sorted({0, len(texts) // 2, len(texts) - 1})
+    again = model.encode_document([texts[i] for i in probe], normalize_embeddings=True, convert_to_numpy=True)
+    if not np.allclose(again, emb[probe], atol=1e-4):
+        log.debug("mine_hard_negatives' cached corpus embeddings are not in corpus order: not kept for evaluation")
+        return False
+    store_corpus_embeddings(model, texts, emb, index_dir)
+    return True
+
+
+def with_hard_negatives(train_ds, model, corpus, context: bool, seed: int, index_dir: Path | None = None):
     """A ``negative`` column: for each pair, the chunk the base model ranks highest that is not the
     positive, scores at most 95 % of it (``relative_margin``: near-ties are likely false negatives) and
     comes from another file than the positive; sentence-transformers' own miner does the mining. A
     pair left without one gets a random chunk of another file (seeded), so no pair is lost.
+    The base model's embeddings of the corpus, which mining computes, are kept in ``index_dir`` (the run's index/)
+    for evaluation, which embeds the same texts with the same model (``keep_base_embeddings``).
     Returns (dataset, how many negatives were mined rather than drawn)."""
     import random
 
@@ -53,8 +85,12 @@ def with_hard_negatives(train_ds, model, corpus, context: bool, seed: int):
     file_of_text: dict[str, str] = {}
     for text, path in zip(texts, corpus["path"]):
         file_of_text.setdefault(text, file_of(path))
-    mined = mine_hard_negatives(train_ds.select_columns(["anchor", "positive"]), model, corpus=texts, num_negatives=5,
-                                relative_margin=0.05, sampling_strategy="top", output_format="triplet", batch_size=64, verbose=False)
+    with tempfile.TemporaryDirectory() as cache:
+        mined = mine_hard_negatives(train_ds.select_columns(["anchor", "positive"]), model, corpus=texts, num_negatives=5,
+                                    relative_margin=0.05, sampling_strategy="top", output_format="triplet", batch_size=64,
+                                    verbose=False, cache_folder=cache)
+        if index_dir is not None:
+            keep_base_embeddings(model, texts, Path(cache), index_dir)
     own_file = {(a, p): file_of(path) for a, p, path in zip(train_ds["anchor"], train_ds["positive"], train_ds["path"])}
     best: dict[tuple[str, str], str] = {}
     for a, p, n in zip(mined["anchor"], mined["positive"], mined["negative"]):  # in rank order per pair

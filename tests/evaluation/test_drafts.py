@@ -28,20 +28,25 @@ def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_heading_drafts_point_at_their_section_and_leave_titles_and_single_words_out():
+def test_heading_drafts_are_questions_pointing_at_their_section():
+    """Headings asked as questions become drafts; titles, single words and bare topic headings ("Quick start",
+    "What this changes", "Installing with pip") are not questions and are left out."""
     rows = [
         {"id": "t", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide", "text": "# The a guide\n\nAbout a."},
-        {"id": "s1", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > Installing with `pip`",
-         "text": "## Installing with `pip`\n\npip install a"},
-        {"id": "s2", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > Installing with `pip`", "text": "more of the long section"},
+        {"id": "s1", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > How do I install with `pip`?",
+         "text": "## How do I install with `pip`?\n\npip install a"},
+        {"id": "s2", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > How do I install with `pip`?", "text": "more of the long section"},
         {"id": "u", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > Usage", "text": "## Usage\n\nrun it"},
-        {"id": "n", "path": "nb/x.ipynb#markdown", "kind": "docs", "symbol": "Notebook > 3. Hugging Face token", "text": "## 3. Hugging Face token"},
-        {"id": "p", "path": "card.md", "kind": "docs", "symbol": "{{ pretty_name }} > Secret scan", "text": "## Secret scan"},
+        {"id": "i", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > Installing with pip", "text": "## Installing with pip"},
+        {"id": "q", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > Quick start", "text": "## Quick start"},
+        {"id": "w", "path": "docs/a.md", "kind": "docs", "symbol": "The a guide > What this changes", "text": "## What this changes"},
+        {"id": "n", "path": "nb/x.ipynb#markdown", "kind": "docs", "symbol": "Notebook > 3. Why a Hugging Face token", "text": "## 3. Why a Hugging Face token"},
+        {"id": "p", "path": "card.md", "kind": "docs", "symbol": "{{ pretty_name }} > How is it scanned?", "text": "## How is it scanned?"},
         {"id": "c", "path": "a.py", "kind": "code", "symbol": "install", "text": "def install(): ..."},
     ]
     drafts = list(heading_drafts(RunDir("unused"), rows))
-    assert drafts == [{"query": "Installing with pip", "relevant": [{"path": "docs/a.md", "symbol": "The a guide > Installing with `pip`"}]},
-                      {"query": "Hugging Face token", "relevant": [{"path": "nb/x.ipynb", "symbol": "Notebook > 3. Hugging Face token"}]}]
+    assert drafts == [{"query": "How do I install with pip?", "relevant": [{"path": "docs/a.md", "symbol": "The a guide > How do I install with `pip`?"}]},
+                      {"query": "Why a Hugging Face token", "relevant": [{"path": "nb/x.ipynb", "symbol": "Notebook > 3. Why a Hugging Face token"}]}]
     assert {r["id"] for r in rows if matches(drafts[0]["relevant"][0], r)} == {"s1", "s2"}  # every piece of the section
 
 
@@ -68,9 +73,10 @@ def test_draft_writes_drafts_that_resolve_and_counts_none_of_them(run, capsys):
     drafts = _lines(path)
     assert len(out.splitlines()) == 1 and f"drafted {len(drafts)} candidate questions" in out and str(path) in out
     assert f"repotune serve {run.root}" in out
+    assert "from headings" in out and "from mentions" in out and "from the history" in out and "historys" not in out
     sources = {d["source"] for d in drafts}
     assert sources == {"heading", "mention"} and all(d["draft"] is True for d in drafts)
-    assert {"query": "Loading cache settings", "relevant": [{"path": "docs/cache.md", "symbol": "The cache guide > Loading cache settings"}],
+    assert {"query": "How do I load cache settings?", "relevant": [{"path": "docs/cache.md", "symbol": "The cache guide > How do I load cache settings?"}],
             "draft": True, "source": "heading"} in drafts
     assert not any(d["query"] in ("The cache guide", "Fixture project", "Install") for d in drafts)  # titles, one word
     mention = next(d for d in drafts if d["query"].startswith("Call load cache"))
@@ -90,10 +96,10 @@ def test_draft_writes_drafts_that_resolve_and_counts_none_of_them(run, capsys):
 
 
 def test_draft_skips_the_questions_the_set_has_and_replaces_earlier_drafts(run):
-    known = {"query": "loading CACHE settings", "relevant": [{"path": "docs/cache.md", "contains": "load_cache"}]}
+    known = {"query": "how do I load CACHE settings?", "relevant": [{"path": "docs/cache.md", "contains": "load_cache"}]}
     run.questions.write_text(json.dumps(known) + "\n")
     first = draft_questions(run.root)
-    assert first["skipped_known"] == 1 and "Loading cache settings" not in [d["query"] for d in _lines(run.root / "questions.drafts.jsonl")]
+    assert first["skipped_known"] == 1 and "How do I load cache settings?" not in [d["query"] for d in _lines(run.root / "questions.drafts.jsonl")]
     assert first["n"] == sum(first["by_source"].values()) == len(_lines(run.root / "questions.drafts.jsonl"))
     again = draft_questions(run.root)
     assert again["n"] == first["n"] and len(_lines(run.root / "questions.drafts.jsonl")) == first["n"]  # replaced, not appended

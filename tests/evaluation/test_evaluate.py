@@ -176,6 +176,9 @@ def test_evaluate_writes_the_contract(trained_run):
     assert on_disk["added_gap"] == pytest.approx(np.mean(on_disk["added_gap_by_draw"]), abs=1e-3)
     assert set(on_disk["sts"]) >= {"source", "base_spearman", "tuned_spearman"} and on_disk["sts"]["n"] == 1379
     assert isinstance(on_disk["final_train_loss"], float)
+    # what was measured: the model's weights and the dataset (the gate and publish refuse metrics of another)
+    assert on_disk["model_hash"] == trained_run.model_hash() and on_disk["dataset_hash"] == trained_run.read_manifest()["dataset_hash"]
+    assert trained_run.provenance_problem() is None
     assert on_disk["holdout_by_type"] and on_disk["holdout_by_kind"]
     assert 0 <= on_disk["mteb"]["tuned"]["main_score"] <= 1
     assert list((trained_run.model / "mteb").rglob("RepotuneHoldoutRetrieval.json"))  # travels with the model
@@ -195,8 +198,21 @@ def test_too_small_holdout_says_how_to_enlarge_it(trained_run, tmp_path):
     run = RunDir(tmp_path / "run")
     shutil.copytree(trained_run.root, run.root)
     recipe = recipe_from_dict(run.read_recipe().to_dict(), ["evaluate.min_queries=100000"])
-    with pytest.raises(EvalError, match="split.holdout_fraction"):
-        evaluate(run.root, recipe)
+    with pytest.raises(EvalError, match=r"split.holdout_fraction.*\(pairs kept \d+, dropped .*; split kept"):
+        evaluate(run.root, recipe)  # the counts from stats/ that made it small: its real cause
+
+
+def test_a_missing_question_set_is_refused_at_once_and_not_recorded(trained_run, tmp_path, capsys, monkeypatch):
+    from pipeline.cli import main
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(trained_run.root, run.root)
+    config = run.config.read_text()
+    import pipeline.evaluation.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "load_pairs", lambda run: pytest.fail("evaluation started"))
+    assert main(["evaluate", str(run.root), "--set", f"evaluate.questions={tmp_path / 'MISSING.jsonl'}"]) == 2
+    assert "MISSING.jsonl does not exist" in capsys.readouterr().err and run.config.read_text() == config
 
 
 def test_a_question_with_no_relevant_chunk_is_an_error_naming_it(trained_run, tmp_path):

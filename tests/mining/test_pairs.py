@@ -82,7 +82,7 @@ def test_docstring_code_positive_has_no_docstring(fixture_pairs):
 
 def test_heading_section(fixture_pairs):
     pairs, _, _ = fixture_pairs
-    section = next(p for p in of_type(pairs, "heading_section") if p.anchor == "The parser guide > Loading parser settings")
+    section = next(p for p in of_type(pairs, "heading_section") if p.anchor == "The parser guide > How do I load parser settings?")
     assert section.positive == "Call `load_parser()` with a path to read the settings; it retries when the file is busy."
     assert section.path == "docs/parser.md" and section.kind == "docs"
 
@@ -217,10 +217,17 @@ def test_balance_leaves_a_single_kind_or_a_balanced_set_alone():
 
 def test_balance_through_mine_pairs(fixture_pairs):
     _, _, chunks = fixture_pairs
-    pairs, stats = mine(chunks, balance_code_share=0.3)
+    pairs, stats = mine(chunks, balance_code_share=0.3, balance="downsample")
     code = sum(p.kind == "code" for p in pairs)
     assert code / len(pairs) == pytest.approx(0.3, abs=0.03)
     assert stats["dropped_balance"] > 0 and stats["kind_code"] == code and stats["kept"] == len(pairs)
+
+
+def test_upsample_the_default_keeps_every_pair_at_build(fixture_pairs):
+    _, _, chunks = fixture_pairs
+    assert PairsConfig().balance == "upsample"
+    pairs, stats = mine(chunks, balance_code_share=0.3)
+    assert len(pairs) == len(mine(chunks)[0]) and not stats["dropped_balance"]  # training repeats; nothing is dropped
 
 
 def test_the_recipe_seed_reaches_balance(fixture_pairs, monkeypatch, fixture_repo, tiny_model, tmp_path):
@@ -233,7 +240,7 @@ def test_the_recipe_seed_reaches_balance(fixture_pairs, monkeypatch, fixture_rep
     real = pairs_module.balance
     monkeypatch.setattr(pairs_module, "balance", lambda *a, **k: seen.append(a[3] if len(a) > 3 else k["seed"]) or real(*a, **k))
     build(fixture_repo, tmp_path / "r", load_recipe("smoke", [f"train.base_model={tiny_model}", "split.seed=1234",
-                                                              "pairs.balance_code_share=0.5"]))
+                                                              "pairs.balance_code_share=0.5", "pairs.balance=downsample"]))
     assert seen == [1234]
 
 

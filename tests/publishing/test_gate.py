@@ -179,6 +179,18 @@ def test_code_only_dataset_fails_balance(smoke_run, tmp_path):
     assert {c["check"] for c in result["checks"] if not c["passed"]} == {"test_code_share_of_pairs"}
 
 
+def test_training_that_tilts_far_from_the_repository_fails_balance(smoke_run, tmp_path):
+    """Docs pairs only, from a repository of ~90 % code chunks: the code miners found nothing, and both checks say so."""
+    run = _copy(smoke_run, tmp_path)
+    _rewrite_dataset(run, lambda row: row["kind"] == "docs")
+    result = run_gate(run.root, extra_args=["-m", "governance and balance"])
+    failed = {c["check"]: c for c in result["checks"] if not c["passed"]}
+    assert set(failed) == {"test_code_share_of_pairs", "test_training_mix_against_the_repository"}
+    tilt = failed["test_training_mix_against_the_repository"]
+    assert tilt["value"] < -0.35 and "pairs.balance_code_share" in tilt["message"] and "no code pair was mined" in \
+        failed["test_code_share_of_pairs"]["message"]
+
+
 def test_upsampled_pairs_are_judged_by_what_training_sees(smoke_run, tmp_path):
     """`pairs.balance: upsample` keeps every code pair in the dataset and repeats the docs pairs in
     training: the balance check reads the repeated order, so the same pairs fail as built and pass
@@ -191,8 +203,10 @@ def test_upsampled_pairs_are_judged_by_what_training_sees(smoke_run, tmp_path):
         return row["kind"] == "code" or seen["docs"] <= 2
 
     _rewrite_dataset(run, two_docs_pairs)
-    assert _failed(run_gate(run.root, extra_args=["-m", "governance and balance"])) == {"balance"}
     manifest = json.loads(run.manifest.read_text())
+    manifest["recipe"]["pairs"].update(balance="downsample")  # training sees the pairs as built: ~99 % code
+    run.manifest.write_text(json.dumps(manifest))
+    assert _failed(run_gate(run.root, extra_args=["-m", "governance and balance"])) == {"balance"}
     manifest["recipe"]["pairs"].update(balance="upsample", balance_code_share=0.8)
     run.manifest.write_text(json.dumps(manifest))
     result = run_gate(run.root, extra_args=["-m", "governance and balance"])
@@ -246,12 +260,32 @@ def test_worse_on_questions_fails_questions_and_the_message_is_whole(smoke_run, 
     assert "read report.md's 'Question set' section" in proc.stdout
 
 
-def test_a_run_without_a_question_set_fails_questions(smoke_run, tmp_path):
+def _history(n: int, base: float, tuned: float, ci: list[float]) -> dict:
+    return {"n": n, "base": {"ndcg@10": base}, "tuned": {"ndcg@10": tuned}, "delta": round(tuned - base, 4), "delta_ci": ci}
+
+
+def test_a_run_without_a_question_set_is_judged_by_the_history_yardstick(smoke_run, tmp_path):
+    """No labelling needed: without a question set the gate judges the held-out commits' subjects; a drop fails only
+    where its interval lies below 0, too few commits fail the size check, and no yardstick at all fails both."""
     run = _copy(smoke_run, tmp_path)
-    _edit_metrics(run, lambda m: m.pop("questions"))
-    result = run_gate(run.root, extra_args=["-m", "governance and questions"])
-    assert {c["check"] for c in result["checks"] if not c["passed"]} == {"test_question_set_size", "test_tuned_not_worse_than_base_on_questions"}
-    assert all("evaluate.questions" in c["message"] for c in result["checks"])
+
+    def gate_with(history: dict | None) -> dict:
+        _edit_metrics(run, lambda m: (m.pop("questions", None), m.update(history=history or {"n": 0, "skipped": "no git history"})))
+        result = run_gate(run.root, extra_args=["-m", "governance and questions"])
+        return {c["check"]: c for c in result["checks"]}
+
+    checks = gate_with(_history(24, 0.30, 0.36, [0.01, 0.11]))
+    assert all(c["passed"] for c in checks.values()) and checks["test_question_set_size"]["value"] == 24
+    checks = gate_with(_history(24, 0.36, 0.30, [-0.12, 0.01]))  # worse, inside the noise
+    assert checks["test_tuned_not_worse_than_base_on_questions"]["passed"]
+    checks = gate_with(_history(24, 0.36, 0.30, [-0.12, -0.01]))  # worse, and the interval says so
+    failed = checks["test_tuned_not_worse_than_base_on_questions"]
+    assert not failed["passed"] and "history yardstick (24 held-out commit subjects)" in failed["message"]
+    checks = gate_with(_history(6, 0.30, 0.36, [0.01, 0.11]))
+    assert not checks["test_question_set_size"]["passed"] and "history.min_holdout" in checks["test_question_set_size"]["message"]
+    checks = gate_with(None)
+    assert not any(c["passed"] for c in checks.values())
+    assert all("evaluate.questions" in c["message"] and "no git history" in c["message"] for c in checks.values())
 
 
 def test_sts_collapse_fails_sts(smoke_run, tmp_path):
@@ -277,6 +311,21 @@ def test_stale_gate_result_is_recognised(smoke_run, tmp_path):
     run.manifest.write_text(json.dumps(manifest))
     current, reason = is_current(run, result)
     assert not current and "dataset changed" in reason
+
+
+def test_a_model_trained_on_an_older_dataset_is_refused_in_one_line(smoke_run, tmp_path):
+    """A rebuild into the run directory: the dataset hash moves on, the model and metrics are the old dataset's.
+    `repotune gate` and `pytest -m governance` refuse in one line naming the command to rerun, and write no result."""
+    from pipeline.rundir import RunError
+
+    run = _copy(smoke_run, tmp_path)
+    run.update_manifest(dataset_hash="0" * 64)
+    with pytest.raises(RunError, match=r"was trained on dataset .*repotune train .* --fresh"):
+        run_gate(run.root)
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "quality"), "-m", "governance", f"--run-dir={run.root}", "-p", "no:cacheprovider", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "was trained on dataset" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr and not run.governance.exists()
 
 
 # --- the README's flow, literally ----------------------------------------------------------------------
@@ -333,3 +382,14 @@ def test_the_gate_runs_from_a_wheel_install_without_the_checkout(smoke_run, tmp_
                           f"--run-dir={run.root}", "-p", "no:cacheprovider", "-q"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=900)
     assert one.returncode == 0 and " passed" in one.stdout, one.stdout[-3000:] + one.stderr[-3000:]
+
+
+def test_a_pytest_lacking_repotunes_dependencies_says_in_one_line_what_to_run():
+    """A python that finds the checkout (its metadata registers the plugin) but not repotune's dependencies, as the
+    system `python3 -m pytest -m governance` does: one line, no collection tracebacks."""
+    code = ("import sys, pytest; sys.modules['datasketch'] = None; "
+            "sys.exit(pytest.main(['-m', 'governance', '-p', 'no:cacheprovider']))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert len(lines) == 1 and "lacks datasketch" in lines[0] and ".venv/bin/python -m pytest -m governance" in lines[0], lines

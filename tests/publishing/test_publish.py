@@ -149,15 +149,31 @@ def test_refuses_a_failed_gate_naming_the_checks(run, capsys, no_network):
     assert "test_sts" not in err  # only the failing checks are named
 
 
-@pytest.mark.parametrize("what", ["dataset", "model"])
-def test_refuses_a_stale_gate(run, capsys, no_network, what):
-    if what == "dataset":  # rebuilt data: the manifest's hash moved on
-        run.update_manifest(dataset_hash="0" * 64)
-    else:  # retrained model: other weights
-        with open(run.model / "model.safetensors", "ab") as f:
-            f.write(b"\0")
+def _retrained(run: RunDir) -> None:
+    with open(run.model / "model.safetensors", "ab") as f:  # other weights
+        f.write(b"\0")
+
+
+def test_refuses_a_stale_gate(run, capsys, no_network):
+    _retrained(run)  # retrained and measured again, but not gated again
+    metrics = json.loads(run.metrics.read_text())
+    write_json(run.metrics, metrics | {"model_hash": run.model_hash()})
     err = refused(run, capsys, no_network)
-    assert "stale" in err and f"the {what} changed" in err and "repotune gate" in err
+    assert "stale" in err and "the model changed" in err and "repotune gate" in err
+
+
+def test_refuses_a_model_trained_on_another_dataset(run, capsys, no_network):
+    """A rebuilt run directory: the dataset moved on, the model and the gate result are the old dataset's."""
+    run.update_manifest(dataset_hash="0" * 64)
+    err = refused(run, capsys, no_network)
+    assert "nothing is published" in err and "was trained on dataset" in err
+    assert f"repotune train {run.root} --fresh" in err and len(err.strip().splitlines()) == 1
+
+
+def test_refuses_metrics_that_measured_another_model(run, capsys, no_network):
+    _retrained(run)
+    err = refused(run, capsys, no_network)
+    assert "measured another model" in err and f"repotune evaluate {run.root}" in err
 
 
 def test_refuses_a_secret_in_the_model_card(run, capsys, no_network):
@@ -415,3 +431,50 @@ def test_an_unreachable_hub_fails_with_a_clear_message(run, capsys, monkeypatch)
     captured = capsys.readouterr()
     assert "could not reach the Hub" in captured.err and "run the same command again" in captured.err
     assert TOKEN not in captured.out + captured.err
+
+
+def _snippets(card: str) -> dict[str, str]:
+    """The card's code blocks under each **library** heading of "Use it"."""
+    import re
+
+    return {m.group(1): m.group(2) for m in re.finditer(r"\*\*([\w -]+)\*\*\n\n```python\n(.*?)\n```", card, re.S)}
+
+
+@pytest.fixture(scope="module")
+def staged(built_run, tmp_path_factory):
+    """A dry-run publish of the fixture run: the staged folders, as they would be uploaded."""
+    run = copy_run(built_run, tmp_path_factory.mktemp("staged"))
+    assert main(publish_args(run, "--dry-run")) == 0
+    return run
+
+
+def test_the_staged_cards_hold_no_local_path_and_name_the_scanners(staged):
+    for card in (staged.publish / "model" / "README.md", staged.publish / "dataset" / "README.md"):
+        text = card.read_text()
+        for local in (str(staged.root), str(staged.root.parent), "/tmp/", "/content/drive", str(Path.home()) + "/"):
+            assert local not in text, f"{card.name} publishes the local path {local}"
+    dataset_card = (staged.publish / "dataset" / "README.md").read_text()
+    assert "Kingfisher" in dataset_card and "detect-secrets" in dataset_card and "repotune's own rules" in dataset_card
+
+
+def test_the_cards_sentence_transformers_snippet_runs_against_the_staged_model(staged, capsys):
+    """The card's snippet, run as a user would run it (the model id pointing at the staged folder): it embeds documents
+    under the header search used, and finds the configuration document for the configuration question."""
+    card = (staged.publish / "model" / "README.md").read_text()
+    snippets = _snippets(card)
+    assert set(snippets) == {"sentence-transformers", "LangChain", "LlamaIndex"}
+    assert 'return f"{path} {symbol}".rstrip() + "\\n" + text' in snippets["sentence-transformers"]  # the header, as search
+    exec(snippets["sentence-transformers"].replace(f'"{MODEL_REPO}"', repr(str(staged.publish / "model"))), {})
+    assert capsys.readouterr().out.strip().startswith(("app/config.py", "docs/configuration.md"))
+
+
+@pytest.mark.parametrize(("library", "module"), [("LangChain", "langchain_huggingface"),
+                                                  ("LlamaIndex", "llama_index.embeddings.huggingface")])
+def test_the_cards_rag_snippets_run_against_the_staged_model(staged, library, module):
+    """Run where the RAG libraries are installed (`pip install langchain-huggingface llama-index-embeddings-huggingface`,
+    ~45 packages, so not in the test extras): the closing note of issue 33 gives the command."""
+    pytest.importorskip(module)
+    snippet = _snippets((staged.publish / "model" / "README.md").read_text())[library]
+    scope: dict = {}
+    exec(snippet.replace(f'"{MODEL_REPO}"', repr(str(staged.publish / "model"))), scope)
+    assert len(scope["vectors"]) == 2 and len(scope["query"]) == len(scope["vectors"][0])

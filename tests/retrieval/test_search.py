@@ -96,6 +96,13 @@ def test_search_modes(model_run, mode):
         assert len(list((model_run.root / "index").glob("*.npy"))) == 1
 
 
+def test_search_takes_a_run_directory_as_serve_gate_and_evaluate_do(model_run, capsys):
+    assert main(["search", str(model_run.root), "load the cache settings", "-k", "2", "--json"]) == 0
+    by_run = json.loads(capsys.readouterr().out)
+    assert main(["search", str(model_run.model), "load the cache settings", "-k", "2", "--json"]) == 0
+    assert by_run == json.loads(capsys.readouterr().out) and len(by_run["results"][0]["hits"]) == 2
+
+
 def test_search_many_queries_as_json(model_run, tmp_path, capsys):
     queries = tmp_path / "q.txt"
     queries.write_text("load the cache settings\n\nregister an item with the manager\n")

@@ -54,6 +54,19 @@ def test_serve_without_a_model_says_what_to_run(built_run):
         app(built_run)
 
 
+def test_a_busy_port_is_one_line_before_any_address_is_printed(served_run, capsys):
+    from pipeline.cli import main
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert main(["serve", str(served_run.root), "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert "http://" not in out and f"cannot listen on 127.0.0.1:{port}" in err and f"--port {port + 1}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -182,6 +195,31 @@ def test_saving_a_ticked_hit_appends_a_line_that_finds_that_chunk(labelling):
     assert "saved question 1" in shown and "how do I read the cache config" in shown.split("id='questions'", 1)[1]
 
 
+def test_labelling_never_writes_a_set_outside_the_run(served_run, tmp_path):
+    """`make train` names the checkout's tracked quality/questions.jsonl: the view saves into the run's own copy."""
+    from starlette.testclient import TestClient
+
+    from pipeline.config import recipe_from_dict
+    from pipeline.retrieval.serve import app
+    from pipeline.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(served_run.root, run.root)
+    (run.root / "questions.jsonl").unlink(missing_ok=True)
+    tracked = tmp_path / "checkout" / "questions.jsonl"
+    tracked.parent.mkdir()
+    tracked.write_text(json.dumps({"query": "where is the cache loaded", "relevant": [{"path": "pkg/cache.py", "symbol": "load_cache"}]}) + "\n")
+    before = tracked.read_text()
+    run.config.write_text(recipe_from_dict(run.read_recipe().to_dict(), [f"evaluate.questions={tracked}"]).to_yaml())
+    client = TestClient(app(run.root))
+    ids = _ids(client.get("/label", params={"q": "load the cache settings", "k": 3}).text)
+    response = client.post("/label/save", data={"query": "how do I read the cache config", "chunk": [ids[0]]}, follow_redirects=False)
+    assert response.status_code == 303 and tracked.read_text() == before
+    own = _lines(run.root / "questions.jsonl")
+    assert [q["query"] for q in own] == ["where is the cache loaded", "how do I read the cache config"]  # begun as its copy
+    assert f"--set evaluate.questions={run.root / 'questions.jsonl'}" in client.get("/label").text
+
+
 def test_editing_changes_words_and_ticks_and_deleting_removes_only_that_line(labelling):
     client, run = labelling
     ids = _ids(client.get("/label", params={"q": "register an item with the manager"}).text)
@@ -266,9 +304,9 @@ def test_drafts_are_listed_apart_and_count_once_kept(labelling):
     client, run = labelling
     n = draft_questions(run.root)["n"]
     page = client.get("/label").text
-    assert f"Drafts ({n})" in page and "id='counter'>0 of" in page and "Loading cache settings" in page.split("id='drafts'", 1)[1]
+    assert f"Drafts ({n})" in page and "id='counter'>0 of" in page and "How do I load cache settings?" in page.split("id='drafts'", 1)[1]
     drafts_file = run.root / "questions.drafts.jsonl"
-    number = next(i for i, d in enumerate(_lines(drafts_file), 1) if d["query"] == "Loading cache settings")
+    number = next(i for i, d in enumerate(_lines(drafts_file), 1) if d["query"] == "How do I load cache settings?")
     keep = re.search(rf"<li id='draft-{number}'>.*?href='([^']+)' class='keep'", page).group(1).replace("&amp;", "&")
     form = client.get(keep).text
     ticked = _ids(form, checked=True)
@@ -278,8 +316,8 @@ def test_drafts_are_listed_apart_and_count_once_kept(labelling):
                     follow_redirects=False)
     assert r.status_code == 303 and "kept the draft as question 1" in client.get(r.headers["location"]).text
     assert _lines(run.questions) == [{"query": "how do I load the cache settings",
-                                      "relevant": [{"path": "docs/cache.md", "symbol": "The cache guide > Loading cache settings"}]}]
-    assert len(_lines(drafts_file)) == n - 1 and "Loading cache settings" not in [d["query"] for d in _lines(drafts_file)]
+                                      "relevant": [{"path": "docs/cache.md", "symbol": "The cache guide > How do I load cache settings?"}]}]
+    assert len(_lines(drafts_file)) == n - 1 and "How do I load cache settings?" not in [d["query"] for d in _lines(drafts_file)]
     page = client.get("/label").text
     assert "id='counter'>1 of" in page
     first = _lines(drafts_file)[0]["query"]

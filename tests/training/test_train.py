@@ -137,6 +137,32 @@ def test_resume_with_a_changed_recipe_is_refused(run):
         train(run.root, _recipe(run, "train.learning_rate=1e-3"), resume=True)
 
 
+def test_training_over_a_held_training_refuses_unless_resumed_or_fresh(run):
+    """Checkpoints are never lost by accident: a finished or cut-off training is continued (--resume) or deleted on
+    request (--fresh), and the refusal names both."""
+    from pipeline.training.resume import held_training
+
+    first = train(run.root, _recipe(run, "train.max_steps=2"))
+    assert held_training(run) == "a finished training"
+    with pytest.raises(TrainError, match=r"holds a finished training: .*--resume`, or .*--fresh` deletes"):
+        train(run.root, _recipe(run, "train.max_steps=2"))
+    assert (run.checkpoints / "finished.json").is_file() and sha256_file(run.model / "model.safetensors") == first["model_hash"]
+    again = train(run.root, _recipe(run, "train.max_steps=4"), fresh=True)
+    assert again["train"]["steps"] == 4 and held_training(run) == "a finished training"
+
+
+def test_a_rebuilt_dataset_cannot_be_resumed_and_the_model_records_its_dataset(run):
+    first = train(run.root, _recipe(run, "train.max_steps=2"))
+    settings = json.loads((run.model / "repotune.json").read_text())
+    assert settings["dataset_hash"] == first["dataset_hash"] and run.provenance_problem(measured=False) is None
+    run.update_manifest(dataset_hash="0" * 64)  # what a rebuild into the run directory does
+    assert "was trained on dataset" in run.provenance_problem(measured=False)
+    with pytest.raises(TrainError, match=r"the dataset was rebuilt .*--fresh"):
+        train(run.root, _recipe(run, "train.max_steps=2"), resume=True)
+    train(run.root, _recipe(run, "train.max_steps=2"), fresh=True)
+    assert run.provenance_problem(measured=False) is None
+
+
 def test_time_budget_caps_the_steps_and_saves_the_cap(run):
     manifest = train(run.root, _recipe(run, "train.max_steps=5000", "train.time_budget=3s", "train.save_steps=100000"))
     t = manifest["train"]
@@ -210,7 +236,40 @@ def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run
     for row in ds.select(range(min(20, n))):
         assert row["positive"].split("\n", 1)[0].startswith(row["path"])  # the context header
         assert file_of(row["negative"].split("\n", 1)[0].split(" ")[0]) != file_of(row["path"])  # never the positive's own file
-    assert json.loads((run.model / "repotune.json").read_text()) == {"context": True, "hybrid_alpha": 0.8, "expand": 0}
+    assert json.loads((run.model / "repotune.json").read_text()) == {"context": True, "hybrid_alpha": 0.8, "expand": 0,
+                                                                      "dataset_hash": manifest["dataset_hash"]}
+    # the base model's corpus embeddings mining computed are kept where evaluation reads them: one base pass, not two
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.dataset import load_corpus
+    from pipeline.retrieval.search import corpus_embeddings, row_text
+
+    kept = list((run.root / "index").glob("*.npy"))
+    assert len(kept) == 1
+    base = SentenceTransformer(run.read_recipe().train.base_model)
+    base.max_seq_length = run.read_recipe().train.max_seq_length
+    texts = [row_text(r, True) for r in load_corpus(run)]
+    fresh = base.encode_document(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(corpus_embeddings(base, texts, 32, run.root / "index"), fresh, atol=1e-4)
+    assert list((run.root / "index").glob("*.npy")) == kept  # read from the index, nothing embedded anew
+
+
+def test_mined_embeddings_in_another_order_are_not_kept(tiny_model, tmp_path):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.training.trainset import keep_base_embeddings
+
+    model = SentenceTransformer(tiny_model)
+    texts = ["def load_cache(path): ...", "How do I load the cache?", "class Manager: ...", "def load_cache(path): ..."]
+    emb = model.encode_document(list(dict.fromkeys(texts)), normalize_embeddings=True, convert_to_numpy=True)
+    (tmp_path / "cache").mkdir()
+    np.save(tmp_path / "cache" / "corpus_embeddings_x.npy", emb[::-1])  # not the corpus order
+    assert not keep_base_embeddings(model, texts, tmp_path / "cache", tmp_path / "index") and not (tmp_path / "index").exists()
+    np.save(tmp_path / "cache" / "corpus_embeddings_x.npy", emb)
+    assert keep_base_embeddings(model, texts, tmp_path / "cache", tmp_path / "index")
+    assert np.load(next((tmp_path / "index").glob("*.npy"))).shape == (4, emb.shape[1])
 
 
 def test_model_selection_on_a_dev_split_keeps_the_best_checkpoint(run):
@@ -396,6 +455,9 @@ def test_a_soup_cut_off_in_either_ingredient_resumes_to_the_same_weights(run, tm
             train(run.root, _recipe(run, "train.loss=soup"))
     assert (run.checkpoints / "mnrl" / "final.pt").is_file() == (ingredient == "gist")
     assert (run.checkpoints / ingredient / "checkpoint-2").is_dir()
+    # the soup's sub-folders count as a held training: a rerun without --resume refuses, nothing is wiped
+    with pytest.raises(TrainError, match="holds checkpoints up to step 2"):
+        train(run.root, _recipe(run, "train.loss=soup"))
     manifest = train(run.root, _recipe(run, "train.loss=soup"), resume=True)
     assert manifest["train"]["steps"] == 12
     assert sha256_file(run.model / "model.safetensors") == sha256_file(reference.model / "model.safetensors")
@@ -437,3 +499,15 @@ def test_gist_same_side_terms_follow_the_recipe(run, tiny_model, cached, same_si
 def test_bad_temperature_is_a_recipe_error(run, bad):
     with pytest.raises(RecipeError, match=r"train.temperature must be"):
         _recipe(run, f"train.temperature={bad}")
+
+
+def test_ctrl_c_during_training_names_the_resume_command(run, monkeypatch, capsys):
+    import pipeline.training.train as train_module
+    from pipeline.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    assert main(["train", str(run.root)]) == 130
+    assert f"interrupted: `repotune train {run.root} --resume` continues from the newest checkpoint" in capsys.readouterr().err

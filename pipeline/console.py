@@ -9,8 +9,11 @@ filtered, each by its message.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
+import re
 import sys
 import warnings
 
@@ -57,6 +60,28 @@ def configure(verbose: bool = False, quiet: bool = False) -> None:
         transformers.utils.logging.disable_progress_bar()
     for message in _KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+
+
+_BAR = re.compile(r"^[^\n]{0,60}:\s+\d+%\|")  # a tqdm bar's text: "Batches:  42%|████▏     | 39/93 [...]"
+
+
+@contextlib.contextmanager
+def library_bars_hidden():
+    """Hide the bars a library draws with progress forced on, which TQDM_DISABLE cannot turn off (sentence-transformers'
+    ``mine_hard_negatives`` encodes with ``show_progress_bar=True``): what it writes to stderr is held, and whatever is
+    not a bar is written out after. repotune's own lines are unaffected (its log handler holds the real stream);
+    with ``-v`` nothing is hidden."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            yield
+    finally:
+        rest = [line for line in held.getvalue().replace("\r", "\n").splitlines() if line.strip() and not _BAR.match(line)]
+        if rest:
+            sys.stderr.write("\n".join(rest) + "\n")
 
 
 def shows_progress() -> bool:

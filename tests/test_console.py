@@ -89,3 +89,25 @@ def test_version_prints_the_installed_version(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"repotune {metadata.version('repotune')}"
+
+
+def test_a_librarys_forced_bars_are_hidden_and_its_other_output_kept(capsys):
+    """sentence-transformers' hard-negative miner draws its bars whatever TQDM_DISABLE says: they are held back,
+    and anything else it writes (a warning) still reaches the terminal."""
+    import logging
+
+    from tqdm import tqdm
+
+    import pipeline.console as console
+
+    level = console.log.level
+    console.log.setLevel(logging.INFO)
+    try:
+        with console.library_bars_hidden():
+            for _ in tqdm(range(3), desc="Batches", disable=False, mininterval=0):
+                pass
+            sys.stderr.write("UserWarning: something worth reading\n")
+    finally:
+        console.log.setLevel(level)
+    err = capsys.readouterr().err
+    assert "Batches" not in err and "UserWarning: something worth reading" in err

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..console import library_bars_hidden
 from ..errors import RepotuneError
 from ..mining.split import file_of
 from ..retrieval.search import embed_text, row_text, store_corpus_embeddings
@@ -85,7 +86,7 @@ def with_hard_negatives(train_ds, model, corpus, context: bool, seed: int, index
     file_of_text: dict[str, str] = {}
     for text, path in zip(texts, corpus["path"]):
         file_of_text.setdefault(text, file_of(path))
-    with tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as cache, library_bars_hidden():
         mined = mine_hard_negatives(train_ds.select_columns(["anchor", "positive"]), model, corpus=texts, num_negatives=5,
                                     relative_margin=0.05, sampling_strategy="top", output_format="triplet", batch_size=64,
                                     verbose=False, cache_folder=cache)

@@ -144,7 +144,6 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
 
     # raises RepoError on a bad path; the run's question set and output folder are never its training data
     files = collect(repo_path, recipe.collect, stats["collect"], own=[recipe.evaluate.questions, out])
-    built_before = run.read_manifest().get("dataset_hash") if run.manifest.is_file() else None
     run.root.mkdir(parents=True, exist_ok=True)
     run.config.write_text(recipe.to_yaml())
     # checked here, before any worker starts: a chunk limit too small for the tokenizer is a recipe error
@@ -199,10 +198,6 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         )
         write_card(run, manifest, {k: dict(v) for k, v in stats.items()}, findings)
     _refuse_an_empty_side(manifest["counts"], stats)
-    if built_before not in (None, dataset_hash) and (run.model / "modules.json").is_file():
-        log.warning("the dataset in %s changed (%s -> %s): its model was trained on the old one, and the gate and publish "
-                    "refuse it until `repotune train %s --fresh` and `repotune evaluate %s`", run.root, built_before[:12],
-                    dataset_hash[:12], run.root, run.root)
     # per stage: seconds summed over the worker processes (read/clean, secrets, chunk, the chunks'
     # shingle hashes) and this one; files_wall is the wall time of the per-file part, workers the pool's size
     timings = {name: round(value, 3) for name, value in seconds.items()}

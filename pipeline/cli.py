@@ -19,8 +19,15 @@ def _recipe_for(args):
 
 def cmd_build(args) -> int:
     from .build import build
+    from .rundir import RunDir
 
+    run = RunDir(args.out)
+    before = run.read_manifest().get("dataset_hash") if run.manifest.is_file() else None
     manifest = build(args.repo, args.out, _recipe_for(args))
+    if before not in (None, manifest["dataset_hash"]) and (run.model / "modules.json").is_file():
+        log.warning("the dataset in %s changed (%s -> %s): its model was trained on the old one, and evaluate, the gate and "
+                    "publish refuse it until `repotune train %s --fresh`", run.root, before[:12], manifest["dataset_hash"][:12],
+                    run.root)
     c, h = manifest["counts"], manifest["history"]
     why = f" ({h['reason']})" if h["reason"] else ""
     print(f"built {args.out}: {c['files']} files, {c['chunks']} chunks, {c['train_pairs']} train / {c['holdout_pairs']} holdout pairs, "

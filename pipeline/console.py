@@ -116,7 +116,7 @@ def progress(iterable=None, **kwargs):
     if shows_progress():
         return tqdm(iterable, disable=False, leave=False, dynamic_ncols=True, **kwargs)
     return tqdm(iterable, disable=not log.isEnabledFor(logging.INFO), leave=False, file=_Lines(sys.stderr),
-                mininterval=LINE_SECONDS, delay=LINE_SECONDS,
+                mininterval=LINE_SECONDS, maxinterval=max(LINE_SECONDS, 1.0), delay=LINE_SECONDS,  # tqdm's monitor redraws every maxinterval
                 bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s [{elapsed}<{remaining}, {rate_fmt}]{postfix}", **kwargs)
 
 

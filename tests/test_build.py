@@ -293,3 +293,17 @@ def test_any_number_of_workers_builds_the_same_dataset(tmp_path, fixture_repo, t
     for stage in STAGES:
         assert (runs[1] / "stats" / f"{stage}.json").read_text() == (runs[2] / "stats" / f"{stage}.json").read_text()
     assert not (runs[2] / ".build").exists()  # the chunk store is gone once the corpus is saved
+
+
+def test_a_rebuild_that_changes_the_dataset_under_a_model_says_so(fixture_repo, tmp_path, tiny_model, capsys):
+    """The model in the run directory was trained on the old dataset: the rebuild says so, and what to run."""
+    out = tmp_path / "out"
+    assert cli_build(fixture_repo, out, tiny_model) == 0
+    (out / "model").mkdir()
+    (out / "model" / "modules.json").write_text("[]")  # a model trained on this dataset, as far as the build can tell
+    assert cli_build(fixture_repo, out, tiny_model) == 0
+    assert "changed" not in capsys.readouterr().err  # the same dataset: nothing to say
+    (fixture_repo / "pkg" / "later.py").write_text('def later(value):\n    """Double the value, a later change."""\n    return 2 * value\n')
+    assert cli_build(fixture_repo, out, tiny_model) == 0
+    err = capsys.readouterr().err
+    assert "the dataset in" in err and "changed" in err and f"repotune train {out} --fresh" in err

@@ -14,6 +14,7 @@ and the MTEB task are modules of their own.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import logging
@@ -30,8 +31,10 @@ from ..dataset import load_corpus, load_pairs
 from ..errors import RepotuneError
 from ..mining.split import file_of
 from ..models import resolve_model
-from ..retrieval.search import bm25_scores, commit_subjects, dense_scores, embed_text, fuse, lexical_texts, row_text, top_k
+from ..retrieval.search import (bm25_scores, commit_subjects, corpus_embeddings, embed_text, fuse, lexical_texts, query_embeddings,
+                                row_text, top_k)
 from ..rundir import RunDir, RunError, write_json
+from ..stage import track_time
 from .metrics import RetrievalSet, bootstrap_interval, breakdown, ir_metrics, paired_bootstrap, per_query_ndcg
 from .questions import load_questions, questions_path, score_questions
 
@@ -77,19 +80,38 @@ def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str
 
 # --- 2. rankings (pipeline/retrieval/search.py does the scoring) -------------------------------------------
 
-def system_scores(texts: list[str], queries: list[str], models: dict, batch_size: int, alpha: float,
-                  index_dir: Path | None = None, lexical: list[str] | None = None) -> dict:
+class TextMemo:
+    """One model's document embeddings in an evaluation, each text embedded once: the whole corpus first (from the run's
+    index/ where training's hard-negative mining or an earlier evaluation left it), then only the texts a retrieval set
+    adds (a pair's positive as cut from its chunk). The holdout and train-sample sets' distractors are corpus chunks,
+    which were embedded again for each set (this repository, 2026-12-07: 138 s of a 400 s evaluation)."""
+
+    def __init__(self, model, batch_size: int = 32):
+        self.model, self.batch_size, self.vectors = model, batch_size, {}
+
+    def corpus(self, texts: list[str], index_dir: Path | None) -> None:
+        self.vectors.update(zip(texts, corpus_embeddings(self.model, texts, self.batch_size, index_dir)))
+
+    def documents(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if missing:
+            self.corpus(missing, None)
+        return np.stack([self.vectors[t] for t in texts])
+
+
+def system_scores(texts: list[str], queries: list[str], memos: dict[str, TextMemo], alpha: float,
+                  lexical: list[str] | None = None) -> dict:
     """Scores [queries, texts] of each model (dense), of BM25 (over ``lexical``, the texts with their
     chunk expansion, when given), and of the hybrid (the last model fused with BM25)."""
-    scores = {name: dense_scores(m, texts, queries, batch_size, index_dir) for name, m in models.items()}
+    scores = {name: query_embeddings(m.model, queries, m.batch_size) @ m.documents(texts).T for name, m in memos.items()}
     scores["bm25"] = bm25_scores(lexical or texts, queries)
-    scores["hybrid"] = fuse(scores[list(models)[-1]], scores["bm25"], alpha)
+    scores["hybrid"] = fuse(scores[list(memos)[-1]], scores["bm25"], alpha)
     return scores
 
 
-def rankings(rs: RetrievalSet, models: dict, k: int, batch_size: int, alpha: float) -> dict[str, list[list[dict]]]:
+def rankings(rs: RetrievalSet, memos: dict[str, TextMemo], k: int, alpha: float) -> dict[str, list[list[dict]]]:
     """Top ``k`` of each system of ``system_scores`` on a retrieval set."""
-    scores = system_scores(list(rs.corpus.values()), list(rs.queries.values()), models, batch_size, alpha)
+    scores = system_scores(list(rs.corpus.values()), list(rs.queries.values()), memos, alpha)
     return {name: top_k(s, list(rs.corpus), k) for name, s in scores.items()}
 
 
@@ -211,34 +233,47 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     for m in (base, tuned):
         m.max_seq_length = recipe.train.max_seq_length
     models = {"base": base, "tuned": tuned}
-    bar = progress(total=5 + bool(config.questions) + bool(config.mteb), desc="evaluate", unit="part")
+    bar = progress(total=6 + bool(config.questions) + bool(config.mteb), desc="evaluate", unit="part")
+    seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def part(name: str):  # one part of the bar, its seconds in the manifest's timings
+        with track_time(seconds, name):
+            yield
+        bar.update()
+
+    # the whole corpus as each model embeds it, once (the run's index/ keeps it): every yardstick below reads it
+    # (history.expand: BM25 also reads each chunk's training commit subjects, search.commit_subjects)
+    texts = CorpusTexts(list(corpus), context, commit_subjects(pairs["train"], recipe.history.expand))
+    memos = {name: TextMemo(m, config.batch_size) for name, m in models.items()}
+    with part("corpus"):
+        for memo in memos.values():
+            memo.corpus(texts.texts, run.root / "index")
     k = 10
-    ranks = rankings(holdout, models, k, config.batch_size, config.hybrid_alpha)
-    bar.update()
-    train_ranks = [rankings(rs, models, k, config.batch_size, config.hybrid_alpha) for rs in train_sets]
-    bar.update()
+    with part("holdout"):
+        ranks = rankings(holdout, memos, k, config.hybrid_alpha)
+    with part("train_sample"):
+        train_ranks = [rankings(rs, memos, k, config.hybrid_alpha) for rs in train_sets]
 
     # 3. metrics: holdout and train samples, by type and kind, and the gap tuning added
     metrics: dict = holdout_metrics(holdout, train_sets, ranks, train_ranks, list(models), seed) | {"context": context}
 
     # 3b. the question set: the questions people type, over the run's whole chunk corpus
-    # (history.expand: BM25 also reads each chunk's training commit subjects, search.commit_subjects)
-    texts = CorpusTexts(list(corpus), context, commit_subjects(pairs["train"], recipe.history.expand))
     if config.questions:
-        metrics["questions"] = question_metrics(run, manifest, texts, models, config, seed)
-        bar.update()
+        with part("questions"):
+            metrics["questions"] = question_metrics(run, manifest, texts, memos, config, seed)
     # 3c. the history yardstick: the newest commits' subjects, scored as the question set is (history.py)
-    metrics["history"] = history_metrics(run, texts, models, config, seed)
-    bar.update()
+    with part("history"):
+        metrics["history"] = history_metrics(run, texts, memos, config, seed)
 
     # 4. STS: general (STS-B) and domain (structure-graded holdout chunk pairs)
-    metrics |= sts_metrics(models, split_chunks["holdout"], config, seed)
-    bar.update()
+    with part("sts"):
+        metrics |= sts_metrics(models, split_chunks["holdout"], config, seed)
 
     # 5. MTEB: the holdout as an mteb retrieval task; results travel with the model
     if config.mteb:
-        metrics["mteb"] = run_mteb_tasks(run, holdout, {"base": base, "tuned": tuned}, config)
-        bar.update()
+        with part("mteb"):
+            metrics["mteb"] = run_mteb_tasks(run, holdout, {"base": base, "tuned": tuned}, config)
 
     # 6. examples, 7. outputs
     metrics["examples"] = examples(holdout, ranks, config.examples, seed)
@@ -247,9 +282,10 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     write_json(run.metrics, metrics)
     from .report import write_report
 
-    write_report(run, metrics, manifest)
-    bar.update()
+    with part("report"):
+        write_report(run, metrics, manifest)
     bar.close()
+    run.update_manifest(timings={"evaluate": {name: round(value, 1) for name, value in seconds.items()}})
     return metrics
 
 
@@ -340,22 +376,22 @@ class CorpusTexts:
         self.expanded = sum(1 for r in rows if r["id"] in subjects)
 
 
-def corpus_metrics(run: RunDir, questions: list, source: str, texts: CorpusTexts, models: dict, config: EvaluateConfig,
+def corpus_metrics(questions: list, source: str, texts: CorpusTexts, memos: dict[str, TextMemo], config: EvaluateConfig,
                    seed: int) -> dict:
-    """``questions.Question``s scored by base, tuned, BM25 and hybrid over every chunk of the run (the
-    corpus embeddings kept in the run's index/): the question set's path, and the history yardstick's."""
-    scores = system_scores(texts.texts, [q.query for q in questions], models, config.batch_size, config.hybrid_alpha,
-                           run.root / "index", texts.lexical)
+    """``questions.Question``s scored by base, tuned, BM25 and hybrid over every chunk of the run (the corpus
+    embeddings each ``TextMemo`` holds): the question set's path, and the history yardstick's."""
+    scores = system_scores(texts.texts, [q.query for q in questions], memos, config.hybrid_alpha, texts.lexical)
     return score_questions(questions, texts.rows, scores, source, seed=seed) | {"expanded_chunks": texts.expanded}
 
 
-def question_metrics(run: RunDir, manifest: dict, texts: CorpusTexts, models: dict, config: EvaluateConfig, seed: int) -> dict:
+def question_metrics(run: RunDir, manifest: dict, texts: CorpusTexts, memos: dict[str, TextMemo], config: EvaluateConfig,
+                     seed: int) -> dict:
     """``questions`` in metrics.json: base, tuned, BM25 and hybrid over every chunk of the run."""
     path = questions_path(config.questions, manifest)
-    return corpus_metrics(run, load_questions(path), str(path), texts, models, config, seed)
+    return corpus_metrics(load_questions(path), str(path), texts, memos, config, seed)
 
 
-def history_metrics(run: RunDir, texts: CorpusTexts, models: dict, config: EvaluateConfig, seed: int) -> dict:
+def history_metrics(run: RunDir, texts: CorpusTexts, memos: dict[str, TextMemo], config: EvaluateConfig, seed: int) -> dict:
     """``history`` in metrics.json: the held-out (newest) commits' subjects as queries over every chunk of
     the run, each relevant to the definitions it touched (RUN/history/heldout.jsonl, written by the build:
     no git here), with the question set's keys; ``{"n": 0, "skipped": why}`` when the run has none."""
@@ -364,7 +400,7 @@ def history_metrics(run: RunDir, texts: CorpusTexts, models: dict, config: Evalu
     questions, why = heldout_questions(run.root, texts.rows)
     if not questions:
         return {"n": 0, "skipped": why}
-    return corpus_metrics(run, questions, str(run.root / HELDOUT), texts, models, config, seed)
+    return corpus_metrics(questions, str(run.root / HELDOUT), texts, memos, config, seed)
 
 
 def run_mteb_tasks(run: RunDir, holdout: RetrievalSet, models: dict, config: EvaluateConfig) -> dict:

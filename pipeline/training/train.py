@@ -110,8 +110,10 @@ def training_data(run: RunDir, recipe: Recipe, model) -> TrainingData:
     seen["code_share_seen"] = round(sum(k == "code" for k in train_ds["kind"]) / max(1, len(train_ds)), 4)
     columns = ["anchor", "positive"]
     if recipe.pairs.hard_negatives:
+        mining = time.perf_counter()
         train_ds, seen["hard_negatives_mined"] = with_hard_negatives(train_ds, model, corpus, recipe.chunk.context, recipe.split.seed,
                                                                      run.root / "index")
+        seen["hard_negatives_seconds"] = round(time.perf_counter() - mining, 1)  # the base model's corpus pass, mostly
         columns.append("negative")
     train_ds = train_ds.select_columns(columns)
     holdout = pairs["holdout"].select_columns(["anchor", "positive"]) if len(pairs["holdout"]) >= 2 else None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import EvaluateConfig, RecipeError, recipe_from_dict
-from pipeline.evaluation.evaluate import (EvalError, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set,
+from pipeline.evaluation.evaluate import (EvalError, TextMemo, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set,
                                          retrieval_sets)
 from pipeline.evaluation.metrics import RetrievalSet, ir_metrics
 from pipeline.rundir import RunDir, RunError
@@ -50,7 +50,7 @@ def test_bm25_wins_on_an_exact_identifier_and_the_hybrid_keeps_it():
 
         encode_query = encode_document
 
-    ranked = rankings(rs, {"base": Constant()}, 10, 8, alpha=0.8)
+    ranked = rankings(rs, {"base": TextMemo(Constant(), 8)}, 10, alpha=0.8)
     assert ranked["bm25"][0][0]["corpus_id"] == "right" and ranked["hybrid"][0][0]["corpus_id"] == "right"
     assert ir_metrics(rs, ranked["bm25"])["recall@1"] == 1.0
 
@@ -179,6 +179,9 @@ def test_evaluate_writes_the_contract(trained_run):
     # what was measured: the model's weights and the dataset (the gate and publish refuse metrics of another)
     assert on_disk["model_hash"] == trained_run.model_hash() and on_disk["dataset_hash"] == trained_run.read_manifest()["dataset_hash"]
     assert trained_run.provenance_problem() is None
+    timings = trained_run.read_manifest()["timings"]["evaluate"]  # each part's seconds, beside the build's
+    assert {"corpus", "holdout", "train_sample", "questions", "history", "sts", "mteb", "report"} <= set(timings)
+    assert all(seconds >= 0 for seconds in timings.values())
     assert on_disk["holdout_by_type"] and on_disk["holdout_by_kind"]
     assert 0 <= on_disk["mteb"]["tuned"]["main_score"] <= 1
     assert list((trained_run.model / "mteb").rglob("RepotuneHoldoutRetrieval.json"))  # travels with the model

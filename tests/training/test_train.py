@@ -233,6 +233,7 @@ def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run
     assert t["pairs_seen"] > len(rows) and t["code_share_seen"] == pytest.approx(0.3, abs=0.02)
     columns, mined, n, ds = seen_columns[0]
     assert "negative" in columns and n == t["pairs_seen"] and mined == t["hard_negatives_mined"] and 0 < mined <= n
+    assert t["hard_negatives_seconds"] > 0
     for row in ds.select(range(min(20, n))):
         assert row["positive"].split("\n", 1)[0].startswith(row["path"])  # the context header
         assert file_of(row["negative"].split("\n", 1)[0].split(" ")[0]) != file_of(row["path"])  # never the positive's own file

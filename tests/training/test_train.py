@@ -512,3 +512,18 @@ def test_ctrl_c_during_training_names_the_resume_command(run, monkeypatch, capsy
     monkeypatch.setattr(train_module, "train", interrupted)
     assert main(["train", str(run.root)]) == 130
     assert f"interrupted: `repotune train {run.root} --resume` continues from the newest checkpoint" in capsys.readouterr().err
+
+
+def test_widget_examples_read_as_words_and_name_no_credential():
+    from datasets import Dataset
+
+    from pipeline.training.card import widget_pairs
+
+    rows = Dataset.from_list([
+        {"anchor": "Load the settings file from disk.", "positive": "app/config.py load\ndef load(path): ..."},
+        {"anchor": "{{ pretty_name }} > Licence", "positive": "card.md\n## Licence"},
+        {"anchor": "Bind a form with a user.", "positive": "tests/test_forms.py\n(user=manu&password=123)"},
+        {"anchor": "Rotate the API token every day.", "positive": "ops/rotate.py rotate\ndef rotate(): ..."},
+        {"anchor": "Too short", "positive": "x.py\ndef f(): ..."},
+    ])
+    assert widget_pairs(rows)["anchor"] == ["Load the settings file from disk."]

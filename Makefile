@@ -29,7 +29,7 @@ $(BIN)/repotune: pyproject.toml constraints.txt
 
 install: $(BIN)/repotune ## create .venv and install repotune with its test extras (~3 min)
 
-train: install ## tune a model on this repository (default recipe, ~15 min on 2 cores) -> runs/latest
+train: install ## tune a model on this repository (default recipe, ~11 min on 2 idle cores after the install) -> runs/latest
 	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN) --fresh $(if $(QUESTIONS),--set evaluate.questions=$(QUESTIONS))
 
 test: install ## run the unit tests (tiny local model, a few minutes)

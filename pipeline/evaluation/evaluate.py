@@ -205,8 +205,6 @@ def examples(rs: RetrievalSet, rankings: dict[str, list[list[dict]]], n: int, se
 
 def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     """Evaluate base, tuned and BM25 on the run; write metrics.json, report.md, plots; return metrics."""
-    from sentence_transformers import SentenceTransformer
-
     run = RunDir(run_dir)
     recipe = recipe or run.read_recipe()
     config: EvaluateConfig = recipe.evaluate
@@ -228,11 +226,7 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
         raise EvalError(f"{err} ({run.drops('pairs', 'split')})") from None
 
     # 2. rankings: base and tuned dense, BM25, and the hybrid of tuned and BM25
-    base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
-    tuned = SentenceTransformer(str(run.model), local_files_only=True)
-    for m in (base, tuned):
-        m.max_seq_length = recipe.train.max_seq_length
-    models = {"base": base, "tuned": tuned}
+    models = load_models(run, recipe)
     bar = progress(total=6 + bool(config.questions) + bool(config.mteb), desc="evaluate", unit="part")
     seconds: dict[str, float] = {}
 
@@ -273,7 +267,7 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     # 5. MTEB: the holdout as an mteb retrieval task; results travel with the model
     if config.mteb:
         with part("mteb"):
-            metrics["mteb"] = run_mteb_tasks(run, holdout, {"base": base, "tuned": tuned}, config)
+            metrics["mteb"] = run_mteb_tasks(run, holdout, models, config)
 
     # 6. examples, 7. outputs
     metrics["examples"] = examples(holdout, ranks, config.examples, seed)
@@ -287,6 +281,17 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
     bar.close()
     run.update_manifest(timings={"evaluate": {name: round(value, 1) for name, value in seconds.items()}})
     return metrics
+
+
+def load_models(run: RunDir, recipe: Recipe) -> dict:
+    """The base and the tuned model, each at the recipe's token window."""
+    from sentence_transformers import SentenceTransformer
+
+    base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+    tuned = SentenceTransformer(str(run.model), local_files_only=True)
+    for m in (base, tuned):
+        m.max_seq_length = recipe.train.max_seq_length
+    return {"base": base, "tuned": tuned}
 
 
 def retrieval_sets(pairs, corpus, config: EvaluateConfig, context: bool, seed: int):

@@ -43,6 +43,8 @@ _DEFINITION = re.compile(
     r"\b(?:(?:class|def|func|fn|function|interface|struct|enum|trait|type|module|void|public|private|protected|static|"
     r"final|abstract|async|new|extends|implements)\s+)+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)|(?<![\w$])([A-Za-z_$][\w$]*)\(")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
+# an HTTP authorization scheme just before the value: what follows is the credential (token68), never a name
+_AUTH_SCHEME_BEFORE = re.compile(r"(?i)\b(?:basic|bearer|digest|negotiate|token)[ \t]+[\"']?$")
 _DOTTED_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
 _PUBLIC_ID = re.compile(r"(?i)(?:GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d{4,}|PYSEC-\d{4}-\d+|RUSTSEC-\d{4}-\d{4})")
 _PUBLIC_ID_BEFORE = re.compile(r"(?i)(?::ghsa:`|:cve:`|advisories/|youtube\.com/watch\?v=|youtu\.be/|/vi/|[?&]v=)$")
@@ -71,9 +73,10 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     line_end = text.find("\n", end)
     line = text[line_start:line_end if line_end >= 0 else len(text)]
     before = text[line_start:start]
-    if _IDENTIFIER.fullmatch(value) and value in names:
+    credential_position = _AUTH_SCHEME_BEFORE.search(before) is not None  # `Basic <token68>`: a credential, whatever it spells
+    if _IDENTIFIER.fullmatch(value) and value in names and not credential_position:
         return "defined_name"
-    if _DOTTED_NAME.fullmatch(value) and all(is_wordy(part) for part in value.split(".")):
+    if _DOTTED_NAME.fullmatch(value) and all(is_wordy(part) for part in value.split(".")) and not credential_position:
         return "defined_name"
     if kind in _ENTROPY_TYPES and not _CREDENTIAL_WORDS.search(line):
         return _ENTROPY_TYPES[kind]

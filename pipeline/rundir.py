@@ -128,8 +128,9 @@ class RunDir:
                         f"`repotune evaluate {self.root}`")
         if measured and self.metrics.is_file():
             metrics = json.loads(self.metrics.read_text())
-            if metrics.get("model_hash") != self.model_hash() or metrics.get("dataset_hash") != dataset:
-                what = "model" if metrics.get("model_hash") != self.model_hash() else "dataset"
+            model_hash = self.model_hash()  # a sha256 of the weights file: once
+            if metrics.get("model_hash") != model_hash or metrics.get("dataset_hash") != dataset:
+                what = "model" if metrics.get("model_hash") != model_hash else "dataset"
                 return (f"{self.metrics} measured another {what} than the run holds now ({what} "
                         f"{str(metrics.get(what + '_hash'))[:12]}): run `repotune evaluate {self.root}`")
         return None

@@ -14,7 +14,7 @@ QUESTIONS ?= $(if $(filter .,$(REPO)),quality/questions.jsonl,)
 # Nothing loads from the Hugging Face Hub at run time here: say so, so nothing waits on it.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: help install train test test-colab gate bench bench-build bench-secrets bench-codeheavy bench-train bench-quality clean
+.PHONY: help install train test test-colab gate docs lint bench bench-build bench-secrets bench-codeheavy bench-train bench-quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,10 +24,10 @@ $(BIN)/repotune: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt "$(TORCH)"
 	@# setuptools explains editable installs in a boxed warning on every install: repotune's own lines only
-	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install -q -c constraints.txt -e ".[test,docs,lint]"
 	touch $@
 
-install: $(BIN)/repotune ## create .venv and install repotune with its test extras (~3 min)
+install: $(BIN)/repotune ## create .venv and install repotune with its test, docs and lint extras (~3 min)
 
 train: install ## tune a model on this repository (default recipe, ~11 min on 2 idle cores after the install) -> runs/latest
 	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN) --fresh $(if $(QUESTIONS),--set evaluate.questions=$(QUESTIONS))
@@ -42,6 +42,13 @@ test-colab: ## on Colab's versions, in .venv-colab: install, versions beside Col
 
 gate: install ## run the governance gate on $(RUN) and write its governance.json
 	$(OFFLINE) $(BIN)/repotune gate $(RUN)
+
+docs: install ## build the documentation site (docs/, mkdocs build --strict) into site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+lint: install ## ruff check (pyproject's rules) and the pre-commit hooks on every file
+	$(BIN)/ruff check .
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 bench: bench-build bench-secrets bench-train bench-quality ## all benchmarks -> bench/results/
 
@@ -65,4 +72,4 @@ bench-quality: install ## six repositories with their history (two from 2023): t
 	$(OFFLINE) $(BIN)/python -m bench.bench_quality $(QUALITY_ARGS)
 
 clean: ## remove runs/ and caches (keeps .venv)
-	rm -rf runs .pytest_cache .hypothesis
+	rm -rf runs site .pytest_cache .hypothesis

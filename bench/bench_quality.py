@@ -142,9 +142,10 @@ def soup_run(source: str, out: Path) -> Path:
 
 def _scored(run: Path, model, context: bool) -> list[float]:
     """nDCG@10 of each question of the run's set, by ``model`` dense over the run's corpus."""
+    from pipeline.common import row_text
     from pipeline.dataset import load_corpus
     from pipeline.evaluation.questions import load_questions, score_questions
-    from pipeline.retrieval.search import dense_scores, row_text
+    from pipeline.retrieval.search import dense_scores
     from pipeline.rundir import RunDir
 
     rundir = RunDir(run)

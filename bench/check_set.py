@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline.common import file_of
 from pipeline.dataset import load_corpus
 from pipeline.evaluation.questions import unmatched
-from pipeline.mining.split import file_of
 from pipeline.rundir import RunDir
 
 

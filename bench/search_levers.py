@@ -42,9 +42,10 @@ def systems(run) -> dict[str, list[float]]:
     """Per-question nDCG@10 of every system over ``run``'s corpus and question set."""
     from sentence_transformers import SentenceTransformer
 
+    from pipeline.common import row_text
     from pipeline.dataset import load_corpus
     from pipeline.evaluation.questions import load_questions, score_questions
-    from pipeline.retrieval.search import bm25_scores, dense_scores, fuse, row_text
+    from pipeline.retrieval.search import bm25_scores, dense_scores, fuse
     from pipeline.rundir import RunDir
 
     rundir = RunDir(run)
@@ -74,9 +75,9 @@ def systems(run) -> dict[str, list[float]]:
 
 def header_forms(run) -> dict[str, list[float]]:
     """Per-question nDCG@10 of base MiniLM dense over ``run``'s corpus under each header form, and of plain base."""
+    from pipeline.common import context_header
     from pipeline.dataset import load_corpus
     from pipeline.evaluation.questions import load_questions, score_questions
-    from pipeline.records import context_header
     from pipeline.retrieval.search import dense_scores
     from pipeline.rundir import RunDir
 

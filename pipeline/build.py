@@ -1,12 +1,14 @@
-"""build: repository -> collect -> clean -> secrets -> chunk -> history -> pairs -> split -> dataset.
+"""build: a repository -> the run's dataset, in the order the code runs it:
 
-Files stream through the per-file stages in worker processes (``workers.py``); their chunks stream
-to an Arrow file on disk as they come (``dataset.ChunkStore``), and pair mining keeps an index of
-symbols, mentions and rows rather than the chunks' text, so memory stays flat whatever the
-repository's size. The history stage reads the git log once every file is chunked (commit messages
--> the definitions they touched, ``history.py``). Each stage's counts go to ``stats/<stage>.json``, its
-time to the manifest.
-"""
+1. collect lists the files; then per file, in worker processes (``ingest.workers``): read and clean -> secrets ->
+   chunk; each file's chunks stream to an Arrow file on disk (``dataset.ChunkStore``) and the pair miner indexes
+   them as they come (its per-file pairs: docstring -> code, comment -> block, heading -> section, and the symbols
+   and mentions the cross-file miners need), so memory stays flat whatever the repository's size;
+2. history (``mining.history``): the git log's subjects placed on the definitions the miner indexed; the newest
+   held out (the history yardstick), the older ones added to the miner as commit pairs;
+3. pairs: the cross-file miners finish, reading back the texts they need from the store; dedup and balance;
+4. split: whole files held out, the leakage check;
+5. dataset: pairs, corpus, card, stats (``stats/<stage>.json``) and the manifest (each stage's time)."""
 
 from __future__ import annotations
 
@@ -23,13 +25,13 @@ from .dataset import ChunkStore, detect_license, write_card, write_dataset
 from .errors import RepotuneError
 from .ingest.chunk import Chunker, TokenCounter
 from .ingest.collect import RepoError, collect, remote_url
-from .ingest.history import read_history, write_heldout
-from .secrets import Finding
 from .ingest.workers import ingest, max_chunk_tokens, worker_count
+from .mining.history import read_history, write_heldout
 from .mining.pairs import PairMiner
 from .mining.split import CorpusIndex, split_pairs
 from .models import load_counting_tokenizer
 from .rundir import RunDir, write_json
+from .secrets import Finding
 from .stage import StageStats, track_time
 
 log = logging.getLogger("repotune")
@@ -180,6 +182,7 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
         store.remove()
         for s in stats.values():
             s.write(run.stats)
+            s.write_drops(run.dropped)
         write_json(run.secrets_report, {"policy": recipe.secrets.policy, "findings": findings})
         manifest = run.update_manifest(
             source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": done.commit,

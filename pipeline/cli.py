@@ -1,4 +1,4 @@
-"""The `repotune` command line (README "The command line"): thin; each command calls one module."""
+"""The `repotune` command line (docs/cli.md): thin; each command calls one module."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .common import is_rank0
 from .config import load_recipe, recipe_from_dict
 
 log = logging.getLogger("repotune")
@@ -42,10 +43,10 @@ def cmd_train(args) -> int:
 
     run = RunDir(args.run)
     recipe = recipe_from_dict(run.read_recipe().to_dict(), args.set or [])
-    if os.environ.get("RANK", "0") == "0":  # torchrun: one writer
+    if is_rank0():  # torchrun: one writer
         run.config.write_text(recipe.to_yaml())
     manifest = train(args.run, recipe, resume=args.resume, fresh=args.fresh)
-    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
+    if not is_rank0():  # torchrun: rank 0 reports
         return 0
     t = manifest["train"]
     print(f"trained {args.run}/model: {t['steps']} steps, final train loss {t['final_train_loss']:.4f}, {t['seconds']} s")
@@ -74,7 +75,8 @@ def cmd_evaluate(args) -> int:
         run = RunDir(args.run)
         recipe = recipe_from_dict(run.read_recipe().to_dict(), [_absolute_questions(s) for s in args.set])
         if recipe.evaluate.questions:  # at once, and before config.yaml names a set that is not there
-            from .evaluation.questions import load_questions, questions_path
+            from .evaluation.questions import load_questions
+            from .rundir import questions_path
 
             load_questions(questions_path(recipe.evaluate.questions, run.read_manifest()))
         run.config.write_text(recipe.to_yaml())  # the gate and a later `evaluate` see what this one used
@@ -165,7 +167,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .retrieval.serve import serve
+    from .serve import serve
 
     serve(args.run, host=args.host, port=args.port)
     return 0

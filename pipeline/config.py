@@ -5,7 +5,7 @@ YAML, so ``--set train.max_steps=2`` gives an int). Each dataclass validates in
 ``__post_init__`` with a message that says how to fix the recipe.
 
 Over 350 lines: one dataclass per recipe section, each with the checks and messages of its own keys; the
-recipe's whole contract in one place, as the README's tables are.
+recipe's whole contract in one place; docs/recipes.md is generated from it (docs/hooks.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class BuildConfig:
 @dataclass
 class CollectConfig:
     include: list[str] = field(default_factory=list)  # glob patterns; empty means everything
-    exclude: list[str] = field(default_factory=lambda: ["runs/**", ".venv/**"])
+    exclude: list[str] = field(default_factory=lambda: ["runs/**", ".venv/**"])  # glob patterns never collected (counted as excluded)
     max_file_bytes: int = 2_000_000  # files above this are dropped as too_large before reading
     # the repository's licence as an SPDX id (mit, apache-2.0, bsd-3-clause, ...) for the cards: null reads the
     # repository's LICENSE / COPYING file; set it where that file is missing or not recognised (the cards say "other")
@@ -79,16 +79,16 @@ class SecretsConfig:
 class ChunkConfig:
     max_tokens: int | None = None  # None: the base model's max_seq_length
     min_chars: int = 20  # shorter pieces are merged into a neighbour or dropped (counted)
-    # embed each chunk under a "path symbol" header line (search.embed_text), alike in training,
+    # embed each chunk under a "path symbol" header line (common.embed_text), alike in training,
     # evaluation, search and the MTEB task. On by default: measured better on the question sets
-    # (README, "Results"); false embeds the chunk text alone
+    # (bench/results/README.md); false embeds the chunk text alone
     context: bool = True
 
 
 # the miners in pairs.py (pairs.MINERS), listed here so that a typo fails when the recipe is read
 PAIR_TYPES = ("docstring_code", "heading_section", "mention_definition", "comment_block", "module_summary",
               "identifier_query", "test_behaviour")
-DEFAULT_PAIR_TYPES = PAIR_TYPES[:5]  # the query-like miners are opt-in until measured better (README, "Results")
+DEFAULT_PAIR_TYPES = PAIR_TYPES[:5]  # the query-like miners are opt-in until measured better (bench/results/README.md)
 # pair types with a switch of their own, not listed in pairs.types
 SWITCHED_PAIR_TYPES = {"generated_query": "pairs.generator", "commit_definition": "history.pairs"}
 BALANCE_MODES = ("downsample", "upsample")
@@ -96,7 +96,7 @@ BALANCE_MODES = ("downsample", "upsample")
 
 @dataclass
 class PairsConfig:
-    types: list[str] = field(default_factory=lambda: list(DEFAULT_PAIR_TYPES))
+    types: list[str] = field(default_factory=lambda: list(DEFAULT_PAIR_TYPES))  # the pair miners to run (PAIR_TYPES lists them all)
     min_body_lines: int = 3  # CodeSearchNet: bodies of 3+ lines
     min_docstring_tokens: int = 3  # CodeSearchNet: docstrings of 3+ tokens (whitespace words)
     balance_code_share: float | None = None  # code share of the pairs training sees (null: as mined)
@@ -111,7 +111,7 @@ class PairsConfig:
     # local folder) that writes `generator_queries` questions per chunk (pair type generated_query).
     # Off by default; meant for a GPU (Colab). Its quality was not measured here (no network).
     generator: str | None = None
-    generator_queries: int = 3
+    generator_queries: int = 3  # questions the generator writes per chunk
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.types) - set(PAIR_TYPES))
@@ -145,7 +145,7 @@ _WINDOW = re.compile(r"\s*(\d+)\s+(day|week|month|year)s?\s*")
 
 @dataclass
 class HistoryConfig:
-    """The history stage (pipeline/ingest/history.py): commit messages -> the definitions at HEAD they touched."""
+    """The history stage (pipeline/mining/history.py): commit messages -> the definitions at HEAD they touched."""
 
     # read the git log (outside a git work tree there is none: stats/history.json says so, nothing fails)
     enabled: bool = True
@@ -184,17 +184,17 @@ class TrainConfig:
     batch_size: int = 32  # in-batch negatives: larger is better for MNRL
     cached_loss: bool = False  # the cached variant of train.loss (CachedMultipleNegativesRankingLoss, ...): large batches in small memory
     mini_batch_size: int = 32  # only for cached_loss
-    epochs: float = 1.0
+    epochs: float = 1.0  # passes over the training pairs (a fraction works); max_steps and time_budget can stop it sooner
     max_steps: int = -1  # -1: epochs decide
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
+    learning_rate: float = 5e-5  # AdamW peak learning rate, after warmup, decaying linearly
+    warmup_ratio: float = 0.1  # share of the steps over which the learning rate rises from 0
     time_budget: str | None = None  # "20m", "90s", "1h": cap steps to end inside it
     save_steps: int = 50  # checkpoint every N steps (Colab cut-offs)
     # ... and at least every N minutes of wall time, so a slow or short run (a small repository that never reaches
     # save_steps) still leaves something to resume from. null: steps only
     save_minutes: float | None = 5.0
     save_total_limit: int = 1  # MiniLM checkpoints are ~260 MB each
-    eval_steps: int = 50
+    eval_steps: int = 50  # the holdout loss (and the dev split, when set) every N steps
     length_aware: bool = True  # group similar lengths into a batch: less padding
     precision: str = "auto"  # "auto": bf16 where supported, else fp16 on GPU, fp32 on CPU
     seed: int = 42  # the trainer's seed and data_seed (batch order, dropout); the data's is split.seed
@@ -257,11 +257,11 @@ class EvaluateConfig:
     train_sample: int | None = None  # None: as many train pairs as holdout pairs, in each draw
     train_draws: int = 4  # disjoint train samples the overfitting gap's train side averages (as many as the pairs allow)
     min_queries: int = 5  # fewer holdout queries than this cannot measure anything
-    domain_sts_pairs: int = 500
-    mteb: bool = True
+    domain_sts_pairs: int = 500  # holdout chunk pairs graded by structure (same symbol > file > folder) for domain STS
+    mteb: bool = True  # the holdout as an mteb retrieval task; its results travel with the model (model/mteb/)
     mteb_public_tasks: list[str] = field(default_factory=list)  # e.g. ["NanoSciFactRetrieval"]
     examples: int = 5  # qualitative holdout queries in the report
-    batch_size: int = 64
+    batch_size: int = 64  # texts per encode call while evaluating (memory, not results)
     # a question set (JSONL: {"query", "relevant": [{"path", "symbol" | "contains"}]}), scored over the
     # whole chunk corpus; a path relative to the working directory or to the repository. null: none
     questions: str | None = None

@@ -24,8 +24,8 @@ from datasets.arrow_writer import ArrowWriter
 from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from .common import file_of
 from .mining.pairs import upsample_order
-from .mining.split import file_of
 from .records import CHUNK_COLUMNS, PAIR_COLUMNS, Chunk, Pair
 from .rundir import RunDir, RunError
 
@@ -119,7 +119,7 @@ class ChunkStore:
         self._writer.write_batch(columns)
         self.rows += len(chunks)
 
-    def close(self) -> "ChunkStore":
+    def close(self) -> ChunkStore:
         if self._writer is not None:
             self._writer.finalize()
             self._writer = None

@@ -26,7 +26,7 @@ class SourceFile:
     commit: str | None = None  # HEAD of the repository when collected, None outside git
     abs_path: str = ""  # where to read the bytes from; "" once text is loaded
 
-    def with_text(self, text: str) -> "SourceFile":
+    def with_text(self, text: str) -> SourceFile:
         return dataclasses.replace(self, text=text)
 
 
@@ -73,12 +73,6 @@ def chunk_id(path: str, start_line: int, end_line: int, text: str) -> str:
 
 
 SETTINGS_FILE = "repotune.json"  # in a model folder: how its chunks are embedded and fused, the dataset it was trained on
-
-
-def context_header(path: str, symbol: str = "") -> str:
-    """The one-line header a chunk is embedded under when ``chunk.context`` is on: "pipeline/secrets/scanner.py
-    SecretScanner.redact" (``search.embed_text``); the chunker leaves room for it (``chunk.header_reserve()``)."""
-    return f"{path} {symbol}".rstrip()
 
 
 def path_of_id(chunk_id: str) -> str | None:

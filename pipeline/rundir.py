@@ -1,4 +1,4 @@
-"""The run directory (README "The run directory"): every path a run writes, and the JSON it reads back."""
+"""The run directory (docs/run-directory.md): every path a run writes, and the JSON it reads back."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+HELDOUT = Path("history") / "heldout.jsonl"  # the history yardstick: the held-out commits, as question-set lines
+
+
+def questions_path(spec: str, manifest: dict) -> Path:
+    """A question set path as given (from the working directory), or else relative to the repository."""
+    path = Path(spec).expanduser()
+    if path.is_absolute() or path.is_file():
+        return path.resolve()
+    return Path(manifest["source"]["path"]) / path
+
+
 @dataclass(frozen=True)
 class RunDir:
     root: Path
@@ -54,6 +65,7 @@ class RunDir:
     config = property(lambda self: self.root / "config.yaml")
     manifest = property(lambda self: self.root / "manifest.json")
     stats = property(lambda self: self.root / "stats")
+    dropped = property(lambda self: self.root / "dropped")  # dropped/<stage>.jsonl: what each stage dropped, and why
     secrets_report = property(lambda self: self.root / "secrets_report.json")
     dataset = property(lambda self: self.root / "dataset")
     pairs = property(lambda self: self.root / "dataset" / "pairs")
@@ -70,8 +82,6 @@ class RunDir:
     def questions(self) -> Path:
         """The run's question set: the file ``evaluate.questions`` in config.yaml names (resolved as evaluate
         resolves it), else ``questions.jsonl`` here, where the labelling view of `repotune serve` starts one."""
-        from .evaluation.questions import questions_path  # questions imports split and its dependencies: only when asked
-
         spec = self.read_recipe().evaluate.questions
         return questions_path(spec, self.read_manifest()) if spec else self.root / "questions.jsonl"
 

@@ -3,7 +3,9 @@ them, and the timer of each stage's seconds.
 
 Modelled on datatrove's filters: a rule only states its predicate; ``apply_rules`` (or
 ``first_reason`` for one record) counts ``kept`` and ``dropped_<reason>`` so nothing is dropped
-silently, and the counts land in ``stats/<stage>.json`` and in the dataset card. ``track_time``
+silently, and the counts land in ``stats/<stage>.json`` and in the dataset card; each drop with what it dropped
+(a path, a commit, a chunk id) lands in ``dropped/<stage>.jsonl``, as datatrove's exclusion writers keep what each
+filter removed, so every drop can be audited. ``track_time``
 adds a block's wall time to its stage, as datatrove's ``track_time`` does.
 """
 
@@ -30,10 +32,20 @@ class StageStats(Counter):
     def __init__(self, stage: str):
         super().__init__()
         self.stage = stage
+        self.drops: list[tuple[str, str]] = []  # (what, reason) of each drop that names what it dropped
 
     def drop(self, reason: str, what: str = "") -> None:
+        """Count a drop under ``reason``; ``what`` (a path, a commit, a chunk id: never a text, and a path that holds
+        a secret only as redacted) is recorded for ``dropped/<stage>.jsonl``."""
         self[f"dropped_{reason}"] += 1
+        if what:
+            self.drops.append((what, reason))
         log.debug("%s: dropped %s (%s)", self.stage, what, reason)
+
+    def merge(self, counts: dict[str, int], drops: Iterable[tuple[str, str]] = ()) -> None:
+        """Add another process's counts and drops of this stage (a build worker's, for one file)."""
+        self.update(counts)
+        self.drops.extend(drops)
 
     def dropped(self) -> dict[str, int]:
         return {k[len("dropped_"):]: v for k, v in sorted(self.items()) if k.startswith("dropped_")}
@@ -43,6 +55,18 @@ class StageStats(Counter):
             raise TypeError(f"{self.stage} stats hold counts only, not {wrong}")
         stats_dir.mkdir(parents=True, exist_ok=True)
         (stats_dir / f"{self.stage}.json").write_text(json.dumps(dict(sorted(self.items())), indent=2) + "\n")
+
+    def write_drops(self, dropped_dir: Path) -> None:
+        """``dropped/<stage>.jsonl``: one line per recorded drop, ``{"<what>": ..., "reason": ...}``, in the order they
+        happened (the key says what the stage drops: a path, a commit or a chunk id)."""
+        key = DROPPED_KEYS.get(self.stage, "what")
+        dropped_dir.mkdir(parents=True, exist_ok=True)
+        with open(dropped_dir / f"{self.stage}.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps({key: what, "reason": reason}, ensure_ascii=False) + "\n" for what, reason in self.drops)
+
+
+DROPPED_KEYS = {"collect": "path", "clean": "path", "secrets": "path", "chunk": "chunk_id", "history": "commit",
+                "pairs": "chunk_id", "split": "chunk_id"}
 
 
 def first_reason(record: R, rules: Iterable[Rule]) -> str | None:

@@ -1,13 +1,12 @@
 """The governance gate's fixtures: a run directory (``--run-dir``, default runs/latest), its
 artifacts, the policy, and ``check``, which records value and limit for governance.json.
 
-A missing artifact fails its check with the command that produces it; nothing is skipped.
-At the end of a session that ran governance checks, governance.json is written into the run.
+A missing artifact fails its check with the command that produces it; nothing is skipped. The gate's pytest plugin
+(pipeline/publishing/pytest_plugin.py) writes governance.json at the end of a session that ran governance checks.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -15,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.publishing.gate import MARKERS
-from pipeline.rundir import RunDir, write_json
+from pipeline.rundir import RunDir
 
-# --run-dir and --policy are registered by pipeline/pytest_plugin.py (an installed pytest plugin).
+# --run-dir and --policy, the markers, and governance.json's writer are the gate's pytest plugin's
+# (pipeline/publishing/pytest_plugin.py, installed with repotune).
 
 
 def pytest_configure(config):
@@ -93,52 +92,3 @@ def check(record_property):
         assert ok, f"{message} (value {value}, limit {limit})"
 
     return _check
-
-
-# --- governance.json ----------------------------------------------------------------------------------
-
-_rows: dict[str, dict] = {}
-
-
-def pytest_runtest_logreport(report):
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        if "governance" not in report.keywords:
-            return
-        props = dict(report.user_properties)
-        message = ""
-        if not report.passed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash is not None else str(report.longrepr)
-        _rows[report.nodeid] = {
-            "check": report.nodeid.split("::")[-1], "marker": next((m for m in MARKERS if m in report.keywords), "governance"),
-            "value": props.get("value"), "limit": props.get("limit"), "passed": bool(report.passed), "message": message[:2000],
-        }
-
-
-def pytest_sessionfinish(session, exitstatus):
-    run = RunDir(session.config.getoption("--run-dir"))
-    if not _rows or not run.root.is_dir():
-        return
-    checks = list(_rows.values())
-    markers_run = sorted({c["marker"] for c in checks})
-    complete = set(MARKERS) <= set(markers_run)
-    manifest = json.loads(run.manifest.read_text()) if run.manifest.is_file() else {}
-    write_json(run.governance, {
-        "run": str(run.root), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "passed": complete and int(exitstatus) == 0 and all(c["passed"] for c in checks),
-        "complete": complete, "markers_run": markers_run, "pytest_exit_code": int(exitstatus),
-        "dataset_hash": manifest.get("dataset_hash"), "model_hash": run.model_hash(),
-        "policy": session.config.getoption("--policy"),
-        "checks": checks,
-    })
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Each failed check whole (value, limit, what to do): pytest's own summary cuts lines at the
-    terminal's width, mid-number."""
-    failed = [c for c in _rows.values() if not c["passed"]]
-    if failed:
-        terminalreporter.section("governance: failed checks")
-        for c in failed:
-            terminalreporter.write_line(f"{c['marker']}/{c['check']}: value {c['value']}, limit {c['limit']}")
-            terminalreporter.write_line(f"    {c['message']}")

@@ -8,7 +8,7 @@ import pytest
 pytestmark = [pytest.mark.governance, pytest.mark.questions]
 
 HOW = ("write a question set (JSONL, one {\"query\": ..., \"relevant\": [{\"path\": ..., \"symbol\": ...}]} a line; "
-       "README, 'Question sets') and run with `--set evaluate.questions=PATH`")
+       "docs/evaluation.md, 'Question sets') and run with `--set evaluate.questions=PATH`")
 
 
 def yardstick(metrics: dict) -> tuple[str, dict | None]:

@@ -3,8 +3,8 @@ dataset and in every file of the run that publish could upload (cards, reports, 
 
 import pytest
 
-from pipeline.secrets import SecretScanner
 from pipeline.rundir import is_text_file, known_identifiers
+from pipeline.secrets import SecretScanner
 
 pytestmark = [pytest.mark.governance, pytest.mark.secrets]
 

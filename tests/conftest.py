@@ -62,5 +62,5 @@ def built_run(tmp_path_factory, tiny_model) -> Path:
     return root / "run"
 
 
-# Hypothesis profiles (dev, ci, fuzz by HYPOTHESIS_PROFILE) are registered by pipeline/pytest_plugin.py,
+# Hypothesis profiles (dev, ci, fuzz by HYPOTHESIS_PROFILE) are registered by pipeline/publishing/pytest_plugin.py,
 # so the unit tests and the gate's property checks share them.

@@ -83,6 +83,49 @@ def test_no_import_circle_among_pipeline_modules():
     assert found == [], f"import circles: {found}; move what both sides need into a module of its own"
 
 
+# The layers, lowest first: a unit (a sub-package, or a top-level module) imports only from units of lower layers and
+# from itself. The foundation (what every stage shares) at the bottom, the stages in the order a run takes them, the
+# interfaces (the build, the local page, the gate's pytest plugin, the command line) on top.
+LAYERS = [
+    ("", "errors", "common"),  # "": the package itself, pipeline/__init__.py
+    ("records", "config", "console"),
+    ("stage", "models", "rundir"),
+    ("secrets",),
+    ("ingest",),
+    ("mining",),
+    ("dataset",),
+    ("retrieval",),
+    ("training",),
+    ("evaluation",),
+    ("publishing",),
+    ("build", "serve"),
+    ("cli",),
+]
+
+
+def upward_imports(graph: dict[str, set[str]], layers=LAYERS) -> list[str]:
+    """Each import of a unit from its own layer or a higher one ("mining.pairs -> retrieval.search"), and each unit the
+    layers do not place."""
+    rank = {unit: n for n, layer in enumerate(layers) for unit in layer}
+    unit = lambda module: module.split(".")[0]  # noqa: E731
+    unplaced = sorted({f"{unit(m)} is in no layer" for m in graph if unit(m) not in rank})
+    return unplaced + sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps
+                             if unit(m) in rank and unit(d) in rank and unit(d) != unit(m) and rank[unit(d)] >= rank[unit(m)])
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"mining.pairs": {"retrieval.search", "records"}, "retrieval.search": {"records"}, "records": set()}
+    assert upward_imports(graph, [("records",), ("mining",), ("retrieval",)]) == ["mining.pairs -> retrieval.search"]
+    assert upward_imports(graph, [("records",), ("retrieval",), ("mining",)]) == []
+    assert upward_imports({"x.y": set()}, [("records",)]) == ["x is in no layer"]
+
+
+def test_sub_packages_import_only_downward():
+    """No cycle between sub-packages (a module-level check cannot see one that passes through several modules of
+    each) and no import from a higher layer: the shared helpers live in ``common``, at the bottom."""
+    assert upward_imports(import_graph()) == []
+
+
 def test_modules_and_functions_stay_readable_or_say_why():
     """No module over ~350 lines unless its docstring says why ("Over 350 lines: ..."), no function over 80
     lines: a newcomer reads a module in one sitting and a function on one screen."""

@@ -65,6 +65,21 @@ def test_stats_per_stage(run):
     assert json.loads((run / "stats" / "chunk.json").read_text())["kept"] == manifest["counts"]["chunks"]
 
 
+def test_every_drop_is_recorded_with_what_it_dropped(run):
+    """dropped/<stage>.jsonl: one line per drop that names its path, commit or chunk, agreeing with stats' counts."""
+    for stage in STAGES:
+        stats = json.loads((run / "stats" / f"{stage}.json").read_text())
+        lines = [json.loads(line) for line in (run / "dropped" / f"{stage}.jsonl").read_text().splitlines()]
+        by_reason = {}
+        for line in lines:
+            by_reason[line["reason"]] = by_reason.get(line["reason"], 0) + 1
+        assert all(by_reason[reason] <= stats[f"dropped_{reason}"] for reason in by_reason), stage
+    clean = [json.loads(line) for line in (run / "dropped" / "clean.jsonl").read_text().splitlines()]
+    near = [line["path"] for line in clean if line["reason"] == "near_duplicate"]
+    assert len(near) == json.loads((run / "stats" / "clean.json").read_text())["dropped_near_duplicate"] >= 1
+    assert set(near) <= set(FIXTURE_FILES)  # the files themselves, by their paths
+
+
 def test_secrets_report(run):
     assert json.loads((run / "secrets_report.json").read_text()) == {"policy": "redact", "findings": []}
 

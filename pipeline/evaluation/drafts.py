@@ -1,7 +1,7 @@
 """drafts: candidate questions proposed from the run's own chunks, for a person to keep or discard:
 `repotune questions draft runs/NAME` -> runs/NAME/questions.drafts.jsonl.
 
-A draft is a question-set line (README, "Question sets") plus ``"draft": true`` and its ``"source"``.
+A draft is a question-set line (docs/evaluation.md, "Question sets") plus ``"draft": true`` and its ``"source"``.
 It counts for nothing until a person keeps it in the labelling view of `repotune serve` (keeping moves
 it, maybe edited, into the run's question set); ``load_questions`` refuses a draft line. Drafts copy the
 repository's own words, which the pair miners trained on: a draft is a prompt to write the question a
@@ -18,11 +18,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..mining.pairs import _GENERIC
-from ..mining.split import file_of
-from ..retrieval.search import identifier_words
+from ..common import file_of, identifier_words, squash
+from ..mining.pairs import GENERIC_NAMES
 from ..rundir import RunDir
-from .questions import QuestionError, QuestionFile, entry_for, rows_by_file
+from .questions import QuestionError, QuestionFile, entry_for, heldout_questions, rows_by_file
 
 DRAFTS_FILE = "questions.drafts.jsonl"
 MIN_WORDS, MAX_WORDS = 2, 30  # a draft's query, in words: one word is a keyword, not a question; past 30, a paragraph
@@ -53,7 +52,7 @@ def heading_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
     """A documentation heading that is a question ("How do I install with pip?", "Why is my key redacted") -> its
     section. A bare heading ("Quick start") names a topic, not a question, and is left out, as are a page's title (a
     first-level heading over deeper ones) and a template's headings."""
-    for path, file_rows in rows_by_file(r for r in rows if r["kind"] == "docs").items():
+    for file_rows in rows_by_file(r for r in rows if r["kind"] == "docs").values():
         headings = [r for r in file_rows if r.get("symbol")]
         deeper = any(" > " in r["symbol"] for r in headings)
         seen = set()
@@ -94,7 +93,7 @@ def mention_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
                     targets = list(definitions.get(name, {}).values())
                     if bare and len(identifier_words(name)) < 2:
                         continue
-                    if len(targets) == 1 and len(name) >= 4 and name.lower() not in _GENERIC:
+                    if len(targets) == 1 and len(name) >= 4 and name.lower() not in GENERIC_NAMES:
                         target = targets[0]
                         relevant.append(entry_for(target, by_file[file_of(target["path"])]))
                         query = query.replace(match.group(0), " ".join(identifier_words(name)), 1)
@@ -106,7 +105,6 @@ def mention_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
 def history_drafts(run: RunDir, rows: list[dict]) -> Iterator[dict]:
     """A held-out commit's cleaned subject (RUN/history/heldout.jsonl, written by the build) -> the definitions
     at HEAD it touched: a developer's words about a change, to rewrite as the question a user would ask."""
-    from ..ingest.history import heldout_questions
 
     for question in heldout_questions(run.root, rows)[0]:
         if MIN_WORDS <= len(question.query.split()) <= MAX_WORDS:
@@ -122,7 +120,7 @@ def source_name(source: DraftSource) -> str:
 
 
 def _key(query: str) -> str:
-    return " ".join(query.lower().split())
+    return squash(query)
 
 
 def draft_questions(run_dir: str | Path, sources: list[DraftSource] | None = None) -> dict:

@@ -18,25 +18,31 @@ import contextlib
 import csv
 import hashlib
 import logging
-import os
 import random
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..common import embed_text, file_of, hub_offline, row_text
 from ..config import EvaluateConfig, Recipe
 from ..console import progress
 from ..dataset import load_corpus, load_pairs
 from ..errors import RepotuneError
-from ..mining.split import file_of
 from ..models import resolve_model
-from ..retrieval.search import (bm25_scores, commit_subjects, corpus_embeddings, embed_text, fuse, lexical_texts, query_embeddings,
-                                row_text, top_k)
-from ..rundir import RunDir, RunError, write_json
+from ..retrieval.search import (
+    bm25_scores,
+    commit_subjects,
+    corpus_embeddings,
+    fuse,
+    lexical_texts,
+    query_embeddings,
+    top_k,
+)
+from ..rundir import HELDOUT, RunDir, RunError, questions_path, write_json
 from ..stage import track_time
 from .metrics import RetrievalSet, bootstrap_interval, breakdown, ir_metrics, paired_bootstrap, per_query_ndcg
-from .questions import load_questions, questions_path, score_questions
+from .questions import load_questions, score_questions
 
 log = logging.getLogger("repotune")
 
@@ -52,7 +58,7 @@ class EvalError(RepotuneError, RuntimeError):
 def retrieval_set(pairs: list[dict], chunks: list[dict], used_chunk_ids: set[str], n_distractors: int | None = None, seed: int = 0,
                   context: bool = False) -> RetrievalSet:
     """Queries are anchors; the corpus is every positive plus the split's other chunks as distractors,
-    each as ``search.embed_text`` makes it (with its path and symbol header when ``context``).
+    each as ``common.embed_text`` makes it (with its path and symbol header when ``context``).
 
     Chunks that an anchor or positive came from are not distractors: they contain the anchor (a
     docstring inside its function) and would be right answers counted as wrong.
@@ -126,7 +132,7 @@ def load_sts(spec: str, fallback: str | None = None) -> tuple[list[str], list[st
     path = Path(spec).expanduser()
     if path.suffix in (".tsv", ".csv", ".txt") or path.exists():
         return _read_sts_tsv(path, spec)
-    if os.environ.get("HF_HUB_OFFLINE") != "1":
+    if not hub_offline():
         try:
             from datasets import load_dataset
 
@@ -287,7 +293,7 @@ def load_models(run: RunDir, recipe: Recipe) -> dict:
     """The base and the tuned model, each at the recipe's token window."""
     from sentence_transformers import SentenceTransformer
 
-    base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+    base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=hub_offline())
     tuned = SentenceTransformer(str(run.model), local_files_only=True)
     for m in (base, tuned):
         m.max_seq_length = recipe.train.max_seq_length
@@ -400,7 +406,7 @@ def history_metrics(run: RunDir, texts: CorpusTexts, memos: dict[str, TextMemo],
     """``history`` in metrics.json: the held-out (newest) commits' subjects as queries over every chunk of
     the run, each relevant to the definitions it touched (RUN/history/heldout.jsonl, written by the build:
     no git here), with the question set's keys; ``{"n": 0, "skipped": why}`` when the run has none."""
-    from ..ingest.history import HELDOUT, heldout_questions
+    from .questions import heldout_questions
 
     questions, why = heldout_questions(run.root, texts.rows)
     if not questions:

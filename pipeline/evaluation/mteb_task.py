@@ -28,10 +28,11 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..common import hub_offline, weights_fingerprint
 
 if TYPE_CHECKING:
     from mteb.abstasks.retrieval import AbsTaskRetrieval
@@ -41,7 +42,6 @@ log = logging.getLogger("repotune")
 SPLIT = "test"
 SUBSET = "default"
 HEADLINE = ("ndcg_at_10", "mrr_at_10", "recall_at_10", "main_score")
-_TRUE = {"1", "ON", "YES", "TRUE"}
 # what run_mteb returns; the result JSON keeps everything else mteb computes (nAUC, @1000, ...)
 _KEPT = re.compile(r"(ndcg|map|mrr|recall|precision|hit_rate)_at_(1|3|5|10|20|100)|main_score")
 
@@ -124,19 +124,6 @@ def holdout_task(queries: dict[str, str], corpus: dict[str, str], relevant: dict
     return cls()
 
 
-def weights_fingerprint(model) -> str:
-    """Short hash of a torch module's parameters and buffers: a revision that changes whenever the weights do."""
-    import torch
-
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        flat = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(str(flat.dtype).encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:12]
-
-
 def _named_wrapper(model, model_name: str, revision: str):
     """mteb's own SentenceTransformer wrapper, its ModelMeta carrying our name and revision."""
     from mteb.models import SentenceTransformerEncoderWrapper
@@ -210,10 +197,6 @@ def result_file(output_dir: Path, model_name: str, task_name: str) -> Path | Non
     return found[-1] if found else None
 
 
-def _hub_offline() -> bool:
-    return any(os.environ.get(k, "").upper() in _TRUE for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
 def public_tasks(names: list[str]) -> list:
     """Public mteb tasks by name (e.g. ``NanoSciFactRetrieval``), their data loaded from the Hub.
 
@@ -223,7 +206,7 @@ def public_tasks(names: list[str]) -> list:
     names = list(names or [])
     if not names:
         return []
-    if _hub_offline():
+    if hub_offline("HF_DATASETS_OFFLINE"):
         log.info("mteb public tasks %s skipped: Hub out of reach (HF_HUB_OFFLINE is set)", names)
         return []
     try:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import file_of
 from ..errors import RepotuneError
-from ..mining.split import file_of
 from ..retrieval.search import top_k
+from ..rundir import HELDOUT
 from .metrics import RetrievalSet, bootstrap_interval, ir_metrics, paired_bootstrap, per_query_ndcg
 
 K = 10
@@ -61,14 +62,6 @@ def parse_line(line: str, where: str) -> dict | None:
         if not isinstance(r, dict) or "path" not in r or ("symbol" in r) == ("contains" in r):
             raise QuestionError(f'{where}: each relevant entry is {{"path", "symbol"}} or {{"path", "contains"}}, got {r!r}')
     return item
-
-
-def questions_path(spec: str, manifest: dict) -> Path:
-    """A question set path as given (from the working directory), or else relative to the repository."""
-    path = Path(spec).expanduser()
-    if path.is_absolute() or path.is_file():
-        return path.resolve()
-    return Path(manifest["source"]["path"]) / path
 
 
 def load_questions(path: str | Path) -> list[Question]:
@@ -338,3 +331,27 @@ def _dump(item: dict) -> str:
 
 __all__ = ["Question", "QuestionError", "QuestionFile", "entry_for", "load_questions", "matches", "relabel", "score_questions",
            "paired_bootstrap", "bootstrap_interval"]
+
+
+def heldout_questions(run_root: Path, rows: list[dict]) -> tuple[list, str]:
+    """(questions, why none): the held-out commits the history stage set aside (``mining.history``), as
+    ``Question``, each relevant entry the exact entry of its definition's chunk in the corpus (``entry_for``: `load`
+    does not also match `Cache.load`), so they score by the question set's own path (``score_questions``)."""
+    path = run_root / HELDOUT
+    if not path.is_file():
+        return [], "the run was built without the history stage (no history/heldout.jsonl)"
+    by_file: dict[str, list[dict]] = {}
+    first: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        by_file.setdefault(file_of(r["path"]), []).append(r)
+        first.setdefault((r["path"], r.get("symbol") or ""), r)
+    questions = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        relevant = tuple(entry_for(first[key], by_file[file_of(key[0])]) for e in item["relevant"]
+                         if (key := (e["path"], e["symbol"])) in first)
+        if relevant:
+            questions.append(Question(item["query"], relevant, n))
+    return questions, "" if questions else "no held-out commits (stats/history.json says why)"

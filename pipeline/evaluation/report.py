@@ -69,10 +69,12 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
             lines += ["", f"Public tasks: {metrics['mteb']['public']}"]
         lines.append("")
     lines += ["## Examples: top 3 before and after tuning", ""]
+    def fmt(hit: dict) -> str:
+        return f"{'**✓**' if hit['relevant'] else ''} `{hit['path']}:{hit['start_line']}-{hit['end_line']}` ({hit['score']:.3f})"
+
     for ex in metrics["examples"]:
         lines += [f"**Query** ({ex['pair_type']}): {ex['query'][:200]!r}", "", "| rank | base | tuned |", "|---|---|---|"]
         for i, (b, t_) in enumerate(zip(ex["base"], ex["tuned"]), start=1):
-            fmt = lambda hit: f"{'**✓**' if hit['relevant'] else ''} `{hit['path']}:{hit['start_line']}-{hit['end_line']}` ({hit['score']:.3f})"
             lines.append(f"| {i} | {fmt(b)} | {fmt(t_)} |")
         lines.append("")
     run.report.write_text("\n".join(lines))

@@ -23,7 +23,8 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 
-from ..records import Chunk, Segment, SourceFile, chunk_id, context_header
+from ..common import context_header
+from ..records import Chunk, Segment, SourceFile, chunk_id
 from ..stage import StageStats
 from . import syntax
 

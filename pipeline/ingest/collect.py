@@ -23,8 +23,8 @@ from identify import identify
 from ..config import CollectConfig
 from ..errors import RepotuneError
 from ..records import SourceFile
-from ..stage import StageStats
 from ..secrets import sensitive_file_reason
+from ..stage import StageStats
 
 # A file's kind and language come from identify's tags (pre-commit's file classifier: ~400 extensions, file names
 # and shebangs), mapped to repotune's language names where they differ (syntax.py's grammars read these)

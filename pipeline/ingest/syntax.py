@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from ..records import Segment
 from .doc_comments import clean_doc_comment
@@ -91,7 +91,7 @@ _JS_VALUES = {"function_expression": "function", "function": "function", "arrow_
               "generator_function": "function", "class": "class"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parser(name: str):
     """One parser per grammar per process (building one loads the grammar's shared library)."""
     from tree_sitter_language_pack import get_parser

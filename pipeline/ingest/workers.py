@@ -19,11 +19,11 @@ from datasketch import LeanMinHash
 from ..config import Recipe
 from ..models import load_counting_tokenizer
 from ..records import Chunk, SourceFile
+from ..secrets import Finding, SecretScanner, redact_file, redact_pieces
 from ..stage import StageStats, apply_rules, track_time
 from .chunk import Chunker, TokenCounter, chunk_source
 from .clean import PATH_RULES, Deduplicator, content_digest, load, minhash, text_shingle_hashes
 from .collect import collect
-from ..secrets import Finding, SecretScanner, redact_file, redact_pieces
 
 MAX_CHUNK_PASSES = 3  # chunk, scan the chunks, redact what they show across the file: until none shows one
 
@@ -42,6 +42,7 @@ class FileResult:
     chunk_shingles: list[bytes] = field(default_factory=list)  # each chunk's shingle hashes (uint32), for split
     findings: list[Finding] = field(default_factory=list)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> counters of this file
+    drops: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # stage -> (what, reason) of its drops
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds spent on this file
 
 
@@ -83,6 +84,7 @@ class FileWorker:
                     result.chunk_shingles = [np.array(text_shingle_hashes(c.text, recipe.clean, shingles), dtype="<u4").tobytes()
                                              for c in result.chunks]
         result.stats = {name: dict(s) for name, s in stats.items()}
+        result.drops = {name: s.drops for name, s in stats.items()}
         return result
 
     def chunk(self, source: SourceFile, result: FileResult, secrets: StageStats) -> tuple[list[Chunk] | None, StageStats]:
@@ -152,7 +154,7 @@ def ingest(files: Iterable[SourceFile], recipe: Recipe, stats: dict[str, StageSt
     dedup = Deduplicator(recipe.clean)
     listed = apply_rules(files, list(PATH_RULES), stats["clean"], count_kept=False)  # no byte read yet
     for result in process_files(listed, recipe):
-        stats["clean"].update(result.stats["clean"])
+        stats["clean"].merge(result.stats["clean"], result.drops["clean"])
         for stage, spent in result.seconds.items():
             seconds[stage] = seconds.get(stage, 0.0) + spent
         if not result.loaded:
@@ -163,9 +165,9 @@ def ingest(files: Iterable[SourceFile], recipe: Recipe, stats: dict[str, StageSt
             stats["clean"].drop(reason, result.path)
             continue
         stats["clean"]["kept"] += 1
-        stats["secrets"].update(result.stats["secrets"])
+        stats["secrets"].merge(result.stats["secrets"], result.drops["secrets"])
         if result.kept:
-            stats["chunk"].update(result.stats["chunk"])
+            stats["chunk"].merge(result.stats["chunk"], result.drops["chunk"])
         yield result
 
 

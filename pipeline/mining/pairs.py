@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
+from ..common import hub_offline, identifier_words, squash
 from ..config import PairsConfig
 from ..records import Chunk, Pair
-from ..retrieval.search import identifier_words
 from ..stage import StageStats
 
 _COMMENT = re.compile(r"^\s*(#|//[/!]?)\s?(.*)$")
@@ -45,7 +45,7 @@ _MENTION = re.compile(r"`?\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*
 # comment lines that describe tooling, not the code after them
 _NOT_PROSE = re.compile(r"^(!|noqa|type:|pragma|pylint|fmt:|isort|-\*-|copyright|license|spdx)", re.I)
 # names too generic to point at one definition
-_GENERIC = {"main", "run", "init", "get", "set", "test", "setup", "update", "load", "save", "call", "print", "len", "str", "list", "dict"}
+GENERIC_NAMES = {"main", "run", "init", "get", "set", "test", "setup", "update", "load", "save", "call", "print", "len", "str", "list", "dict"}
 
 
 def first_paragraph(text: str) -> str:
@@ -59,10 +59,6 @@ def _is_test(chunk: Chunk) -> bool:
     name = PurePosixPath(chunk.path).name
     return (any(n.startswith(("test", "Test")) for n in names) or bool(_TEST_DIRS.intersection(parts[:-1]))
             or name.startswith("test_") or bool(_TEST_FILE.search(name)))
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 class ChunkRef(NamedTuple):
@@ -140,15 +136,15 @@ def _definitions_by_name(definitions: dict[tuple[str, str], ChunkRef]) -> dict[s
     return by_name
 
 
-def mention_definition(miner: "PairMiner") -> Iterator[Reference]:
+def mention_definition(miner: PairMiner) -> Iterator[Reference]:
     for ref, paragraph, name in miner.mentions:
         targets = miner.by_name.get(name, [])
         # only a name that points at exactly one definition; generic names are ambiguous
-        if len(targets) == 1 and len(name) >= 4 and name.lower() not in _GENERIC:
+        if len(targets) == 1 and len(name) >= 4 and name.lower() not in GENERIC_NAMES:
             yield ref, paragraph, targets[0]
 
 
-def identifier_query(miner: "PairMiner") -> Iterator[Reference]:
+def identifier_query(miner: PairMiner) -> Iterator[Reference]:
     """A definition's qualified name in words ("SecretScanner.redact" -> "secret scanner redact") -> the
     definition: the short keyword queries people type into a search box."""
     for targets in miner.by_name.values():
@@ -161,7 +157,7 @@ def identifier_query(miner: "PairMiner") -> Iterator[Reference]:
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
-def test_behaviour(miner: "PairMiner") -> Iterator[Reference]:
+def test_behaviour(miner: PairMiner) -> Iterator[Reference]:
     """A test's name in words ("test_redact_replaces_each_kind" -> "redact replaces each kind") -> the
     definition it exercises: of the repository's functions it calls, the one whose name shares most
     words with the test's name. Test names are sentences about behaviour, in the words people use."""
@@ -170,13 +166,13 @@ def test_behaviour(miner: "PairMiner") -> Iterator[Reference]:
         for called in called_names:
             targets = [t for t in miner.by_name.get(called, []) if not _is_test(t)]
             overlap = len(set(identifier_words(called)) & set(words))
-            if len(targets) == 1 and len(called) >= 4 and called.lower() not in _GENERIC and overlap > shared:
+            if len(targets) == 1 and len(called) >= 4 and called.lower() not in GENERIC_NAMES and overlap > shared:
                 best, shared = targets[0], overlap
         if best is not None:
             yield ref, " ".join(words), best
 
 
-def commit_definition(miner: "PairMiner") -> Iterator[Reference]:
+def commit_definition(miner: PairMiner) -> Iterator[Reference]:
     """A commit's cleaned subject (``history.py``) -> each definition at HEAD it touched: a developer's own
     words about that code. The anchor is no chunk (its id names the commit), so the pair goes with its
     positive's file in the split."""
@@ -195,7 +191,7 @@ def generated_query(chunks: Iterable[Chunk], config: PairsConfig) -> Iterator[tu
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.path.isdir(config.generator)
+    offline = hub_offline() or os.path.isdir(config.generator)
     tokenizer = AutoTokenizer.from_pretrained(config.generator, local_files_only=offline)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForSeq2SeqLM.from_pretrained(config.generator, local_files_only=offline).to(device).eval()
@@ -282,7 +278,7 @@ class PairMiner:
                 candidates = generated_query(chunks(), self.config)
             for a_chunk, anchor, p_chunk, positive in candidates:
                 anchor, positive = anchor.strip(), positive.strip()
-                key = (_norm(anchor), _norm(positive))
+                key = (squash(anchor), squash(positive))
                 if not key[0] or not key[1]:
                     stats.drop("empty", p_chunk.id)
                 elif key[0] in key[1] or key[1] in key[0]:

@@ -11,15 +11,11 @@ from dataclasses import dataclass, field
 
 from datasketch import MinHashLSH
 
+from ..common import file_of
 from ..config import CleanConfig, SplitConfig
 from ..ingest.clean import disjoint_means_no_shared_band, minhash_of_hashes, text_shingle_hashes
 from ..records import Chunk, Pair, path_of_id
 from ..stage import StageStats
-
-
-def file_of(path: str) -> str:
-    """A notebook's cells (nb.ipynb#markdown, nb.ipynb#python) belong to one file."""
-    return path.split("#", 1)[0]
 
 
 @dataclass
@@ -34,7 +30,7 @@ class CorpusIndex:
         self.files_by_kind[kind].add(file_of(path))
 
     @classmethod
-    def of(cls, chunks: list[Chunk], clean_config: CleanConfig) -> "CorpusIndex":
+    def of(cls, chunks: list[Chunk], clean_config: CleanConfig) -> CorpusIndex:
         """The index of chunks held in memory (shingle hashes computed as they are streamed)."""
         index = cls(shingles=lambda: ((c.path, text_shingle_hashes(c.text, clean_config)) for c in chunks))
         for c in chunks:

@@ -14,7 +14,17 @@ from pathlib import Path
 
 from ..rundir import RunDir, RunError, read_json
 
-MARKERS = ("dataset_size", "balance", "secrets", "chunk_invariants", "overfitting", "sts", "questions")
+# The gate's checks, one suite each (quality/test_<marker>.py), and the one text that describes each: pyproject.toml's
+# marker list, the PR template's checklist, the README and the docs site's gate page say the same (tests/test_docs.py)
+MARKERS = {
+    "dataset_size": "enough pairs and chunks in train and holdout",
+    "balance": "the code share of what training sees within bounds, and its tilt from the repository's own mix",
+    "secrets": "zero secret findings in the dataset and in every file publish would upload",
+    "chunk_invariants": "Hypothesis properties of the chunker hold, and the run's chunks obey them",
+    "overfitting": "the train-minus-holdout gap tuning added below its limit; tuned at most a margin below base on the holdout",
+    "sts": "tuned STS-B Spearman above a floor and at most a margin below base",
+    "questions": "on the question set (or, without one, the history yardstick), tuned at most a margin below base",
+}
 
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the package folder, pipeline/
@@ -28,6 +38,7 @@ def quality_dir() -> Path:
 
 
 QUALITY_DIR = quality_dir()
+POLICY = QUALITY_DIR / "policy.yaml"  # the gate's thresholds
 # pytest runs from the checkout (its pyproject.toml; its pipeline/ first on sys.path), or from a wheel in the suites'
 # own folder (the package's folder first on sys.path would let its module names shadow top-level ones)
 GATE_CWD = QUALITY_DIR if QUALITY_DIR.parent == PACKAGE else QUALITY_DIR.parent

@@ -1,6 +1,6 @@
 """publish: push a gated run's model and dataset to the Hugging Face Hub (the Hub calls and pull live in hub.py).
 
-``publish`` (the last stage: README "Publishing, pulling, searching"), step by step; nothing is sent before step 5:
+``publish`` (the last stage: docs/publishing.md), step by step; nothing is sent before step 5:
 
 1. gate    governance.json exists, passed, and still describes the run's dataset and model (gate.is_current)
 2. stage   the exact upload folders, ``publish/model`` (the saved SentenceTransformer + report.md + plots/,
@@ -28,7 +28,17 @@ from pathlib import Path
 
 from ..rundir import RunDir, read_json, write_json
 from .gate import is_current, load_result
-from .hub import PublishError, Target, check_repo_id, check_token, ensure_repo, hub_url, push, quiet_http_log, resolve_token
+from .hub import (
+    PublishError,
+    Target,
+    check_repo_id,
+    check_token,
+    ensure_repo,
+    hub_url,
+    push,
+    quiet_http_log,
+    resolve_token,
+)
 
 log = logging.getLogger("repotune")
 
@@ -84,26 +94,22 @@ def usage_snippets(model_repo: str, context: bool) -> dict[str, str]:
               '    return f"{path} {symbol}".rstrip() + "\\n" + text\n' if context else
               'def document(text, path, symbol=""):  # this model was tuned on chunks as they are, without a header\n'
               '    return text\n')
-    return {
-        "sentence-transformers": (
-            "from sentence_transformers import SentenceTransformer\n\n"
-            "# pin a version with revision=\"<commit sha>\": `repotune publish` prints it, the repo's history lists it\n"
-            f"model = SentenceTransformer(\"{model_repo}\", revision=\"main\")\n\n\n{header}\n\n{SNIPPET_DOCS}\n"
-            "scores = model.similarity(model.encode_query([\"where is the configuration loaded?\"]), model.encode_document(docs))\n"
-            "print(docs[int(scores.argmax())])"),
-        "LangChain": (
-            "from langchain_huggingface import HuggingFaceEmbeddings\n\n"
-            f"embeddings = HuggingFaceEmbeddings(model_name=\"{model_repo}\", encode_kwargs={{\"normalize_embeddings\": True}})\n\n\n"
-            f"{header}\n\n{SNIPPET_DOCS}\n"
-            "vectors = embeddings.embed_documents(docs)  # into any LangChain vector store, e.g. InMemoryVectorStore\n"
-            "query = embeddings.embed_query(\"where is the configuration loaded?\")"),
-        "LlamaIndex": (
-            "from llama_index.embeddings.huggingface import HuggingFaceEmbedding\n\n"
-            f"embed_model = HuggingFaceEmbedding(model_name=\"{model_repo}\")  # Settings.embed_model = embed_model for an index\n\n\n"
-            f"{header}\n\n{SNIPPET_DOCS}\n"
-            "vectors = embed_model.get_text_embedding_batch(docs)\n"
-            "query = embed_model.get_query_embedding(\"where is the configuration loaded?\")"),
+    query = '"where is the configuration loaded?"'
+    loads = {  # each library's loading, then what it does with the documents and a query
+        "sentence-transformers": ("from sentence_transformers import SentenceTransformer\n\n"
+                                  '# pin a version with revision="<commit sha>": `repotune publish` prints it, the repo\'s history lists it\n'
+                                  f'model = SentenceTransformer("{model_repo}", revision="main")',
+                                  f"scores = model.similarity(model.encode_query([{query}]), model.encode_document(docs))\n"
+                                  "print(docs[int(scores.argmax())])"),
+        "LangChain": ("from langchain_huggingface import HuggingFaceEmbeddings\n\n"
+                      f'embeddings = HuggingFaceEmbeddings(model_name="{model_repo}", encode_kwargs={{"normalize_embeddings": True}})',
+                      "vectors = embeddings.embed_documents(docs)  # into any LangChain vector store, e.g. InMemoryVectorStore\n"
+                      f"query = embeddings.embed_query({query})"),
+        "LlamaIndex": ("from llama_index.embeddings.huggingface import HuggingFaceEmbedding\n\n"
+                       f'embed_model = HuggingFaceEmbedding(model_name="{model_repo}")  # Settings.embed_model = embed_model for an index',
+                       f"vectors = embed_model.get_text_embedding_batch(docs)\nquery = embed_model.get_query_embedding({query})"),
     }
+    return {library: f"{load}\n\n\n{header}\n\n{SNIPPET_DOCS}\n{use}" for library, (load, use) in loads.items()}
 
 
 def usage_section(model_repo: str, dataset_repo: str, context: bool) -> list[str]:
@@ -221,8 +227,8 @@ def scan_staged(folders: list[Path], run: RunDir) -> dict:
     """
     from datasets import Dataset
 
-    from ..secrets import SecretScanner
     from ..rundir import is_text_file, known_identifiers
+    from ..secrets import SecretScanner
 
     root, allow = run.root, known_identifiers(run.read_manifest(), run.model_hash(), folders)
     found: list[tuple[str, str]] = []  # (type, where)

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import identifier_words, row_text, weights_fingerprint
 from ..config import EvaluateConfig
 from ..console import shows_progress
 from ..errors import RepotuneError
-from ..records import SETTINGS_FILE, context_header
+from ..records import SETTINGS_FILE
 
 MODES = ("dense", "bm25", "hybrid")
 DEFAULT_ALPHA = EvaluateConfig.hybrid_alpha  # dense weight of the hybrid: the recipe's default, the one place it is set
@@ -31,19 +32,6 @@ class SearchError(RepotuneError, RuntimeError):
 
 
 # --- the text a chunk is embedded as ---------------------------------------------------------------
-
-def embed_text(text: str, path: str = "", symbol: str = "", context: bool = True) -> str:
-    """``text`` under a one-line header naming where it lives (repo-relative path, then the symbol or
-    heading path), when ``context`` is on: "pipeline/secrets/scanner.py SecretScanner.redact\\n<code>"."""
-    if not context or not path:
-        return text
-    return context_header(path, symbol) + "\n" + text
-
-
-def row_text(row: dict, context: bool) -> str:
-    """``embed_text`` of a corpus row (a chunk: text, path, symbol)."""
-    return embed_text(row["text"], row.get("path", ""), row.get("symbol", "") or "", context)
-
 
 # --- chunk expansion: a chunk's own commit subjects, on the BM25 side (history.expand) -------------------
 
@@ -78,14 +66,6 @@ def lexical_texts(rows: list[dict], context: bool, subjects: dict[str, list[str]
 
 
 # --- lexical: BM25 over code-aware tokens -------------------------------------------------------------
-
-_SPLIT_IDENT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-
-
-def identifier_words(name: str) -> list[str]:
-    """An identifier as lowercase words: "SecretScanner.redact_all" -> ["secret", "scanner", "redact", "all"]."""
-    return [p.lower() for piece in re.split(r"[_.]", name) for p in _SPLIT_IDENT.findall(piece)]
-
 
 def code_tokens(text: str) -> list[str]:
     """BM25 tokens that know code: snake_case and CamelCase split into words, lowercased; the whole
@@ -143,8 +123,6 @@ def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: 
 
 
 def _index_path(model, texts: list[str], index_dir: Path) -> Path:
-    from ..evaluation.mteb_task import weights_fingerprint
-
     return Path(index_dir) / f"{weights_fingerprint(model)}-{model.max_seq_length}-{_corpus_key(texts)}.npy"
 
 

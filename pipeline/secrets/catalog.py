@@ -27,9 +27,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .files import file_kind
-from .values import (HASH_WORDS, IDENTIFIER, class_changes, is_placeholder, is_secret_name, is_wordlike, is_wordy,
-                            is_wordy_strict, looks_random, says_placeholder, word_share)
-
+from .values import (
+    HASH_WORDS,
+    IDENTIFIER,
+    class_changes,
+    is_placeholder,
+    is_secret_name,
+    is_wordlike,
+    is_wordy,
+    is_wordy_strict,
+    looks_random,
+    says_placeholder,
+    word_share,
+)
 
 # --- the rules --------------------------------------------------------------------------------------
 
@@ -42,7 +52,7 @@ class Context:
 @dataclass(frozen=True)
 class Rule:
     id: str
-    what: str  # one line for the README's table
+    what: str  # one line for the docs' rule table (docs/secrets.md)
     keywords: tuple[str, ...]  # the (lower-cased) text must contain one of these for the rule to run
     pattern: re.Pattern
     check: Callable[[re.Match, Context], bool] | None = None

@@ -26,7 +26,7 @@ def redact_file(scanner: SecretScanner, source: SourceFile, config: SecretsConfi
     if hits:  # a credential in a file or folder name: the file goes, and the report names it redacted
         report.extend(Finding(h.type, safe_path, 0) for h in hits)
         stats["files_with_secrets"] += 1
-        stats.drop("secret_in_path")
+        stats.drop("secret_in_path", safe_path)  # recorded redacted, as the report names it
         return None
     judged: Counter = Counter()
     try:

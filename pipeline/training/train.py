@@ -23,18 +23,19 @@ import numpy as np
 import torch
 from transformers.trainer_callback import ProgressCallback
 
+from ..common import file_of, hub_offline, is_rank0
 from ..config import Recipe, TrainConfig, parse_duration
 from ..console import step_progress
 from ..dataset import load_corpus, load_pairs
 from ..mining.pairs import upsample_order
-from ..mining.split import dev_files, file_of
+from ..mining.split import dev_files
 from ..models import ModelError, display_name, hub_id, resolve_model
 from ..rundir import RunDir, write_json
 from .callbacks import TimeBudget, WallClockCheckpoints
 from .card import describe_soup, widget_pairs
-from .outputs import plot_loss, save_model
 from .distributed import barrier, distributed_args
 from .merge import frozen_base, merge_with_base, merged_state
+from .outputs import plot_loss, save_model
 from .resume import FINISHED, check_resume, finished_ingredient, finished_manifest, latest_checkpoint, save_ingredient
 from .sampler import LengthGroupedNoDuplicatesBatchSampler
 from .trainset import DEV_NDCG, TrainError, dev_evaluator, with_context, with_hard_negatives
@@ -68,7 +69,7 @@ def load_base(config: TrainConfig, manifest: dict, frozen: bool = True):
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
 
     base = resolve_model(config.base_model)
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    offline = hub_offline()
     card_data = SentenceTransformerModelCardData(
         language=["en", "code"],
         license=manifest.get("license", "other"),
@@ -263,7 +264,7 @@ def train(run_dir: str | Path, recipe: Recipe | None = None, resume: bool = Fals
     model, base_copy = load_base(config, manifest)  # 1. model
     data = training_data(run, recipe, model)  # 2. data
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank0 = int(os.environ.get("RANK", "0")) == 0
+    rank0 = is_rank0()
     if world > 1:
         _ = arguments(run.checkpoints, config, data, world).device  # sets up the process group (torchrun) for the barrier
     if rank0:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import embed_text, file_of, row_text
 from ..console import library_bars_hidden
 from ..errors import RepotuneError
-from ..mining.split import file_of
-from ..retrieval.search import embed_text, row_text, store_corpus_embeddings
+from ..retrieval.search import store_corpus_embeddings
 
 log = logging.getLogger("repotune")
 
@@ -22,7 +22,7 @@ class TrainError(RepotuneError, RuntimeError):
 
 
 def with_context(pairs, corpus):
-    """Each positive as ``search.embed_text`` makes it: under its path and its chunk's symbol."""
+    """Each positive as ``common.embed_text`` makes it: under its path and its chunk's symbol."""
     symbol = dict(zip(corpus["id"], corpus["symbol"]))
     return pairs.map(lambda row: {"positive": embed_text(row["positive"], row["path"], symbol.get(row["positive_chunk_id"], ""))},
                      keep_in_memory=True)  # nothing written into the run's dataset folder

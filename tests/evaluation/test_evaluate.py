@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from pipeline.config import EvaluateConfig, RecipeError, recipe_from_dict
-from pipeline.evaluation.evaluate import (EvalError, TextMemo, domain_sts_pairs, evaluate, load_sts, rankings, retrieval_set,
-                                         retrieval_sets)
+from pipeline.evaluation.evaluate import (
+    EvalError,
+    TextMemo,
+    domain_sts_pairs,
+    evaluate,
+    load_sts,
+    rankings,
+    retrieval_set,
+    retrieval_sets,
+)
 from pipeline.evaluation.metrics import RetrievalSet, ir_metrics
 from pipeline.rundir import RunDir, RunError
 from pipeline.training.train import train

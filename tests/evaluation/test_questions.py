@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from pipeline.evaluation.metrics import paired_bootstrap
-from pipeline.evaluation.questions import QuestionError, first_rank, load_questions, matches, relevant_ids, score_questions
+from pipeline.evaluation.questions import (
+    QuestionError,
+    first_rank,
+    load_questions,
+    matches,
+    relevant_ids,
+    score_questions,
+)
 
 ROWS = [
     {"path": "pkg/http.py", "symbol": "Client.send", "text": "def send(self, req):\n    retries = self.max_retries", "start_line": 1},
@@ -106,7 +113,7 @@ FILE_ROWS = [
 
 
 def _by_file(rows):
-    from pipeline.mining.split import file_of
+    from pipeline.common import file_of
 
     out = {}
     for r in rows:
@@ -231,10 +238,10 @@ def test_this_repositorys_question_set_names_code_and_text_that_exist():
     rule evaluation uses (``unmatched``, ``matches``)."""
     from pathlib import Path
 
+    from pipeline.common import file_of
     from pipeline.config import load_recipe
     from pipeline.evaluation.questions import unmatched
     from pipeline.ingest.workers import folder_rows
-    from pipeline.mining.split import file_of
 
     root = Path(__file__).resolve().parents[2]
     questions = root / "quality" / "questions.jsonl"

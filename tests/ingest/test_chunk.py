@@ -121,8 +121,8 @@ def test_too_long_function_splits_on_statement_boundaries():
 def test_with_context_each_chunk_leaves_room_for_its_header():
     """chunk.context embeds "path symbol" above the text: the chunker fills the window less the header's
     tokens, so the model never cuts a full chunk's last lines to make room for it."""
+    from pipeline.common import embed_text
     from pipeline.ingest.chunk import header_reserve
-    from pipeline.retrieval.search import embed_text
 
     body = "\n".join(f"    total += compute_weight(value_{i}, factor={i})" for i in range(80))
     text = f"def accumulate_the_weighted_totals(threshold):\n    total = 0\n{body}\n    return total\n"

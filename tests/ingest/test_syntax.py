@@ -384,10 +384,18 @@ def test_property_invariants_and_determinism_in_every_language(text, language, m
         assert not span or "code_without_docstring" in c.meta
 
 
-def test_every_listed_grammar_loads():
-    for language in GRAMMARS:
-        text = FIXTURES.get(next((p for p in PATHS if language_of(p) == language), ""), ("x\n",))[0]
-        assert chunk(text, f"f.{_SUFFIX[language]}") is not None
+def test_every_listed_grammar_loads_and_parses_its_fixture():
+    """Each grammar parses a real fixture into structure: a grammar that fails to load or parse falls back to blank-line
+    blocks (counted as syntax_fallback_<language>), which this test does not accept."""
+    sources = {language_of(p): (p, FIXTURES[p][0]) for p in PATHS}
+    sources["tsx"] = ("ui/Greeting.tsx", "export function Greeting({ name }: { name: string }) {\n  return <h1>Hello {name}</h1>;\n}\n")
+    assert set(GRAMMARS) <= set(sources)
+    for grammar in GRAMMARS:
+        path, text = sources[grammar]
+        language, stats = language_of(path), StageStats("chunk")
+        chunks = chunk(text, path, stats=stats)
+        assert stats[f"syntax_fallback_{language}"] == 0 and stats[f"structure_{language}"] == 1, (grammar, dict(stats))
+        assert any(c.chunk_type in ("function", "class") for c in chunks), grammar
 
 
 # --- blank-line blocks where there is no structure, counted ---------------------------------------------

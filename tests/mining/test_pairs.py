@@ -13,10 +13,10 @@ from pipeline.config import DEFAULT_PAIR_TYPES, CleanConfig, CollectConfig, Pair
 from pipeline.ingest.chunk import Chunker, TokenCounter, chunk_files
 from pipeline.ingest.clean import clean
 from pipeline.ingest.collect import classify, collect
-from pipeline.secrets import redact_secrets
 from pipeline.mining.pairs import MINERS, balance, mine_pairs
 from pipeline.models import load_tokenizer
 from pipeline.records import Chunk, Pair, SourceFile
+from pipeline.secrets import redact_secrets
 from pipeline.stage import StageStats
 
 
@@ -327,7 +327,7 @@ def test_test_files_of_every_language_are_recognised(path, symbol, is_test):
 
 
 def test_commit_definition_pairs_a_commit_subject_with_each_definition_it_touched():
-    from pipeline.ingest.history import Commit
+    from pipeline.mining.history import Commit
     from pipeline.mining.pairs import PairMiner
 
     chunks = literal_chunks({"calc.py": "def add(a, b):\n    total = a + b\n    return total\n\n\n"

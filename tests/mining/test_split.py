@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.build import build
+from pipeline.common import file_of
 from pipeline.config import CleanConfig, SplitConfig, load_recipe
-from pipeline.mining.split import CorpusIndex, file_of, holdout_files, split_pairs
+from pipeline.mining.split import CorpusIndex, holdout_files, split_pairs
 from pipeline.records import Chunk, Pair, chunk_id
 from pipeline.stage import StageStats
 

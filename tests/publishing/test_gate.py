@@ -24,42 +24,50 @@ POLICY = ROOT / "quality" / "policy.yaml"
 
 # --- mapping: registered markers <-> checklist lines <-> suites <-> policy ----------------------------
 
-def registered_markers() -> set[str]:
+def registered_markers() -> dict[str, str]:
+    """pyproject.toml's gate markers with their descriptions."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    names = {m.split(":", 1)[0].strip() for m in config["markers"]}
-    return names - {"governance", "slow", "browser", "default_target"}  # markers of unit tests, not gate checks
+    described = dict(m.split(": ", 1) for m in config["markers"])
+    return {name: text for name, text in described.items() if name not in {"governance", "slow", "browser", "default_target"}}
 
 
-def checklist_markers(text: str) -> list[str]:
-    """The marker named on each checkbox line of the template's 'Governance gate' section."""
+def checklist_markers(text: str) -> list[tuple[str, str]]:
+    """The marker and description on each checkbox line of the template's 'Governance gate' section."""
     section = text.split("## Governance gate", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^- \[ \] `([a-z_]+)`:", section, flags=re.M)
+    return re.findall(r"^- \[ \] `([a-z_]+)`: (.*) \(`pytest -m \1 --run-dir runs/latest`\)$", section, flags=re.M)
 
 
-def mapping_problems(markers: set[str], checklist: list[str]) -> list[str]:
-    problems = [f"marker `{m}` has no checklist line" for m in sorted(markers - set(checklist))]
-    problems += [f"checklist line `{m}` names no registered marker" for m in sorted(set(checklist) - markers)]
-    problems += [f"checklist names `{m}` twice" for m in sorted({m for m in checklist if checklist.count(m) > 1})]
+def readme_markers(text: str) -> list[tuple[str, str]]:
+    """The README's list of gate markers: `- `marker`: description` between its gate-markers comments."""
+    section = text.split("<!-- gate-markers:start -->", 1)[1].split("<!-- gate-markers:end -->", 1)[0]
+    return re.findall(r"^- `([a-z_]+)`: (.*)$", section, flags=re.M)
+
+
+def mapping_problems(described: list[tuple[str, str]], where: str) -> list[str]:
+    """How a list of (marker, description) differs from gate.MARKERS: one line each, once per marker, the same text."""
+    names = [name for name, _ in described]
+    problems = [f"marker `{m}` has no line in {where}" for m in MARKERS if m not in names]
+    problems += [f"{where} names `{m}`, which is no gate marker" for m in names if m not in MARKERS]
+    problems += [f"{where} names `{m}` twice" for m in sorted({m for m in names if names.count(m) > 1})]
+    problems += [f"{where} describes `{m}` as {text!r}, gate.MARKERS as {MARKERS[m]!r}" for m, text in described
+                 if m in MARKERS and text != MARKERS[m]]
     return problems
 
 
-def readme_markers(text: str) -> list[str]:
-    """The marker of each row of the README's gate table (| `marker` | checks | `quality/test_marker.py` |)."""
-    return re.findall(r"^\| `([a-z_]+)` \| .* \| `quality/test_\1\.py` \|$", text, flags=re.M)
-
-
 def test_checklist_maps_one_to_one_onto_markers():
-    """One list of markers (gate.MARKERS), and pyproject's, the PR template's and the README's equal to it."""
-    assert mapping_problems(registered_markers(), checklist_markers(TEMPLATE.read_text())) == []
-    assert registered_markers() == set(MARKERS)
-    readme = readme_markers((ROOT / "README.md").read_text())
-    assert sorted(readme) == sorted(MARKERS), "README's gate table lists other markers than gate.MARKERS"
+    """One list of markers and their descriptions (gate.MARKERS): pyproject's, the PR template's and the README's say
+    the same (the docs site's gate page is generated from it, docs/hooks.py)."""
+    assert mapping_problems(list(registered_markers().items()), "pyproject.toml") == []
+    assert mapping_problems(checklist_markers(TEMPLATE.read_text()), "the PR template") == []
+    assert mapping_problems(readme_markers((ROOT / "README.md").read_text()), "README.md") == []
 
 
-def test_mapping_check_fails_when_a_line_is_removed():
+def test_mapping_check_fails_when_a_line_is_removed_or_reworded():
     lines = TEMPLATE.read_text().split("\n")
     without = "\n".join(line for line in lines if not line.startswith("- [ ] `balance`"))
-    assert mapping_problems(registered_markers(), checklist_markers(without)) == ["marker `balance` has no checklist line"]
+    assert mapping_problems(checklist_markers(without), "t") == ["marker `balance` has no line in t"]
+    reworded = TEMPLATE.read_text().replace(MARKERS["sts"], "tuned beats base on STS")
+    assert mapping_problems(checklist_markers(reworded), "t") == [f"t describes `sts` as 'tuned beats base on STS', gate.MARKERS as {MARKERS['sts']!r}"]
 
 
 def test_every_marker_has_one_suite_file():
@@ -102,7 +110,7 @@ def smoke_source(dest: Path) -> Path:
             return dest
     import warnings
 
-    warnings.warn(f"commit {SMOKE_SOURCE[:7]} is not in this checkout: the smoke run is built from the working tree")
+    warnings.warn(f"commit {SMOKE_SOURCE[:7]} is not in this checkout: the smoke run is built from the working tree", stacklevel=2)
     return ROOT
 
 
@@ -212,6 +220,38 @@ def test_upsampled_pairs_are_judged_by_what_training_sees(smoke_run, tmp_path):
     result = run_gate(run.root, extra_args=["-m", "governance and balance"])
     assert _failed(result) == set()
     assert abs(next(c["value"] for c in result["checks"] if c["check"] == "test_code_share_of_pairs") - 0.8) < 0.01
+
+
+def test_a_broken_chunker_fails_chunk_invariants_with_its_example(smoke_run, tmp_path, monkeypatch):
+    """The Hypothesis properties record a value that can fail: a chunker that loses a file's first chunk (patched in
+    the gate's process by a pytest plugin on PYTHONPATH) is caught, with Hypothesis' failing example in the message."""
+    run = _copy(smoke_run, tmp_path)
+    (tmp_path / "breakchunker.py").write_text(
+        "import pipeline.ingest.chunk as chunk\n\n"
+        "_whole = chunk.Chunker.chunk_file\n\n\n"
+        "def pytest_configure(config):\n"
+        "    chunk.Chunker.chunk_file = lambda self, source: _whole(self, source)[1:]\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    result = run_gate(run.root, extra_args=["-m", "governance and chunk_invariants", "-p", "breakchunker"])
+    failed = {c["check"]: c for c in result["checks"] if not c["passed"]}
+    assert {"test_chunker_properties_on_any_text", "test_chunker_properties_on_python"} <= set(failed)
+    assert all(c["value"] == 1 and c["limit"] == "<= 0" and "holds(" in c["message"]
+               for name, c in failed.items() if name.startswith("test_chunker_properties"))
+
+
+def test_a_chunk_that_does_not_match_its_id_fails_chunk_invariants(smoke_run, tmp_path):
+    from datasets import load_from_disk
+
+    run = _copy(smoke_run, tmp_path)
+    corpus = load_from_disk(str(run.corpus))
+    edited = corpus.map(lambda row, i: {"text": row["text"] + " changed"} if i == 0 else {}, with_indices=True)
+    edited.save_to_disk(str(run.root / "corpus.new"))
+    del corpus, edited
+    shutil.rmtree(run.corpus)
+    (run.root / "corpus.new").rename(run.corpus)
+    result = run_gate(run.root, extra_args=["-m", "governance and chunk_invariants"])
+    failed = {c["check"]: c for c in result["checks"] if not c["passed"]}
+    assert set(failed) == {"test_run_chunks_obey_the_invariants"} and failed["test_run_chunks_obey_the_invariants"]["value"] >= 1
 
 
 def test_too_small_dataset_fails_dataset_size(smoke_run, tmp_path):

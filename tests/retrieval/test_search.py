@@ -15,10 +15,7 @@ from pipeline.retrieval.search import (
     code_tokens,
     commit_subjects,
     corpus_embeddings,
-    embed_text,
     fuse,
-    identifier_words,
-    row_text,
     run_subjects,
     search,
     top_k,
@@ -26,16 +23,8 @@ from pipeline.retrieval.search import (
 from pipeline.rundir import RunDir
 
 
-def test_embed_text_puts_path_and_symbol_on_a_header_line_only_with_context():
-    assert embed_text("def f(): ...", "pkg/a.py", "Cls.f") == "pkg/a.py Cls.f\ndef f(): ..."
-    assert embed_text("# Intro", "docs/a.md", "") == "docs/a.md\n# Intro"
-    assert embed_text("x", "a.py", "f", context=False) == "x"
-    assert row_text({"text": "x", "path": "a.py", "symbol": None}, True) == "a.py\nx"
-
-
 def test_code_tokens_split_identifiers_and_keep_them():
     assert code_tokens("parse_config_file(HTTPServerError)") == ["parse", "config", "file", "parse_config_file", "http", "server", "error", "httpservererror"]
-    assert identifier_words("SecretScanner.redact_all") == ["secret", "scanner", "redact", "all"]
 
 
 def test_bm25_scores_every_text_for_every_query():

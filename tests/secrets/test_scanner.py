@@ -10,239 +10,41 @@ import string
 from pathlib import Path
 
 import pytest
+from secret_files import (
+    ANTHROPIC,
+    APP_CFG,
+    APP_TOML,
+    APP_YAML,
+    AWS,
+    DEPLOY_MD,
+    DEPLOY_SH,
+    DOCS_KEY,
+    DOCS_KEY_BODY,
+    FILES_WITH_SECRETS,
+    GITHUB,
+    HF,
+    KEY_BODY,
+    MD_HTTP,
+    NPM,
+    OPENAI,
+    PLANTED,
+    PRIVATE_KEY,
+    PY_PASSWORD,
+    RST_HTTP,
+    SECRET_FILES,
+    SETTINGS_PY,
+    SH_HTTP,
+    SHELL_PASSWORD,
+    URL_PASSWORD,
+    _header_and_flag_lines,
+)
 from support import FIXTURE_FILES, git_init, write_files
 
 from pipeline.build import build
 from pipeline.config import SecretsConfig, load_recipe
-from pipeline.secrets import Finding, Hit, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
 from pipeline.records import SourceFile
+from pipeline.secrets import Finding, Hit, SecretScanner, redact_secrets, secret_slug, sensitive_file_reason
 from pipeline.stage import StageStats
-
-_rng = random.Random(20240607)
-
-
-def _token(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
-    return "".join(_rng.choice(alphabet) for _ in range(n))
-
-
-# One value of every kind, in the real formats (random, so no detector allowlist can match them).
-AWS = "AKIA" + _token(16, string.ascii_uppercase + string.digits)
-HF = "hf_" + _token(34)
-OPENAI = "sk-proj-" + _token(64)
-ANTHROPIC = "sk-ant-api03-" + _token(80) + "AA"
-GITHUB = "github_pat_" + _token(22) + "_" + _token(59)
-NPM = "npm_" + _token(36)
-URL_PASSWORD = _token(18)
-PY_PASSWORD = _token(6) + "&3-" + _token(10)
-SHELL_PASSWORD = _token(14) + "9"
-ENV_TOKEN = _token(20) + "7"
-ENV_STRIPE = "rk_live_" + _token(24)
-CFG_API_KEY = _token(16) + "3"
-YAML_PASSWORD = _token(15) + "1"
-YAML_API_KEY = _token(22)
-TOML_SECRET = _token(26)
-DOCS_PASSWORD = _token(16) + "5"
-DOTENV_ONLY = _token(24) + "8"  # lives only in .env, which is never read
-KEY_BODY = ["MII" + _token(61, string.ascii_letters + string.digits + "+/") for _ in range(6)]
-PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(KEY_BODY) + "\n-----END RSA PRIVATE KEY-----"
-DOCS_KEY_BODY = ["MC4" + _token(45, string.ascii_letters + string.digits + "+/") for _ in range(3)]
-DOCS_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(DOCS_KEY_BODY) + "\n-----END OPENSSH PRIVATE KEY-----"
-
-# Credentials in HTTP headers and on command lines, one fresh set per file type (so a leak names its file).
-B64 = string.ascii_letters + string.digits + "+/"
-
-
-def _header_and_flag_values(tag: str) -> dict[str, str]:
-    return {
-        f"{tag}_basic": _token(24, B64) + "==", f"{tag}_bearer": _token(40), f"{tag}_token": _token(32),
-        f"{tag}_proxy_basic": _token(20, B64) + "=", f"{tag}_digest_response": _token(32, "0123456789abcdef"),
-        f"{tag}_curl_u": _token(14), f"{tag}_curl_user": _token(13), f"{tag}_wget_password": _token(12),
-        f"{tag}_wget_http_password": _token(15), f"{tag}_httpie": _token(11),
-    }
-
-
-def _header_and_flag_lines(v: dict[str, str], tag: str, indent: str = "") -> list[str]:
-    """One line per form (each an ordinary command around the credential)."""
-    lines = [
-        f"curl -H 'Authorization: Basic {v[tag + '_basic']}' https://api.example.internal/v1/items",
-        f'curl -H "Authorization: Bearer {v[tag + "_bearer"]}" https://api.example.internal/v1/items',
-        f"curl -H 'Authorization: Token {v[tag + '_token']}' https://api.example.internal/v1/items",
-        f"curl --proxy http://proxy.internal:3128 -H 'Proxy-Authorization: Basic {v[tag + '_proxy_basic']}' https://example.org",
-        f"curl -H 'Authorization: Digest username=\"deploy\", realm=\"api\", nonce=\"dcd98b7102dd\", "
-        f"uri=\"/v1/items\", response=\"{v[tag + '_digest_response']}\"' https://api.example.internal/v1/items",
-        f"curl -u deploy:{v[tag + '_curl_u']} https://api.example.internal/v1/items",
-        f"curl --user deploy:{v[tag + '_curl_user']} https://api.example.internal/v1/items",
-        f"wget --user=deploy --password={v[tag + '_wget_password']} https://files.example.internal/dump.tar",
-        f"wget --http-user=deploy --http-password={v[tag + '_wget_http_password']} https://files.example.internal/dump.tar",
-        f"http -a deploy:{v[tag + '_httpie']} GET https://api.example.internal/v1/items",
-    ]
-    return [indent + line for line in lines]
-
-
-MD_HTTP = _header_and_flag_values("md")
-RST_HTTP = _header_and_flag_values("rst")
-SH_HTTP = _header_and_flag_values("sh")
-PY_BEARER = _token(36)
-NL = "\n"
-
-PLANTED = {
-    **MD_HTTP, **RST_HTTP, **SH_HTTP, "py_bearer": PY_BEARER,
-    "aws": AWS, "hf": HF, "openai": OPENAI, "anthropic": ANTHROPIC, "github": GITHUB, "npm": NPM,
-    "url_password": URL_PASSWORD, "py_password": PY_PASSWORD, "shell_password": SHELL_PASSWORD,
-    "env_token": ENV_TOKEN, "env_stripe": ENV_STRIPE, "cfg_api_key": CFG_API_KEY, "yaml_password": YAML_PASSWORD,
-    "yaml_api_key": YAML_API_KEY, "toml_secret": TOML_SECRET, "docs_password": DOCS_PASSWORD, "dotenv_only": DOTENV_ONLY,
-    **{f"key_line_{i}": line for i, line in enumerate(KEY_BODY)},
-    **{f"docs_key_line_{i}": line for i, line in enumerate(DOCS_KEY_BODY)},
-}
-
-SETTINGS_PY = f'''"""Settings for the deployment: where the services live and how to reach them."""
-
-import os
-
-AWS_ACCESS_KEY_ID = "{AWS}"
-HF_TOKEN = "{HF}"
-ANTHROPIC_API_KEY = "{ANTHROPIC}"
-GITHUB = "{GITHUB}"
-NPM_PUBLISH = "{NPM}"
-DATABASE_URL = "postgres://appuser:{URL_PASSWORD}@db.example.internal:5432/app"
-db_password = "{PY_PASSWORD}"
-
-
-def make_client(factory):
-    """Build the API client that every service of the deployment shares."""
-    client = factory(api_key="{OPENAI}", timeout=30)
-    token = tokenizer(client)
-    return client, token
-
-
-def describe(password: str, retries: int = 3) -> str:
-    """Say how a connection is made, without revealing the password itself."""
-    return f"connecting with {{len(password)}} characters, {{retries}} retries"
-
-
-DEPLOY_KEY = """{PRIVATE_KEY}"""
-'''
-
-DEPLOY_SH = f"""#!/bin/sh
-# Deploy the application to the staging servers.
-export DB_PASSWORD={SHELL_PASSWORD}
-SENTRY_AUTH_TOKEN={ENV_TOKEN}
-STRIPE_SECRET_KEY={ENV_STRIPE}
-rsync -a build/ staging:/srv/app
-echo "deployed"
-"""
-
-APP_CFG = f"""# .env-style settings read by the worker
-WORKER_NAME=indexer
-API_KEY={CFG_API_KEY}
-QUEUE_URL=amqp://guest@localhost//
-"""
-
-APP_YAML = f"""service:
-  name: indexer
-  replicas: 3
-database:
-  host: db.example.internal
-  password: {YAML_PASSWORD}
-  api_key: "{YAML_API_KEY}"
-"""
-
-APP_TOML = f"""[server]
-host = "0.0.0.0"
-port = 8080
-secret_key = "{TOML_SECRET}"
-"""
-
-DEPLOY_MD = f"""# Deploying the service
-
-Log in to the hub first with `huggingface-cli login --token {HF}` before pushing anything.
-
-## Database access
-
-Connect with `psql postgres://admin:{DOCS_PASSWORD}@db.example.internal/app` from the bastion host.
-
-## The deploy key
-
-Keep the deploy key in the vault; the old one was:
-
-```
-{DOCS_KEY}
-```
-
-Rotate it every quarter and record the date in the run book.
-"""
-
-API_MD = f"""# Calling the items API
-
-Every request carries credentials; these are the forms the operators use:
-
-```bash
-{NL.join(_header_and_flag_lines(MD_HTTP, "md"))}
-```
-
-The API answers with a JSON list of items, newest first.
-"""
-
-API_RST = f"""Calling the items API
-=====================
-
-Every request carries credentials; these are the forms the operators use:
-
-.. code-block:: bash
-
-{NL.join(_header_and_flag_lines(RST_HTTP, "rst", indent="   "))}
-
-The API answers with a JSON list of items, newest first.
-"""
-
-FETCH_SH = f"""#!/bin/sh
-# Fetch the nightly dump from the items API.
-set -eu
-{NL.join(_header_and_flag_lines(SH_HTTP, "sh"))}
-echo "fetched"
-"""
-
-CLIENT_PY = f'''"""Client for the items API: one session with the service's credentials."""
-
-import requests
-
-
-def items_session():
-    """Open a session that every call to the items API shares."""
-    session = requests.Session()
-    session.headers.update({{"Authorization": "Bearer {PY_BEARER}", "Accept": "application/json"}})
-    return session
-'''
-
-NOTEBOOK = json.dumps({
-    "cells": [
-        {"cell_type": "markdown", "metadata": {}, "source": [f"# Exploring the index\n\nThe npm token {NPM} was used to publish the widget package for the demo."]},
-        {"cell_type": "code", "metadata": {}, "execution_count": 1,
-         "source": [f'login(token="{HF}")\n', "index = build_index(documents, batch_size=32)\n", "print(index.summary())"],
-         "outputs": [{"output_type": "stream", "name": "stdout", "text": [f"logged in with {GITHUB}\n"]}]},
-    ],
-    "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
-})
-
-SECRET_FILES = {
-    "pkg/settings.py": SETTINGS_PY,
-    "deploy.sh": DEPLOY_SH,
-    "config/app.cfg": APP_CFG,
-    "config/app.yaml": APP_YAML,
-    "config/app.toml": APP_TOML,
-    "docs/deploy.md": DEPLOY_MD,
-    "docs/api.md": API_MD,
-    "docs/api.rst": API_RST,
-    "scripts/fetch.sh": FETCH_SH,
-    "pkg/client.py": CLIENT_PY,
-    "notebooks/explore.ipynb": NOTEBOOK,
-    ".env": f"DB_PASSWORD={DOTENV_ONLY}\n",
-    "keys/id_rsa": PRIVATE_KEY + "\n",
-    "certs/server.pem": DOCS_KEY + "\n",
-}
-FILES_WITH_SECRETS = {"pkg/settings.py", "deploy.sh", "config/app.cfg", "config/app.yaml", "config/app.toml", "docs/deploy.md",
-                      "docs/api.md", "docs/api.rst", "scripts/fetch.sh", "pkg/client.py",
-                      "notebooks/explore.ipynb#markdown", "notebooks/explore.ipynb#python"}
 
 
 @pytest.fixture(scope="module")
@@ -270,12 +72,6 @@ def leaked_values(run: Path) -> dict[str, list[str]]:
             if value.encode() in data:
                 leaks.setdefault(name, []).append(str(path.relative_to(run)))
     return leaks
-
-
-def test_no_planted_secret_reaches_any_file_of_the_run(redacted_run):
-    assert (redacted_run / "dataset" / "corpus").is_dir() and (redacted_run / "dataset" / "README.md").is_file()
-    assert list((redacted_run / "dataset").rglob("*.arrow"))
-    assert leaked_values(redacted_run) == {}
 
 
 def test_redacted_files_stay_in_the_corpus_with_typed_placeholders(redacted_run):
@@ -412,6 +208,49 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
         assert value not in redacted
 
 
+# values the corpus drew (1,800 seeds, 2026-12-06) that once leaked whole or in part, in their files' lines
+DRAWN = [  # (path, the line's template, the value): judged below with the swept lines, by their 8-character bar
+    # no digit in the token: the candidate-line prefilter never showed the line to detect-secrets
+    ("config/bots.yaml", "  bot: {v}", "2550047638:AAqyrNfcFHLGplhIhE-fjBjoqozhPkJgZXZ"),
+    # slashes cut the key into pieces too short to look random alone; the first piece only was redacted
+    ("keys/ci-deployer_accessKeys.csv", "ci-deployer,AKIAZPS73O3LD1P2S37H,{v}", "Mj2+g+hZ13bPUP05M1XygY/WoNDKgwIZgltEBoxA"),
+    ("keys/ci-deployer_accessKeys.csv", "ci-deployer,AKIAR8U1SEWXDZLOFVIA,{v}", "dChZ/mnVlsQuYJxCasWnmdB/XieUPgjXRLIqBmk/"),
+    # `{22}` read as a regex quantifier: code about a value, not a value
+    ("wp-config.php", "define('AUTH_KEY', '{v}');", "GqioOWrNeZ}V}3+:8xRRjlF{22}t&):|t*4Jov@Q%S5I{LmI7pcN@U^p}TD5rrdP"),
+    ("wp-config.php", "define('AUTH_KEY', '{v}');", "zQ8WncooPmvcAAaxa3qml|As0V)-.|-F37gW({8}1sCK)OP:ZfD(f@sr3.nuGYW~"),
+    # `_Fake` read as a stand-in word
+    ("src/Mail.java", '    private final SendGrid mail = new SendGrid("{v}");', "SG.cxDCq6mR9i2FEWNdctKrXl.c4FBpREgVgszecmS_FakeJrr79UTB93J5188L4zkP9s"),
+    # the bare value stopped at its comma, and `qmg*` read as a glob
+    ("scripts/ops.sh", "PGPASSWORD={v} psql -h orders-primary.internal -U orders_admin -d orders -c 'select 1'", "qmg*,LLlkDAOuK-#br-"),
+    # letters only, so only a random-literal rule could find it, which read it as words: now an assignment
+    ("src/Startup.cs", '        public string WebhookSecret {{ get; init; }} = "{v}";', "zfxBNChpaGalMmlrtuSlcwDQ"),
+    # random passwords that read as words or as an identifier (Uttc, Essq; Ptia, Imu) in credential contexts
+    ("app/users.py", "    # the demo user's password is {v} (reset by set_password below)", "AkhPtia5Imu0Noa"),
+    ("lib/client.rb", '    @http.request(:authorization, :basic, "shop", "{v}")', "ZMUttcEssqKIO8AYA"),
+    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "ArdgSollx7tFEakC"),
+    # a vendor prefix the catalog lacked, its random part reading half as words
+    ("docs/partners.md", "* Render (the partner sandbox): {v}.", "rnd_WJ46fatfnvLefgUleilWfgzIgpnthIFJ"),
+    ("docs/partners.md", "* Resend (transactional mail for the startup program): {v}.", "re_amkcnVLu_GcUGexcFfKnmlZnEjCowbZdZ"),
+    # second sweep (1,800 more seeds): XXXX drawn at a token's end; a password ending in `...`; 32 hex of
+    # 2.99 bits; letters only, or few changes of class, in a quoted password on a credential line
+    ("docs/backups.md", "The identity file holds the single line `{v}`.", "AGE-SECRET-KEY-15RH7PVCTX0A45ECSP4YHJ99U9XRAJKG6VQ3QUTXMNSPYTDH6VEMGXZXXXX"),
+    ("src/main/resources/application.properties", "spring.datasource.password={v}", "W-%BgJpcSry6FX6Uw..."),
+    ("deploy/alertmanager.yml", "      - routing_key: {v}", "5377e5f217792e33775379f20f39f2f1"),
+    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "gNfeatWHNioeOEff"),
+    ("lib/client.rb", '    @http.request(:authorization, :basic, "shop", "{v}")', "cisyrengJOBzi2QHG"),
+    # third sweep: a PHP `$name` never reached the assignment rule; `.*` at a password's end read as a glob;
+    # a run of commas ended a bare value; a hex key of low entropy passed to a client with its app id
+    ("config/db.php", "$dbPassword = '{v}';", "CPSB!uiHT~7~o#PNo,"),
+    ("docker-compose.yml", "      MONGO_INITDB_ROOT_PASSWORD: {v}", "skdmfhn-vMhKfXkG.*"),
+    ("deploy/userlist.txt", '"pgbouncer_admin" "{v}"', "UJx39LaKjLdnxzmn_.*"),
+    ("scripts/ops.sh", "PGPASSWORD={v} psql -h orders-primary.internal -U orders_admin -d orders -c 'select 1'", "J2a,,,z.Dd4i*sEnZ:C"),
+    ("web/search.ts", 'export const index = algoliasearch("Q4X2LMN0", "{v}").initIndex("products");', "89ddf4dd69f00b9459d58d9498568d60"),
+    # fourth sweep: letters only, changing case 0.30-0.33 of the time
+    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "TmMAZMjqqTZTAGAm"),
+    ("web/search.ts", 'const searchSecret = process.env.SEARCH_SECRET ?? "{v}";', "KenqLSYefookzlxvEdejCtir"),
+]
+
+
 @pytest.mark.parametrize("path, line, value", [
     # the two values the 1,800-seed sweep of 2026-12-07 found leaking: a positional password with a word-like
     # half, and a redis password that reads as an identifier
@@ -438,10 +277,10 @@ def test_redact_replaces_each_kind_by_a_typed_placeholder(scanner, line, slug):
      "3cI81W2a08e7b2bKqo_r1-_9Hy-Koqh1"),
     # and a 400-seed one (180000-180399): a password holding %5C by chance, decoded to a `\n` that read as regex syntax
     ("Startup.cs", 'new NetworkCredential("svc_inventory", "w2q%5Cnve*frHn8", "SUPPLIER");', "w2q%5Cnve*frHn8"),
-])
+] + [(path, template.format(v=value), value) for path, template, value in DRAWN])
 def test_swept_leaks_are_redacted(scanner, path, line, value):
     redacted, findings = scanner.redact(f"# settings\n{line}\n", path)
-    assert [f.line for f in findings] == [2]
+    assert {f.line for f in findings} == {2}  # found on its line (a line with a key id and its secret: two findings)
     assert not [value[i:i + 8] for i in range(len(value) - 7) if value[i:i + 8] in redacted]  # whole, not a piece of it
 
 
@@ -689,11 +528,3 @@ def test_clean_code_has_almost_no_findings_and_no_line_without_a_secret_changes(
                     if a != b and n not in flagged]
     assert len(findings) <= 2, findings  # the issue's budget for this repository + requests + click
     assert changed == []
-
-
-def test_readme_rule_table_is_the_scanners_own_list():
-    from pipeline.secrets import rules_markdown
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme.split("<!-- secret-rules:start -->\n", 1)[1].split("\n<!-- secret-rules:end -->", 1)[0]
-    assert table == rules_markdown(), "regenerate README's table: python -c \"from pipeline.secrets import rules_markdown; print(rules_markdown())\""

@@ -1,14 +1,15 @@
 """The adversarial secret corpus (tests/secret_corpus.py): fresh credentials in hundreds of forms, none
 of which may survive the scanner or reach any byte of a run directory.
 
-A run draws a new corpus unless REPOTUNE_CORPUS_SEED names one (CI fixes it, so that a red CI means a change,
-not a draw; the bench sweeps seeds). The seed is printed in each failure message; set REPOTUNE_CORPUS_SEED
-to that number to get the same corpus again.
+The corpus is drawn on a fixed seed (CORPUS_SEED), so a red test means a change, not a draw; sweeps over seeds are
+the bench's (`make bench-secrets`). REPOTUNE_CORPUS_SEED=N draws another corpus, REPOTUNE_CORPUS_SEED=random a fresh
+one; the seed is printed in each failure message.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import random
 import re
@@ -17,12 +18,25 @@ from pathlib import Path, PurePosixPath
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from secret_corpus import CATEGORIES, PATH, PLACEHOLDER_LINES, CorpusFile, base_form, forms, generate, leaks, run_dir_blobs
+from secret_corpus import (
+    CATEGORIES,
+    PATH,
+    PLACEHOLDER_LINES,
+    CorpusFile,
+    base_form,
+    forms,
+    generate,
+    leaks,
+    run_dir_blobs,
+)
+from secret_files import PLANTED, SECRET_FILES
 from support import FIXTURE_FILES, git_init, write_files
 
 from pipeline.secrets.values import says_placeholder
 
-SEED = int(os.environ.get("REPOTUNE_CORPUS_SEED") or random.SystemRandom().randrange(2**32))
+CORPUS_SEED = 32
+_SEED = os.environ.get("REPOTUNE_CORPUS_SEED") or str(CORPUS_SEED)
+SEED = random.SystemRandom().randrange(2**32) if _SEED == "random" else int(_SEED)
 REPRO = f"corpus seed {SEED} (rerun with REPOTUNE_CORPUS_SEED={SEED})"
 
 
@@ -134,8 +148,10 @@ def corpus_run(corpus, tiny_model, tmp_path_factory) -> Path:
     from pipeline.build import build
     from pipeline.config import load_recipe
 
+    # the generated corpus beside the hand-written planted files (tests/secret_files.py): one build, one whole-run check
     files = {f.path: f.text for f in corpus}
-    assert not set(files) & set(FIXTURE_FILES)
+    assert not set(files) & set(FIXTURE_FILES) and not set(files) & set(SECRET_FILES)
+    files |= SECRET_FILES
     root = tmp_path_factory.mktemp("corpus")
     repo = write_files(root / "repo", {**FIXTURE_FILES, **files})
     git_init(repo)
@@ -155,6 +171,9 @@ def test_no_planted_value_reaches_the_run_directory(corpus, corpus_run):
     found = leaks(corpus, blobs)
     if found:
         problems.append(_report(found, corpus))
+    written = [(name, path) for name, value in PLANTED.items() for path, blob in blobs.items() if value.encode() in blob]
+    if written:
+        problems.append(f"hand-written planted values (tests/secret_files.py) in the run: {written}")
     # not passed by dropping everything: most files the build can read must be in the corpus
     kept = {path.split("#", 1)[0] for path in load_from_disk(str(corpus_run / "dataset" / "corpus"))["path"]}
     readable = [f.path for f in corpus if not _in_path(f) and classify(f.path)[0] != "other"]
@@ -163,6 +182,14 @@ def test_no_planted_value_reaches_the_run_directory(corpus, corpus_run):
         stats = {p.name: p.read_text() for p in sorted((corpus_run / "stats").glob("*.json"))}
         problems.append(f"{len(missing)}/{len(readable)} readable files are not in the corpus: {missing}; stats: {stats}; {REPRO}")
     assert not problems, "\n".join(problems)
+
+
+def test_a_file_dropped_for_a_secret_in_its_path_is_recorded_redacted(corpus, corpus_run):
+    """dropped/secrets.jsonl names each such file by its redacted path (the leak check above reads every byte of it)."""
+    lines = [json.loads(line) for line in (corpus_run / "dropped" / "secrets.jsonl").read_text().splitlines()]
+    in_path = [line["path"] for line in lines if line["reason"] == "secret_in_path"]
+    assert len(in_path) == json.loads((corpus_run / "stats" / "secrets.json").read_text())["dropped_secret_in_path"] >= 3
+    assert all("<SECRET:" in path for path in in_path), in_path
 
 
 def test_path_forms_are_planted_in_paths(corpus):
@@ -231,51 +258,3 @@ def test_an_age_key_holding_a_stand_in_word_by_chance_is_redacted(scanner, head,
     text = f"# Encrypted backups\n\nThe identity file holds the single line `{value}`.\n"
     redacted, findings = scanner.redact(text, "docs/backups.md")
     assert value not in redacted and head + word not in redacted, findings
-
-
-# values the corpus drew (1,800 seeds, 2026-12-06) that once leaked whole or in part, in their files' lines
-@pytest.mark.parametrize("path, line, value", [
-    # no digit in the token: the candidate-line prefilter never showed the line to detect-secrets
-    ("config/bots.yaml", "  bot: {v}", "2550047638:AAqyrNfcFHLGplhIhE-fjBjoqozhPkJgZXZ"),
-    # slashes cut the key into pieces too short to look random alone; the first piece only was redacted
-    ("keys/ci-deployer_accessKeys.csv", "ci-deployer,AKIAZPS73O3LD1P2S37H,{v}", "Mj2+g+hZ13bPUP05M1XygY/WoNDKgwIZgltEBoxA"),
-    ("keys/ci-deployer_accessKeys.csv", "ci-deployer,AKIAR8U1SEWXDZLOFVIA,{v}", "dChZ/mnVlsQuYJxCasWnmdB/XieUPgjXRLIqBmk/"),
-    # `{22}` read as a regex quantifier: code about a value, not a value
-    ("wp-config.php", "define('AUTH_KEY', '{v}');", "GqioOWrNeZ}V}3+:8xRRjlF{22}t&):|t*4Jov@Q%S5I{LmI7pcN@U^p}TD5rrdP"),
-    ("wp-config.php", "define('AUTH_KEY', '{v}');", "zQ8WncooPmvcAAaxa3qml|As0V)-.|-F37gW({8}1sCK)OP:ZfD(f@sr3.nuGYW~"),
-    # `_Fake` read as a stand-in word
-    ("src/Mail.java", '    private final SendGrid mail = new SendGrid("{v}");', "SG.cxDCq6mR9i2FEWNdctKrXl.c4FBpREgVgszecmS_FakeJrr79UTB93J5188L4zkP9s"),
-    # the bare value stopped at its comma, and `qmg*` read as a glob
-    ("scripts/ops.sh", "PGPASSWORD={v} psql -h orders-primary.internal -U orders_admin -d orders -c 'select 1'", "qmg*,LLlkDAOuK-#br-"),
-    # letters only, so only a random-literal rule could find it, which read it as words: now an assignment
-    ("src/Startup.cs", '        public string WebhookSecret {{ get; init; }} = "{v}";', "zfxBNChpaGalMmlrtuSlcwDQ"),
-    # random passwords that read as words or as an identifier (Uttc, Essq; Ptia, Imu) in credential contexts
-    ("app/users.py", "    # the demo user's password is {v} (reset by set_password below)", "AkhPtia5Imu0Noa"),
-    ("lib/client.rb", '    @http.request(:authorization, :basic, "shop", "{v}")', "ZMUttcEssqKIO8AYA"),
-    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "ArdgSollx7tFEakC"),
-    # a vendor prefix the catalog lacked, its random part reading half as words
-    ("docs/partners.md", "* Render (the partner sandbox): {v}.", "rnd_WJ46fatfnvLefgUleilWfgzIgpnthIFJ"),
-    ("docs/partners.md", "* Resend (transactional mail for the startup program): {v}.", "re_amkcnVLu_GcUGexcFfKnmlZnEjCowbZdZ"),
-    # second sweep (1,800 more seeds): XXXX drawn at a token's end; a password ending in `...`; 32 hex of
-    # 2.99 bits; letters only, or few changes of class, in a quoted password on a credential line
-    ("docs/backups.md", "The identity file holds the single line `{v}`.", "AGE-SECRET-KEY-15RH7PVCTX0A45ECSP4YHJ99U9XRAJKG6VQ3QUTXMNSPYTDH6VEMGXZXXXX"),
-    ("src/main/resources/application.properties", "spring.datasource.password={v}", "W-%BgJpcSry6FX6Uw..."),
-    ("deploy/alertmanager.yml", "      - routing_key: {v}", "5377e5f217792e33775379f20f39f2f1"),
-    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "gNfeatWHNioeOEff"),
-    ("lib/client.rb", '    @http.request(:authorization, :basic, "shop", "{v}")', "cisyrengJOBzi2QHG"),
-    # third sweep: a PHP `$name` never reached the assignment rule; `.*` at a password's end read as a glob;
-    # a run of commas ended a bare value; a hex key of low entropy passed to a client with its app id
-    ("config/db.php", "$dbPassword = '{v}';", "CPSB!uiHT~7~o#PNo,"),
-    ("docker-compose.yml", "      MONGO_INITDB_ROOT_PASSWORD: {v}", "skdmfhn-vMhKfXkG.*"),
-    ("deploy/userlist.txt", '"pgbouncer_admin" "{v}"', "UJx39LaKjLdnxzmn_.*"),
-    ("scripts/ops.sh", "PGPASSWORD={v} psql -h orders-primary.internal -U orders_admin -d orders -c 'select 1'", "J2a,,,z.Dd4i*sEnZ:C"),
-    ("web/search.ts", 'export const index = algoliasearch("Q4X2LMN0", "{v}").initIndex("products");', "89ddf4dd69f00b9459d58d9498568d60"),
-    # fourth sweep: letters only, changing case 0.30-0.33 of the time
-    ("docs/runbook.md", "break-glass login is `console-admin` / `{v}`.", "TmMAZMjqqTZTAGAm"),
-    ("web/search.ts", 'const searchSecret = process.env.SEARCH_SECRET ?? "{v}";', "KenqLSYefookzlxvEdejCtir"),
-])
-def test_values_the_corpus_drew_that_once_leaked(scanner, path, line, value):
-    text = "# settings\n" + line.format(v=value) + "\n"
-    redacted, findings = scanner.redact(text, path)
-    windows = {value[i:i + 12] for i in range(len(value) - 11)}
-    assert findings and not any(w in redacted for w in windows), redacted

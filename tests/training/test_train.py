@@ -226,8 +226,8 @@ def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run
     finally:
         train_module.with_hard_negatives = real
     t = manifest["train"]
+    from pipeline.common import file_of
     from pipeline.dataset import load_pairs
-    from pipeline.mining.split import file_of
 
     rows = load_pairs(run)["train"]
     assert t["pairs_seen"] > len(rows) and t["code_share_seen"] == pytest.approx(0.3, abs=0.02)
@@ -243,8 +243,9 @@ def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
+    from pipeline.common import row_text
     from pipeline.dataset import load_corpus
-    from pipeline.retrieval.search import corpus_embeddings, row_text
+    from pipeline.retrieval.search import corpus_embeddings
 
     kept = list((run.root / "index").glob("*.npy"))
     assert len(kept) == 1
@@ -274,8 +275,8 @@ def test_mined_embeddings_in_another_order_are_not_kept(tiny_model, tmp_path):
 
 
 def test_model_selection_on_a_dev_split_keeps_the_best_checkpoint(run):
+    from pipeline.common import file_of
     from pipeline.dataset import load_pairs
-    from pipeline.mining.split import file_of
 
     manifest = train(run.root, _recipe(run, "train.dev_fraction=0.3"))
     t = manifest["train"]

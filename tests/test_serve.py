@@ -25,7 +25,7 @@ def served_run(built_run, tmp_path_factory):
 
     run = run_with_base_as_model(built_run, tmp_path_factory.mktemp("serve") / "run", {"context": False, "hybrid_alpha": 0.8})
     run.plots.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).resolve().parents[2] / "bench" / "results" / "build_scaling.png", run.plots / "retrieval.png")
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "bench" / "results" / "build_scaling.png", run.plots / "retrieval.png")
     run.report.write_text("# repotune report: fixture\n\n| model | nDCG@10 |\n|---|---|\n| base | 0.5 |\n\n![retrieval](plots/retrieval.png)\n")
     return run
 
@@ -33,7 +33,7 @@ def served_run(built_run, tmp_path_factory):
 def test_the_page_shows_three_result_lists_and_the_report(served_run):
     from starlette.testclient import TestClient
 
-    from pipeline.retrieval.serve import app
+    from pipeline.serve import app
 
     client = TestClient(app(served_run.root))
     empty = client.get("/")
@@ -48,7 +48,7 @@ def test_the_page_shows_three_result_lists_and_the_report(served_run):
 
 
 def test_serve_without_a_model_says_what_to_run(built_run):
-    from pipeline.retrieval.serve import ServeError, app
+    from pipeline.serve import ServeError, app
 
     with pytest.raises(ServeError, match="repotune run"):
         app(built_run)
@@ -110,7 +110,7 @@ def test_in_a_real_browser_a_query_shows_base_and_tuned_results(served_run, tmp_
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from pipeline.retrieval.serve import app
+    from pipeline.serve import app
 
     with _browser(app(served_run.root), tmp_path) as (driver, url):
         driver.get(f"{url}/")
@@ -156,8 +156,8 @@ def label_app(served_run, tmp_path_factory):
     """One app over a copy of the served run (its question set is written here, not in served_run)."""
     from starlette.testclient import TestClient
 
-    from pipeline.retrieval.serve import app
     from pipeline.rundir import RunDir
+    from pipeline.serve import app
 
     run = RunDir(tmp_path_factory.mktemp("label") / "run")
     shutil.copytree(served_run.root, run.root)
@@ -200,8 +200,8 @@ def test_labelling_never_writes_a_set_outside_the_run(served_run, tmp_path):
     from starlette.testclient import TestClient
 
     from pipeline.config import recipe_from_dict
-    from pipeline.retrieval.serve import app
     from pipeline.rundir import RunDir
+    from pipeline.serve import app
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(served_run.root, run.root)
@@ -246,7 +246,7 @@ def test_editing_changes_words_and_ticks_and_deleting_removes_only_that_line(lab
 def test_the_counter_counts_saved_questions_toward_the_policy_minimum(labelling):
     import yaml
 
-    from pipeline.pytest_plugin import POLICY
+    from pipeline.publishing.gate import POLICY
 
     client, run = labelling
     minimum = yaml.safe_load(POLICY.read_text())["questions"]["min_questions"]
@@ -262,7 +262,7 @@ def test_the_counter_counts_saved_questions_toward_the_policy_minimum(labelling)
 def test_the_counter_says_when_the_minimum_is_reached(served_run, tmp_path):
     from starlette.testclient import TestClient
 
-    from pipeline.retrieval.serve import app, gate_minimum
+    from pipeline.serve import app, gate_minimum
 
     policy = tmp_path / "policy.yaml"
     policy.write_text("questions:\n  min_questions: 7\n")
@@ -361,8 +361,8 @@ def test_in_a_real_browser_questions_are_labelled_edited_deleted_and_evaluated(s
 
     from pipeline.cli import main
     from pipeline.evaluation.questions import matches
-    from pipeline.retrieval.serve import app
     from pipeline.rundir import RunDir
+    from pipeline.serve import app
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(served_run.root, run.root)

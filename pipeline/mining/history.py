@@ -20,7 +20,8 @@ clone is read as far as it goes, its boundary commits dropped (their diff is the
 nothing).
 
 Over 350 lines: one stage in its three steps (read the log, judge and clean messages, place hunks at
-HEAD), with the held-out file it writes and reads; each step is used only here.
+HEAD), with the held-out file it writes; each step is used only here. Evaluation reads the held-out file back
+(``evaluation.questions.heldout_questions``): the yardstick is evaluation's, mining only sets it aside.
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common import squash
 from ..config import HistoryConfig
+from ..ingest.collect import in_work_tree
 from ..records import Chunk
+from ..rundir import HELDOUT
 from ..stage import StageStats
-from .collect import in_work_tree
 
 log = logging.getLogger("repotune")
 
-HELDOUT = Path("history") / "heldout.jsonl"  # in the run directory
 MESSAGE_PATH = "COMMIT_EDITMSG"  # the name a message is scanned under (git's own for it)
 
 # git's built-in diff drivers: the hunk header then names the enclosing function or class. JavaScript
@@ -375,7 +377,7 @@ def read_history(root: str | Path, config: HistoryConfig, definitions: Iterable[
     seen: set[str] = set()
     for commit in logged:  # newest first: of two commits with one message, the newest stays
         touched = place_hunks(commit, index, by_name, stats)
-        key = " ".join(commit.message.lower().split())
+        key = squash(commit.message)
         if not touched:
             stats.drop("no_definition", commit.sha)
         elif len(touched) > config.max_definitions:
@@ -413,7 +415,7 @@ def _without_secrets(commits: list[Commit], stats: StageStats, scanner_factory) 
 
 
 def write_heldout(run_root: Path, commits: list[Commit]) -> Path:
-    """RUN/history/heldout.jsonl: one question-set line per held-out commit (README, "Question sets"),
+    """RUN/history/heldout.jsonl: one question-set line per held-out commit (docs/evaluation.md, "Question sets"),
     with its commit and time, so evaluate needs no git."""
     path = run_root / HELDOUT
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -424,30 +426,3 @@ def write_heldout(run_root: Path, commits: list[Commit]) -> Path:
             f.write(json.dumps(item, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def heldout_questions(run_root: Path, rows: list[dict]) -> tuple[list, str]:
-    """(questions, why none): the held-out commits as ``questions.Question``, each relevant entry the
-    exact entry of its definition's chunk in the corpus (``questions.entry_for``: `load` does not also
-    match `Cache.load`), so they score by the question set's own path (``questions.score_questions``)."""
-    from ..evaluation.questions import Question, entry_for
-    from ..mining.split import file_of
-
-    path = run_root / HELDOUT
-    if not path.is_file():
-        return [], "the run was built without the history stage (no history/heldout.jsonl)"
-    by_file: dict[str, list[dict]] = {}
-    first: dict[tuple[str, str], dict] = {}
-    for r in rows:
-        by_file.setdefault(file_of(r["path"]), []).append(r)
-        first.setdefault((r["path"], r.get("symbol") or ""), r)
-    questions = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        relevant = tuple(entry_for(first[key], by_file[file_of(key[0])]) for e in item["relevant"]
-                         if (key := (e["path"], e["symbol"])) in first)
-        if relevant:
-            questions.append(Question(item["query"], relevant, n))
-    return questions, "" if questions else "no held-out commits (stats/history.json says why)"

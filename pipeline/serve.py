@@ -6,43 +6,38 @@ lines, score and text; below, the run's report with its tables and plots. Everyt
 models and corpus embeddings load once (the run's stored index), the page has no external assets.
 
 /label labels a question set: a question's pooled hits of the three systems, ticked and saved into
-the run's question set (``RunDir.questions``) as README "Question sets" lines; the saved questions with
+the run's question set (``RunDir.questions``) as question-set lines (docs/evaluation.md); the saved questions with
 edit and delete, a counter toward the gate's ``questions.min_questions``, and the drafts of
-`repotune questions draft` to keep or discard. Plain HTML forms; every write goes through
-``questions.QuestionFile`` (atomic, refused while a line is malformed).
+`repotune questions draft` to keep or discard. Plain HTML forms; what a write does is evaluation's
+(``evaluation.labelling``), each one atomic through ``questions.QuestionFile``.
 
-Over 350 lines: the page's HTML, written inline with its routes (no template engine, no external
-assets), for two views (search, labelling).
+An interface beside the CLI (it loads models, the corpus, the labelling and the gate's policy): the page's HTML is
+written with its routes for two views (search, labelling), its style in ``templates/serve.css``.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import shlex
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from ..errors import RepotuneError
-from ..evaluation.questions import RANK_DEPTH, QuestionError, QuestionFile, first_rank, matches, matching, relabel, rows_by_file
-from ..rundir import RunDir
+from .common import hub_offline
+from .errors import RepotuneError
+from .evaluation.labelling import LabelError, Labelling
+from .evaluation.questions import (
+    RANK_DEPTH,
+    QuestionError,
+    QuestionFile,
+    first_rank,
+    matching,
+    rows_by_file,
+)
+from .rundir import RunDir
 
 COLAB_PROXY = ".googleusercontent.com"  # where Colab serves a kernel port to the notebook's own browser tab
 SYSTEMS = (("base", "base model, dense"), ("tuned", "tuned model, dense"), ("hybrid", "tuned + BM25 (hybrid)"))
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222} h1{font-size:1.3rem} form{margin:1rem 0}
-input[name=q]{width:60%;padding:.4rem;font-size:1rem} .cols{display:grid;grid-template-columns:repeat(3,1fr);gap:1rem}
-.col h2{font-size:1rem;border-bottom:2px solid #ccc} .hit{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;padding:.4rem}
-.where{font-family:monospace;font-size:.85rem} .score{float:right;color:#666} pre{white-space:pre-wrap;font-size:.78rem;
-max-height:14rem;overflow:auto;background:#f7f7f7;padding:.3rem} .report table{border-collapse:collapse}
-.report td,.report th{border:1px solid #ccc;padding:.2rem .5rem;font-size:.85rem} .report img{max-width:48%}
-nav{float:right} .counter{font-weight:bold} .ok{color:#176a2c} .error{background:#fde8e8;border:1px solid #d33;padding:.5rem}
-.msg{background:#e8f5e9;border:1px solid #5a5;padding:.5rem} .cand{display:block;border:1px solid #ddd;border-radius:6px;
-margin:.4rem 0;padding:.4rem} .cand:has(input:checked){border-color:#2a7;background:#f3fbf5} .ranks{color:#555;font-size:.85rem}
-input[name=query]{width:70%;padding:.3rem;font-size:1rem} ol.set li{margin:.35rem 0} ol.set form{display:inline}
-.entry{font-family:monospace;font-size:.8rem;color:#444} .source{color:#666;font-size:.8rem}
-"""
+_STYLE = (Path(__file__).parent / "templates" / "serve.css").read_text()  # the page's only style, no external asset
 
 
 class ServeError(RepotuneError, RuntimeError):
@@ -55,9 +50,9 @@ class Comparison:
     def __init__(self, run_dir: str | Path):
         from sentence_transformers import SentenceTransformer
 
-        from ..dataset import load_corpus
-        from ..models import resolve_model
-        from .search import Index, load_model, model_settings, run_subjects
+        from .dataset import load_corpus
+        from .models import resolve_model
+        from .retrieval.search import Index, load_model, model_settings, run_subjects
 
         self.run = RunDir(run_dir)
         if not (self.run.model / "modules.json").is_file():
@@ -68,7 +63,7 @@ class Comparison:
         self.rows = rows
         self.position = {r["id"]: i for i, r in enumerate(rows)}
         self.by_file = rows_by_file(rows)
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        offline = hub_offline()
         base = SentenceTransformer(resolve_model(recipe.train.base_model), local_files_only=offline)
         base.max_seq_length = recipe.train.max_seq_length
         index_dir = self.run.root / "index"
@@ -85,7 +80,7 @@ class Comparison:
         """The top ``k`` of base, tuned and hybrid pooled, one entry per chunk id (plus the chunks ``also``
         names): {"row", "ranks": system -> rank over the whole corpus, None past questions.RANK_DEPTH},
         best-ranked first."""
-        from .search import top_k
+        from .retrieval.search import top_k
 
         ids = [r["id"] for r in self.rows]
         scores = {"base": self.indexes["base"].scores([query], "dense")[0], "tuned": self.indexes["tuned"].scores([query], "dense")[0],
@@ -128,100 +123,13 @@ def page(comparison: Comparison, query: str, k: int) -> str:
 
 # --- the labelling view: /label ---------------------------------------------------------------------------
 
-class LabelError(RepotuneError, ValueError):
-    """A labelling request the page can correct (no tick, no question text); the message says what to do."""
-
-
 def gate_minimum(policy: Path | None = None) -> int:
     """``questions.min_questions`` of the policy file: how many questions the gate asks for."""
     import yaml
 
-    from ..pytest_plugin import POLICY
+    from .publishing.gate import POLICY
 
     return int(yaml.safe_load((policy or POLICY).read_text())["questions"]["min_questions"])
-
-
-def labelled_set(run: RunDir) -> Path:
-    """Where the labelling view saves: the run's question set when it lies in the run directory; else the run's own
-    questions.jsonl, begun as a copy of that set. The view never writes outside the run (a set in a checkout, such as
-    `make train`'s quality/questions.jsonl, is a tracked file: labelling must not edit it behind git's back)."""
-    import shutil
-
-    configured = run.questions
-    if configured.resolve().is_relative_to(run.root.resolve()):
-        return configured
-    own = run.root / "questions.jsonl"
-    if not own.exists() and configured.is_file():
-        shutil.copyfile(configured, own)
-    return own
-
-
-class Labelling:
-    """What the labelling view does to the run's question set and drafts; each call one atomic write."""
-
-    def __init__(self, comparison: Comparison, minimum: int | None = None):
-        from ..evaluation.drafts import drafts_path
-
-        self.comparison = comparison
-        self.questions = QuestionFile(labelled_set(comparison.run))
-        self.drafts = QuestionFile(drafts_path(comparison.run))
-        self.minimum = gate_minimum() if minimum is None else minimum
-
-    def evaluate_command(self) -> str:
-        run = self.comparison.run.root
-        return f"repotune evaluate {shlex.quote(str(run))} --set evaluate.questions={shlex.quote(str(self.questions.path))}"
-
-    def source(self, mode: str, line: int, digest: str) -> dict | None:
-        """The question being edited (mode "edit") or the draft being kept ("draft"); None for a new one."""
-        if mode not in ("new", "edit", "draft"):
-            raise LabelError(f"unknown mode {mode!r}: reload the page")
-        return None if mode == "new" else (self.questions if mode == "edit" else self.drafts).get(line, digest)
-
-    def save(self, query: str, chunk_ids: list[str], mode: str = "new", line: int = 0, digest: str = "",
-             keep_entries: list[int] = ()) -> str:
-        """Save a question with the ticked chunks: append it (new), rewrite its line (edit), or move a draft
-        into the set (draft). ``keep_entries``: indexes of the old entries that resolve to no chunk of this
-        corpus and are to stay. Returns what the page says it did."""
-        c = self.comparison
-        self.questions.writable()  # a malformed set refuses before anything else is looked at
-        if mode == "draft":
-            self.drafts.writable()  # and a malformed drafts file before the set is written, not after
-        query = " ".join(query.split())
-        if not query:
-            raise LabelError("type the question first")
-        unknown = [i for i in chunk_ids if i not in c.position]
-        if unknown:
-            raise LabelError(f"chunk {unknown[0]} is not in this run's corpus: reload the page")
-        ticked = [c.rows[c.position[i]] for i in dict.fromkeys(chunk_ids)]
-        old = self.source(mode, line, digest)
-        old_entries = list(old["relevant"]) if old else []
-        keep = set(keep_entries)
-        unmatched = [e for i, e in enumerate(old_entries) if i in keep and not matching(e, c.by_file)]
-        if not ticked and not unmatched:
-            raise LabelError(f"tick at least one chunk that answers {query!r}, then save")
-        relevant = relabel(old_entries, ticked, c.by_file, unmatched)
-        missed = [r["id"] for r in ticked if not any(matches(e, r) for e in relevant)]
-        if missed:  # the contract of entry_for: what is written resolves back to what was ticked
-            raise QuestionError(f"the entries written for {query!r} would not resolve to chunk {missed[0]}: a bug, please report it")
-        item = {"query": query, "relevant": relevant}
-        same = [q.number for q in self.questions.lines() if " ".join(q.item["query"].split()).lower() == query.lower()]
-        if same and not (mode == "edit" and same == [line]):
-            raise LabelError(f"{query!r} is question {same[0]} already: edit that one instead")
-        if mode == "edit":
-            self.questions.replace(line, digest, item)
-            return f"saved question {line}: {query!r}"
-        if mode == "draft":
-            number = self.questions.append(item)
-            self.drafts.delete(line, digest)
-            return f"kept the draft as question {number}: {query!r}"
-        number = self.questions.append(item)
-        return f"saved question {number}: {query!r}"
-
-    def delete(self, line: int, digest: str) -> str:
-        return f"deleted question {line}: {self.questions.delete(line, digest)['query']!r}"
-
-    def discard(self, line: int, digest: str) -> str:
-        return f"discarded the draft {self.drafts.delete(line, digest)['query']!r}"
 
 
 def _read(file: QuestionFile) -> tuple[list, str]:
@@ -350,7 +258,7 @@ def app(run_dir: str | Path, minimum: int | None = None):
     from starlette.routing import Route
 
     comparison = Comparison(run_dir)
-    labelling = Labelling(comparison, minimum)
+    labelling = Labelling(comparison, gate_minimum() if minimum is None else minimum)
 
     def top(params) -> int:
         return min(20, max(1, _int(params.get("k"), 5)))

@@ -15,7 +15,7 @@ import pytest
 from support import FIXTURE_FILES, write_files
 
 from pipeline.config import HistoryConfig, load_recipe, recipe_from_dict
-from pipeline.ingest.history import clean_message, header_name, heldout_count, message_reason, subject_of
+from pipeline.mining.history import clean_message, header_name, heldout_count, message_reason, subject_of
 from pipeline.rundir import RunDir
 
 # a GitHub token's shape, fresh each run: ghp_ + 36 random letters and digits
@@ -198,8 +198,8 @@ def test_held_out_commits_are_the_newest_and_their_messages_are_cleaned(history_
 
 
 def test_commit_pairs_point_at_the_touched_definitions_and_follow_the_split(history_run):
+    from pipeline.common import file_of
     from pipeline.dataset import load_corpus, load_pairs
-    from pipeline.mining.split import file_of
 
     _, run = history_run
     corpus = list(load_corpus(run))
@@ -289,7 +289,7 @@ def test_evaluate_scores_the_held_out_commits(history_run, tmp_path):
 
 
 def test_a_run_without_held_out_commits_says_why(built_run):
-    from pipeline.ingest.history import heldout_questions
+    from pipeline.evaluation.questions import heldout_questions
 
     questions, why = heldout_questions(built_run, [])
     assert questions == [] and "no held-out commits" in why

@@ -131,6 +131,10 @@ class PairsConfig:
 @dataclass
 class SplitConfig:
     holdout_fraction: float = 0.15  # share of files held out, per kind
+    # a small repository's holdout is topped up to this many pairs: more of its files are held out (seeded, one at a
+    # time) while the holdout stays at most MAX_TOPPED_UP_SHARE of the pairs; 0: off. The gate's dataset_size check
+    # asks for 10 (policy min_holdout_pairs): fewer queries measure nothing
+    min_holdout_pairs: int = 10
     # the run's data seed: the held-out files, pair sampling and balance, the dev split, hard negatives, up-sampling
     # and evaluation's samples all draw from it (train.seed is the trainer's own: its shuffling and dropout)
     seed: int = 42
@@ -138,6 +142,8 @@ class SplitConfig:
     def __post_init__(self) -> None:
         if not 0 < self.holdout_fraction < 1:
             raise RecipeError("split.holdout_fraction must be between 0 and 1, e.g. 0.15")
+        if self.min_holdout_pairs < 0:
+            raise RecipeError("split.min_holdout_pairs must be 0 (off) or more, e.g. 10")
 
 
 _WINDOW = re.compile(r"\s*(\d+)\s+(day|week|month|year)s?\s*")

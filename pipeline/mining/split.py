@@ -49,20 +49,44 @@ def holdout_files(files_by_kind: dict[str, set[str]], config: SplitConfig) -> se
     return held
 
 
+MAX_TOPPED_UP_SHARE = 1 / 3  # split.min_holdout_pairs never holds out more than this share of the pairs
+
+
+def assign(pairs: list[Pair], held: set[str]) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """(train, holdout, straddling): a pair goes where its files go; a pair whose anchor and positive come from files
+    on different sides (a doc mention of a code definition) straddles the split."""
+    train, holdout, straddling = [], [], []
+    for p in pairs:
+        sides = {file_of(path_of_id(cid) or p.path) in held for cid in (p.anchor_chunk_id, p.positive_chunk_id)}
+        (straddling if len(sides) > 1 else holdout if sides == {True} else train).append(p)
+    return train, holdout, straddling
+
+
+def topped_up(pairs: list[Pair], held: set[str], config: SplitConfig) -> set[str]:
+    """``held`` and, while the holdout has fewer than ``split.min_holdout_pairs`` pairs, one more training file at a
+    time (a seeded order of the files training pairs come from), as long as the holdout stays within
+    ``MAX_TOPPED_UP_SHARE`` of the pairs. A repository whose fraction of files already gives enough is left as it is."""
+    train, holdout, _ = assign(pairs, held)
+    candidates = sorted({file_of(p.path) for p in train} - held)
+    random.Random(config.seed + 1).shuffle(candidates)
+    while len(holdout) < config.min_holdout_pairs and candidates:
+        more = held | {candidates.pop()}
+        train, wider, _ = assign(pairs, more)
+        if len(wider) > MAX_TOPPED_UP_SHARE * len(pairs):
+            continue
+        held, holdout = more, wider
+    return held
+
+
 def split_pairs(pairs: list[Pair], corpus: CorpusIndex, config: SplitConfig, clean_config: CleanConfig, stats: StageStats) -> tuple[list[Pair], list[Pair], set[str]]:
     """(train, holdout, holdout file set). A pair goes where its files go; a pair whose anchor and
     positive come from files on different sides (a doc mention of a code definition) is dropped:
     in train it would teach a held-out file's text, in holdout it would test a training file's."""
-    held = holdout_files(corpus.files_by_kind, config)
-    train, holdout = [], []
-    for p in pairs:
-        sides = {file_of(path_of_id(cid) or p.path) in held for cid in (p.anchor_chunk_id, p.positive_chunk_id)}
-        if len(sides) > 1:
-            stats.drop("straddles_split", p.positive_chunk_id)
-        elif sides == {True}:
-            holdout.append(p)
-        else:
-            train.append(p)
+    fraction = holdout_files(corpus.files_by_kind, config)
+    held = topped_up(pairs, fraction, config)
+    train, holdout, straddling = assign(pairs, held)
+    for p in straddling:
+        stats.drop("straddles_split", p.positive_chunk_id)
     # leakage check: a holdout positive that nearly repeats a training chunk measures memory, not search.
     # The LSH holds the few holdout positives and every training chunk is looked up in it, streamed:
     # the same candidate relation (a shared band) as the other way round, without an index of the corpus.
@@ -86,7 +110,7 @@ def split_pairs(pairs: list[Pair], corpus: CorpusIndex, config: SplitConfig, cle
             stats.drop("holdout_near_duplicate_of_train", p.positive_chunk_id)
         else:
             kept.append(p)
-    stats.update({"train": len(train), "holdout": len(kept), "holdout_files": len(held)})
+    stats.update({"train": len(train), "holdout": len(kept), "holdout_files": len(held), "holdout_files_topped_up": len(held - fraction)})
     for kind in ("code", "docs"):
         stats[f"holdout_{kind}"] = sum(p.kind == kind for p in kept)
     return train, kept, held

@@ -87,6 +87,32 @@ def test_pairs_follow_their_files_and_cross_split_pairs_are_dropped():
     assert stats["holdout_code"] > 0 and stats["holdout_docs"] > 0
 
 
+def test_a_small_holdout_is_topped_up_with_whole_files_within_a_third_of_the_pairs():
+    """Code-heavy: 20 code files (one pair each, except two of 12 and 8 pairs) and 2 docs files. 15 % of the files
+    holds out too few pairs to measure; more files are held out, seeded, until 10 pairs, never past a third."""
+    code = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(20)]
+    docs = [make_chunk(f"docs/d{i}.md", words(100 + i)) for i in range(2)]
+    pairs = [make_pair(c, c, anchor_text=f"q{c.path}") for c in code + docs]
+    pairs += [make_pair(code[0], code[0], anchor_text=f"more {i}") for i in range(11)]
+    pairs += [make_pair(code[1], code[1], anchor_text=f"other {i}") for i in range(7)]
+    index = CorpusIndex.of(code + docs, CleanConfig())
+
+    def run(min_pairs: int):
+        stats = StageStats("split")
+        train, holdout, held = split_pairs(pairs, index, SplitConfig(seed=3, min_holdout_pairs=min_pairs), CleanConfig(), stats)
+        return train, holdout, held, stats
+
+    _, off, held_off, _ = run(0)
+    assert len(off) < 10  # the fraction alone: 3 code files and 1 docs file hold too few pairs
+    train, holdout, held, stats = run(10)
+    assert held > held_off and 10 <= len(holdout) <= len(pairs) / 3
+    assert stats["holdout_files_topped_up"] == len(held - held_off) and len(train) + len(holdout) == len(pairs)
+    assert all(file_of(p.path) in held for p in holdout) and not any(file_of(p.path) in held for p in train)
+    assert run(10)[2] == held  # seeded
+    _, capped, _, _ = run(30)  # cannot reach 30 within a third of 42 pairs: stops at the cap
+    assert len(capped) <= len(pairs) / 3
+
+
 def test_near_duplicate_holdout_pairs_are_removed_and_counted():
     chunks = [make_chunk(f"pkg/m{i}.py", words(i)) for i in range(4)]
     config = SplitConfig(holdout_fraction=0.25, seed=0)

@@ -11,13 +11,13 @@ edit and delete, a counter toward the gate's ``questions.min_questions``, and th
 `repotune questions draft` to keep or discard. Plain HTML forms; what a write does is evaluation's
 (``evaluation.labelling``), each one atomic through ``questions.QuestionFile``.
 
-An interface beside the CLI (it loads models, the corpus, the labelling and the gate's policy): the page's HTML is
-written with its routes for two views (search, labelling), its style in ``templates/serve.css``.
+An interface beside the CLI (it loads models, the corpus, the labelling and the gate's policy): the routes and what
+each view shows; the views' HTML is ``templates/search.html`` and ``templates/label.html`` (Jinja2, autoescaped), their
+style ``templates/serve.css``.
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -37,7 +37,17 @@ from .rundir import RunDir
 COLAB_PROXY = ".googleusercontent.com"  # where Colab serves a kernel port to the notebook's own browser tab
 SYSTEMS = (("base", "base model, dense"), ("tuned", "tuned model, dense"), ("hybrid", "tuned + BM25 (hybrid)"))
 
-_STYLE = (Path(__file__).parent / "templates" / "serve.css").read_text()  # the page's only style, no external asset
+TEMPLATES = Path(__file__).parent / "templates"
+_STYLE = (TEMPLATES / "serve.css").read_text()  # the page's only style, no external asset
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader
+
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+
+
+_TEMPLATES = _environment()
 
 
 class ServeError(RepotuneError, RuntimeError):
@@ -99,26 +109,15 @@ class Comparison:
         return markdown.markdown(self.run.report.read_text(), extensions=["tables"])
 
 
+def render(template: str, **values) -> str:
+    """A page from ``templates/`` (Jinja2, autoescaped: every repository text shown is escaped), with the style."""
+    return _TEMPLATES.get_template(template).render(style=_STYLE, **values)
+
+
 def page(comparison: Comparison, query: str, k: int) -> str:
-    e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>repotune: {e(comparison.run.root.name)}</title>",
-             f"<style>{_STYLE}</style></head><body>", "<nav><a href='/label' id='label-link'>label a question set</a></nav>",
-             f"<h1>repotune: {e(str(comparison.run.root))}</h1>",
-             f"<form method='get' action='/'><input name='q' id='q' value='{e(query)}' placeholder='ask the repository a question' autofocus>"
-             f" <input type='number' name='k' value='{k}' min='1' max='20' style='width:4rem'> <button id='go'>search</button></form>"]
-    if query:
-        answers = comparison.answer(query, k)
-        parts.append("<div class='cols'>")
-        for key, title in SYSTEMS:
-            parts.append(f"<div class='col' id='{key}'><h2>{e(title)}</h2>")
-            for hit in answers[key]:
-                parts.append(f"<div class='hit'><span class='score'>{hit['score']:.3f}</span><div class='where'>"
-                             f"{e(hit['path'])}:{hit['start_line']}-{hit['end_line']} {e(hit.get('symbol') or '')}</div>"
-                             f"<pre>{e(hit['text'] or '')}</pre></div>")
-            parts.append("</div>")
-        parts.append("</div>")
-    parts += ["<div class='report'>", comparison.report_html(), "</div></body></html>"]
-    return "".join(parts)
+    root = comparison.run.root
+    return render("search.html", name=root.name, root=str(root), query=query, k=k, systems=SYSTEMS,
+                  answers=comparison.answer(query, k) if query else None, report=comparison.report_html())
 
 
 # --- the labelling view: /label ---------------------------------------------------------------------------
@@ -144,27 +143,16 @@ def _entry_text(entry: dict) -> str:
     return f"{entry['path']} {kind} {entry[kind]!r}"
 
 
-def _line_form(action: str, line, label: str, confirm: str = "") -> str:
-    e = html.escape
-    onsubmit = f" onsubmit=\"return confirm('{e(confirm)}')\"" if confirm else ""
-    return (f"<form method='post' action='{action}'{onsubmit}><input type='hidden' name='line' value='{line.number}'>"
-            f"<input type='hidden' name='digest' value='{line.digest}'><button class='{label}'>{label}</button></form>")
-
-
-def _listed(kind: str, line, link: str, form: str) -> str:
-    """One saved question (kind "question", link "edit") or draft ("draft", "keep"), with its entries and buttons."""
-    e = html.escape
+def _shown(kind: str, line) -> dict:
+    """A saved question (kind "question") or draft ("draft") as the page lists it: its words, entries and links."""
     url = "/label?" + urlencode({"mode": "edit" if kind == "question" else "draft", "line": line.number, "digest": line.digest})
-    source = f" <span class='source'>[{e(str(line.item['source']))}]</span>" if "source" in line.item else ""
-    return (f"<li id='{kind}-{line.number}'><span class='query'>{e(line.item['query'])}</span>{source} "
-            f"<span class='entry'>{e('; '.join(_entry_text(x) for x in line.item['relevant']))}</span> "
-            f"<a href='{e(url)}' class='{link}'>{link}{'…' if link == 'keep' else ''}</a> {form}</li>")
+    return {"number": line.number, "digest": line.digest, "item": line.item, "url": url,
+            "entries": "; ".join(_entry_text(x) for x in line.item["relevant"])}
 
 
 def label_page(lab: Labelling, query: str = "", k: int = 5, mode: str = "new", line: int = 0, digest: str = "",
                message: str = "", error: str = "") -> str:
     """The labelling view: search and tick, the saved questions, the drafts."""
-    e = html.escape
     c = lab.comparison
     questions, set_error = _read(lab.questions)
     drafts, drafts_error = _read(lab.drafts)
@@ -175,71 +163,29 @@ def label_page(lab: Labelling, query: str = "", k: int = 5, mode: str = "new", l
         except (QuestionError, LabelError) as err:
             error, mode = error or str(err), "new"
     query = query or (old["query"] if old else "")
-    n = len(questions)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>repotune: label {e(c.run.root.name)}</title>",
-             f"<style>{_STYLE}</style></head><body><nav><a href='/'>compare base and tuned</a></nav>",
-             f"<h1>Labelling a question set: {e(str(c.run.root))}</h1>",
-             f"<p class='counter{' ok' if n >= lab.minimum else ''}' id='counter'>"
-             + (f"{n} of {lab.minimum} questions the gate asks for{' (enough)' if n >= lab.minimum else ''}" if not set_error
-                else f"the question set does not read (below); the gate asks for {lab.minimum} questions") + "</p>",
-             f"<p>Saved to <code id='set-path'>{e(str(lab.questions.path))}</code>. Measure the run on it: "
-             f"<code id='evaluate-command'>{e(lab.evaluate_command())}</code></p>"]
-    for text, css, name in ((error, "error", "error"), (set_error, "error", "set-error"), (message, "msg", "message")):
-        if text:
-            parts.append(f"<p class='{css}' id='{name}'>{e(text)}</p>")
-    keep = "".join(f"<input type='hidden' name='{name}' value='{e(str(value))}'>"
-                   for name, value in (("mode", mode), ("line", line), ("digest", digest)) if mode != "new")
-    parts.append(f"<form method='get' action='/label' id='search-form'>{keep}<input name='q' id='q' value='{e(query)}' "
-                 "placeholder='a question a user would type' autofocus> "
-                 f"<input type='number' name='k' value='{k}' min='1' max='20' style='width:4rem'> <button id='go'>search</button></form>")
-    if query and not set_error:
-        parts.append(_tick_form(lab, query, k, mode, line, digest, old))
-    parts.append(f"<h2>Question set ({n})</h2><ol class='set' id='questions'>")
-    for q in questions:
-        parts.append(_listed("question", q, "edit", "" if set_error else _line_form("/label/delete", q, "delete", "delete this question?")))
-    parts.append("</ol>")
-    parts.append(f"<h2>Drafts ({len(drafts)})</h2><p>From <code>repotune questions draft {e(str(c.run.root))}</code>. "
-                 "A draft counts only once kept. Drafts copy the repository's own words, which training learned from: "
-                 "rewrite each into what a user would type before you keep it.</p>")
-    if drafts_error:
-        parts.append(f"<p class='error' id='drafts-error'>{e(drafts_error)}</p>")
-    parts.append("<ol class='set' id='drafts'>")
-    for d in drafts:
-        parts.append(_listed("draft", d, "keep", "" if drafts_error else _line_form("/label/discard", d, "discard")))
-    parts.append("</ol></body></html>")
-    return "".join(parts)
+    return render("label.html", name=c.run.root.name, root=str(c.run.root), n=len(questions), minimum=lab.minimum,
+                  set_error=set_error, drafts_error=drafts_error, set_path=str(lab.questions.path),
+                  evaluate_command=lab.evaluate_command(), query=query, k=k, mode=mode, line=line, digest=digest,
+                  notices=((error, "error", "error"), (set_error, "error", "set-error"), (message, "msg", "message")),
+                  tick=_ticks(lab, query, k, mode, line, old) if query and not set_error else None,
+                  questions=[_shown("question", q) for q in questions], drafts=[_shown("draft", d) for d in drafts])
 
 
-def _tick_form(lab: Labelling, query: str, k: int, mode: str, line: int, digest: str, old: dict | None) -> str:
-    """The ticks: the pooled hits (and, when editing, every chunk the old entries resolve to, ticked)."""
-    e = html.escape
+def _ticks(lab: Labelling, query: str, k: int, mode: str, line: int, old: dict | None) -> dict:
+    """The ticks: the pooled hits (and, when editing, every chunk the old entries resolve to, ticked), and the old
+    entries that resolve to no chunk of this corpus (kept unless unticked)."""
     c = lab.comparison
     old_entries = list(old["relevant"]) if old else []
     ticked = {r["id"] for entry in old_entries for r in matching(entry, c.by_file)}
-    pool = c.pool(query, k, also=ticked)
     what = {"new": "Tick the chunks that answer it, then save.",
             "edit": f"Editing question {line}: change the words or the ticks, then save.",
-            "draft": f"Keeping a draft ({e(str(old.get('source', '')) if old else '')}): write it as a user would ask it, "
+            "draft": f"Keeping a draft ({old.get('source', '') if old else ''}): write it as a user would ask it, "
                      "check the ticks, then keep it."}[mode]
-    parts = [f"<form method='post' action='/label/save' id='label-form'><input type='hidden' name='mode' value='{mode}'>"
-             f"<input type='hidden' name='line' value='{line}'><input type='hidden' name='digest' value='{e(digest)}'>"
-             f"<p>{what}</p><p><label>question <input name='query' id='query' value='{e(query)}'></label> "
-             f"<button id='save'>{'keep in the question set' if mode == 'draft' else 'save question'}</button>"
-             + ("" if mode == "new" else " <a href='/label'>cancel</a>") + "</p><div id='pool'>"]
-    for i, cand in enumerate(pool):
-        row = cand["row"]
-        ranks = " · ".join(f"{name} {r if r is not None else f'>{RANK_DEPTH}'}" for name, r in cand["ranks"].items())
-        parts.append(f"<label class='cand'><input type='checkbox' name='chunk' value='{e(row['id'])}' id='tick-{i}'"
-                     f"{' checked' if row['id'] in ticked else ''}> <span class='where'>{e(row['path'])}:{row['start_line']}-"
-                     f"{row['end_line']} {e(row.get('symbol') or '')}</span> <span class='ranks'>{e(ranks)}</span>"
-                     f"<pre>{e(row['text'] or '')}</pre></label>")
-    for i, entry in enumerate(old_entries):
-        if not matching(entry, c.by_file):
-            parts.append(f"<label class='cand'><input type='checkbox' name='keep_entry' value='{i}' checked> "
-                         f"<span class='entry'>{e(_entry_text(entry))}</span> resolves to no chunk of this corpus "
-                         "(untick to drop it)</label>")
-    parts.append("</div></form>")
-    return "".join(parts)
+    pool = [{"row": cand["row"], "ticked": cand["row"]["id"] in ticked,
+             "ranks": " · ".join(f"{name} {r if r is not None else f'>{RANK_DEPTH}'}" for name, r in cand["ranks"].items())}
+            for cand in c.pool(query, k, also=ticked)]
+    unmatched = [(i, _entry_text(entry)) for i, entry in enumerate(old_entries) if not matching(entry, c.by_file)]
+    return {"what": what, "pool": pool, "unmatched": unmatched}
 
 
 def _int(value, default: int = 0) -> int:

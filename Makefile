@@ -27,7 +27,7 @@ $(BIN)/repotune: pyproject.toml constraints.txt
 	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install -q -c constraints.txt -e ".[test,docs,lint]"
 	touch $@
 
-install: $(BIN)/repotune ## create .venv and install repotune with its test, docs and lint extras (~3 min)
+install: $(BIN)/repotune ## create .venv and install repotune with its test, docs and lint extras (~2 min)
 
 train: install ## tune a model on this repository (default recipe, ~11 min on 2 idle cores after the install) -> runs/latest
 	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN) --fresh $(if $(QUESTIONS),--set evaluate.questions=$(QUESTIONS))

@@ -31,7 +31,7 @@ from .mining.pairs import PairMiner
 from .mining.split import CorpusIndex, split_pairs
 from .models import load_counting_tokenizer
 from .rundir import RunDir, write_json
-from .secrets import Finding
+from .secrets import Finding, SecretScanner
 from .stage import StageStats, track_time
 
 log = logging.getLogger("repotune")
@@ -180,9 +180,10 @@ def build(repo: str | Path, out: str | Path, recipe: Recipe) -> dict:
     with track_time(seconds, "dataset"):
         dataset_hash = write_dataset(run, train, holdout, store, held)
         store.remove()
-        for s in stats.values():
-            s.write(run.stats)
-            s.write_drops(run.dropped)
+        with SecretScanner() as scanner:  # what each stage dropped, any path with a credential in it redacted
+            for s in stats.values():
+                s.write(run.stats)
+                s.write_drops(run.dropped, lambda path: scanner.redact_path(path)[0])
         write_json(run.secrets_report, {"policy": recipe.secrets.policy, "findings": findings})
         manifest = run.update_manifest(
             source={"name": repo_path.resolve().name, "path": str(repo_path.resolve()), "commit": done.commit,

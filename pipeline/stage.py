@@ -56,13 +56,16 @@ class StageStats(Counter):
         stats_dir.mkdir(parents=True, exist_ok=True)
         (stats_dir / f"{self.stage}.json").write_text(json.dumps(dict(sorted(self.items())), indent=2) + "\n")
 
-    def write_drops(self, dropped_dir: Path) -> None:
+    def write_drops(self, dropped_dir: Path, redact_path: Callable[[str], str]) -> None:
         """``dropped/<stage>.jsonl``: one line per recorded drop, ``{"<what>": ..., "reason": ...}``, in the order they
-        happened (the key says what the stage drops: a path, a commit or a chunk id)."""
+        happened (the key says what the stage drops: a path, a commit or a chunk id). Paths are written through
+        ``redact_path``: a file dropped before the secret scan read its name (excluded, binary, a key file) may carry a
+        credential in it. (A chunk id's path is one the scan passed.)"""
         key = DROPPED_KEYS.get(self.stage, "what")
         dropped_dir.mkdir(parents=True, exist_ok=True)
         with open(dropped_dir / f"{self.stage}.jsonl", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps({key: what, "reason": reason}, ensure_ascii=False) + "\n" for what, reason in self.drops)
+            f.writelines(json.dumps({key: redact_path(what) if key == "path" else what, "reason": reason}, ensure_ascii=False)
+                         + "\n" for what, reason in self.drops)
 
 
 DROPPED_KEYS = {"collect": "path", "clean": "path", "secrets": "path", "chunk": "chunk_id", "history": "commit",

@@ -80,6 +80,23 @@ def test_every_drop_is_recorded_with_what_it_dropped(run):
     assert set(near) <= set(FIXTURE_FILES)  # the files themselves, by their paths
 
 
+def test_a_file_dropped_before_the_scan_is_recorded_with_its_path_redacted(tmp_path, tiny_model):
+    """collect drops a key file before the secret scan reads its name: dropped/collect.jsonl still never holds a
+    credential that stands in the path (the gate reads every file of the run)."""
+    import random
+    import string
+
+    token = "ghp_" + "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=36))
+    repo = write_files(tmp_path / "repo", {**FIXTURE_FILES, f"deploy/{token}/.env": "X=1\n", f"keys/{token}.pem": "x\n"})
+    git_init(repo)
+    out = tmp_path / "run"
+    assert cli_build(repo, out, tiny_model) == 0
+    lines = [json.loads(line) for line in (out / "dropped" / "collect.jsonl").read_text().splitlines()]
+    sensitive = [line["path"] for line in lines if line["reason"] == "sensitive_file"]
+    assert len(sensitive) == 2 and all("<SECRET:" in path for path in sensitive), sensitive
+    assert not [p for p in out.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+
+
 def test_secrets_report(run):
     assert json.loads((run / "secrets_report.json").read_text()) == {"policy": "redact", "findings": []}
 

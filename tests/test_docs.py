@@ -102,3 +102,30 @@ def test_the_site_builds_strict(tmp_path):
     recipes = (tmp_path / "site" / "recipes" / "index.html").read_text()
     assert "train.time_budget" in recipes and "<!-- generated" not in recipes
     assert (tmp_path / "site" / "results" / "index.html").is_file() and (tmp_path / "site" / "img" / "serve.png").is_file()
+
+
+def readme_commands(text: str) -> list[str]:
+    """Each `repotune ...` line of the README's shell blocks, without its comment."""
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.startswith("repotune ")]
+
+
+def test_every_repotune_command_the_readme_shows_parses_as_written():
+    """The README's commands, as a user would paste them, are read by the CLI's own parser (argparse exits 2 on an
+    argument it cannot place: a query after the options of `repotune search` once was one)."""
+    import shlex
+
+    from pipeline.cli import parser
+
+    commands = readme_commands(README.read_text())
+    assert len(commands) >= 8
+    for command in commands:
+        args = parser().parse_args(shlex.split(command)[1:])
+        assert args.func is not None, command
+
+
+def test_the_readme_command_check_fails_on_a_misplaced_argument():
+    from pipeline.cli import parser
+
+    with pytest.raises(SystemExit):
+        parser().parse_args(["search", "runs/latest", "--mode", "dense", "-k", "10", "--json", "where is x"])

@@ -111,14 +111,15 @@ def readme_commands(text: str) -> list[str]:
 
 
 def test_every_repotune_command_the_readme_shows_parses_as_written():
-    """The README's commands, as a user would paste them, are read by the CLI's own parser (argparse exits 2 on an
-    argument it cannot place: a query after the options of `repotune search` once was one)."""
+    """The README's and the docs' commands, as a user would paste them, are read by the CLI's own parser (argparse exits
+    2 on an argument it cannot place: a query after the options of `repotune search` once was one)."""
     import shlex
 
     from pipeline.cli import parser
 
     commands = readme_commands(README.read_text())
     assert len(commands) >= 8
+    commands += [c for page in sorted((ROOT / "docs").glob("*.md")) for c in readme_commands(page.read_text())]
     for command in commands:
         args = parser().parse_args(shlex.split(command)[1:])
         assert args.func is not None, command

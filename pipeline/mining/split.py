@@ -62,20 +62,20 @@ def assign(pairs: list[Pair], held: set[str]) -> tuple[list[Pair], list[Pair], l
     return train, holdout, straddling
 
 
-def topped_up(pairs: list[Pair], held: set[str], config: SplitConfig) -> set[str]:
+def topped_up(pairs: list[Pair], held: set[str], config: SplitConfig) -> tuple[set[str], tuple[list[Pair], list[Pair], list[Pair]]]:
     """``held`` and, while the holdout has fewer than ``split.min_holdout_pairs`` pairs, one more training file at a
     time (a seeded order of the files training pairs come from), as long as the holdout stays within
-    ``MAX_TOPPED_UP_SHARE`` of the pairs. A repository whose fraction of files already gives enough is left as it is."""
-    train, holdout, _ = assign(pairs, held)
-    candidates = sorted({file_of(p.path) for p in train} - held)
+    ``MAX_TOPPED_UP_SHARE`` of the pairs; with the pairs ``assign``ed to it. A repository whose fraction of files
+    already gives enough is left as it is."""
+    assigned = assign(pairs, held)
+    candidates = sorted({file_of(p.path) for p in assigned[0]} - held)
     random.Random(config.seed + 1).shuffle(candidates)
-    while len(holdout) < config.min_holdout_pairs and candidates:
+    while len(assigned[1]) < config.min_holdout_pairs and candidates:
         more = held | {candidates.pop()}
-        train, wider, _ = assign(pairs, more)
-        if len(wider) > MAX_TOPPED_UP_SHARE * len(pairs):
-            continue
-        held, holdout = more, wider
-    return held
+        wider = assign(pairs, more)
+        if len(wider[1]) <= MAX_TOPPED_UP_SHARE * len(pairs):
+            held, assigned = more, wider
+    return held, assigned
 
 
 def split_pairs(pairs: list[Pair], corpus: CorpusIndex, config: SplitConfig, clean_config: CleanConfig, stats: StageStats) -> tuple[list[Pair], list[Pair], set[str]]:
@@ -83,8 +83,7 @@ def split_pairs(pairs: list[Pair], corpus: CorpusIndex, config: SplitConfig, cle
     positive come from files on different sides (a doc mention of a code definition) is dropped:
     in train it would teach a held-out file's text, in holdout it would test a training file's."""
     fraction = holdout_files(corpus.files_by_kind, config)
-    held = topped_up(pairs, fraction, config)
-    train, holdout, straddling = assign(pairs, held)
+    held, (train, holdout, straddling) = topped_up(pairs, fraction, config)
     for p in straddling:
         stats.drop("straddles_split", p.positive_chunk_id)
     # leakage check: a holdout positive that nearly repeats a training chunk measures memory, not search.

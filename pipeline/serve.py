@@ -21,6 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from jinja2 import Environment, FileSystemLoader
+
 from .common import hub_offline
 from .errors import RepotuneError
 from .evaluation.labelling import LabelError, Labelling
@@ -39,15 +41,7 @@ SYSTEMS = (("base", "base model, dense"), ("tuned", "tuned model, dense"), ("hyb
 
 TEMPLATES = Path(__file__).parent / "templates"
 _STYLE = (TEMPLATES / "serve.css").read_text()  # the page's only style, no external asset
-
-
-def _environment():
-    from jinja2 import Environment, FileSystemLoader
-
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
-
-
-_TEMPLATES = _environment()
+_TEMPLATES = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
 
 
 class ServeError(RepotuneError, RuntimeError):

@@ -329,10 +329,6 @@ def _dump(item: dict) -> str:
     return text
 
 
-__all__ = ["Question", "QuestionError", "QuestionFile", "entry_for", "load_questions", "matches", "relabel", "score_questions",
-           "paired_bootstrap", "bootstrap_interval"]
-
-
 def heldout_questions(run_root: Path, rows: list[dict]) -> tuple[list, str]:
     """(questions, why none): the held-out commits the history stage set aside (``mining.history``), as
     ``Question``, each relevant entry the exact entry of its definition's chunk in the corpus (``entry_for``: `load`
@@ -355,3 +351,7 @@ def heldout_questions(run_root: Path, rows: list[dict]) -> tuple[list, str]:
         if relevant:
             questions.append(Question(item["query"], relevant, n))
     return questions, "" if questions else "no held-out commits (stats/history.json says why)"
+
+
+__all__ = ["Question", "QuestionError", "QuestionFile", "entry_for", "heldout_questions", "load_questions", "matches", "relabel",
+           "score_questions", "paired_bootstrap", "bootstrap_interval"]

@@ -31,8 +31,6 @@ class SearchError(RepotuneError, RuntimeError):
     """Search cannot run on what it was given; the message says what to pass instead."""
 
 
-# --- the text a chunk is embedded as ---------------------------------------------------------------
-
 # --- chunk expansion: a chunk's own commit subjects, on the BM25 side (history.expand) -------------------
 
 def commit_subjects(train_pairs, cap: int) -> dict[str, list[str]]:

@@ -13,14 +13,13 @@ from pipeline.config import EvaluateConfig, RecipeError, recipe_from_dict
 from pipeline.evaluation.evaluate import (
     EvalError,
     TextMemo,
-    domain_sts_pairs,
     evaluate,
-    load_sts,
     rankings,
     retrieval_set,
     retrieval_sets,
 )
 from pipeline.evaluation.metrics import RetrievalSet, ir_metrics
+from pipeline.evaluation.sts import domain_sts_pairs, load_sts
 from pipeline.rundir import RunDir, RunError
 from pipeline.training.train import train
 

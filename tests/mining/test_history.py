@@ -15,7 +15,8 @@ import pytest
 from support import FIXTURE_FILES, write_files
 
 from pipeline.config import HistoryConfig, load_recipe, recipe_from_dict
-from pipeline.mining.history import clean_message, header_name, heldout_count, message_reason, subject_of
+from pipeline.mining.history import header_name, heldout_count
+from pipeline.mining.messages import clean_message, message_reason, subject_of
 from pipeline.rundir import RunDir
 
 # a GitHub token's shape, fresh each run: ghp_ + 36 random letters and digits

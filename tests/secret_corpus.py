@@ -3214,6 +3214,13 @@ PLACEHOLDER_LINES: list[str] = [
     "export GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
     'headers = {"Authorization": f"Bearer {token}"}',
     "SECRET_KEY = env('DJANGO_SECRET_KEY')",
+    # masks, fillers, build-tool tokens, interpolations, an elided value
+    "assert \"'authorization': '[secure]'\" in str(response.request.headers)",
+    "use Rack::Session::Cookie, secret: 'CHANGEMEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'",
+    "curl -H 'Authorization: Bearer blahblahblah' http://localhost:3000/api",
+    '<replace token="$next-version$" value="${project.version}"/>',
+    '<input type="hidden" name="authenticity_token" value="#{Rack::Protection::AuthenticityToken.token(env[\'rack.session\'])}" />',
+    'echo "export SESSION_SECRET=99ae8af...snip...ec0f262ac" >> ~/.bashrc',
 ]
 
 

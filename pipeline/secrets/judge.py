@@ -18,7 +18,13 @@ in its context, and says why it is not a secret (a short snake_case reason) or N
   object id in a URL's path (a gist, a commit).
 - ``named_not_secret``: a value its key names as random but public by nature: a nonce, an ETag, a
   checksum, a digest, a commit.
-- ``url_path``: a host and a path written in words (`developer.mozilla.org/en-US/docs/Web/HTTP/Status/303`).
+- ``url_path``: a host and a path written in words (`developer.mozilla.org/en-US/docs/Web/HTTP/Status/303`), an
+  address with no credential in it (`proxy_pass http://127.0.0.1:8000/;`), a path (`/get/abc/123abcddxx`).
+- ``name_position``: a literal that stands where a name does, not a value: a mapping's key (`{"X-Api-Key": ...}`),
+  a subscript (`headers["X-Api-Key"]`), the name an environment or header accessor is given
+  (`setenv("FLASK_EXIST__ok", ...)`, `.header("sec-websocket-key", ...)`).
+- ``code_reference``: code quoted in prose or a string, a dotted or called name of written identifiers
+  (`httpx.USE_CLIENT_DEFAULT`, `c.Request.URL.Query().Get(key)`, `httpx.NetRCAuth()`).
 
 Each reason is counted in the secrets stage's stats (``judged_<reason>``), so what the judge let
 through can be audited. The thresholds were chosen on the tune half of bench-secrets' clean repositories
@@ -32,7 +38,7 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from .values import is_placeholder, is_wordlike, is_wordy
+from .values import is_conventional_name, is_placeholder, is_wordlike, is_wordy
 
 # a line about a credential: an unnamed entropy finding stands only beside one of these words
 _CREDENTIAL_WORDS = re.compile(
@@ -49,13 +55,25 @@ _DOTTED_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
 _PUBLIC_ID = re.compile(r"(?i)(?:GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d{4,}|PYSEC-\d{4}-\d+|RUSTSEC-\d{4}-\d{4})")
 _PUBLIC_ID_BEFORE = re.compile(r"(?i)(?::ghsa:`|:cve:`|advisories/|youtube\.com/watch\?v=|youtu\.be/|/vi/|[?&]v=)$")
 # a key whose value is random but public by nature (HTTP digest auth's nonce and opaque, an ETag, a content hash)
-_PUBLIC_KEY = re.compile(r"(?i)(?:\betag|\bc?nonce|\bopaque|integrity|checksum|digest|\bhash|\bsha\d*|\bcommit|revision|"
+_PUBLIC_KEY = re.compile(r"(?i)(?:\betag|\bc?nonce|websocket-(?:key|accept)|\bopaque|integrity|checksum|digest|\bhash|\bsha\d*|\bcommit|revision|"
                          r"request[-_]?id|trace[-_]?id)[\"']?\s*[:=,]\s*[\"']?(?:W/)?\\?[\"']*$")
 _URL_PATH = re.compile(r"(?:[a-z0-9\-]+\.)+[a-z]{2,24}(?P<path>(?:/[\w.\-~%]*)+)")
 # the userinfo of a URL or DSN: its password is what is judged
 _USERINFO = re.compile(r"://[\w.%+\-~]*:(?P<pw>[^\s@/]*)@")
 # a token that begins as vendors' do (nfp_, rnd_, tfp-): a secret's format, named or not
 _VENDOR_PREFIX = re.compile(r"[A-Za-z]{2,12}[_\-]")
+# a quoted literal in a name's place: a mapping's key (`"X-Api-Key":`, `'k' =>`), a subscript (`h["X-Api-Key"]`), the
+# first argument of an environment or header accessor (`setenv("NAME", ...)`, `.header("name", ...)`, `Header.Set(`)
+_KEY_AFTER = re.compile(r"^[\"'`][ \t]*(?::(?!:)|=>)")
+_SUBSCRIPT = (re.compile(r"\[[ \t]*[\"'`]$"), re.compile(r"^[\"'`][ \t]*\]"))
+_ACCESSOR_BEFORE = re.compile(r"(?i)\b(?:(?:set|get|put|unset|del|delete|pop|has)_?env|environ\.(?:get|setdefault|pop)|getenv|"
+                              r"(?:set|get|add|del|delete|remove|has)?_?headers?|set|get|add|del)\([ \t]*[\"'`]$")
+_NAME_ARGUMENT_AFTER = re.compile(r"^[\"'`][ \t]*[,)]")
+# code in prose or a string: identifiers joined by `.` or `::`, each perhaps called with names for arguments
+_CODE_PART = r"[A-Za-z_$][\w$]*(?:\([\w$, *]*\))?"
+_CODE_REFERENCE = re.compile(rf"{_CODE_PART}(?:(?:\.|::){_CODE_PART})+|[A-Za-z_$][\w$]*\([\w$, *]*\)")
+# an address without credentials: a scheme, a host (a name or an IP, a port) and a path, nothing else
+_ADDRESS = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://[\w.\-]+(?::\d+)?(?P<path>(?:/[\w.\-~]*)*)[;,]?")
 _ENTROPY_TYPES = {"hex_high_entropy_string": "unnamed_hex", "base64_high_entropy_string": "unnamed_base64"}
 
 
@@ -78,6 +96,11 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
         return "defined_name"
     if _DOTTED_NAME.fullmatch(value) and all(is_wordy(part) for part in value.split(".")) and not credential_position:
         return "defined_name"
+    after = text[end:line_end if line_end >= 0 else len(text)]
+    if not credential_position and _in_name_position(value, before, after):
+        return "name_position"
+    if not credential_position and _CODE_REFERENCE.fullmatch(value) and _written_code(value):
+        return "code_reference"
     if kind in _ENTROPY_TYPES and not _CREDENTIAL_WORDS.search(line):
         return _ENTROPY_TYPES[kind]
     if kind == "random_token" and not _VENDOR_PREFIX.match(value) and not _CREDENTIAL_WORDS.search(_lines_before(text, line_start, 3) + line):
@@ -86,6 +109,11 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
         return "public_id"
     if _PUBLIC_KEY.search(before):
         return "named_not_secret"
+    address = _ADDRESS.fullmatch(value)
+    if address and _worded_path(address.group("path")):
+        return "url_path"
+    if value.startswith("/") and _worded_path(_percent_decoded(value) or value, most=True):
+        return "url_path"
     url = _URL_PATH.fullmatch(value)
     if url:
         pieces = [piece for piece in url.group("path").split("/") if piece]
@@ -99,13 +127,43 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     if userinfo:  # a URL's or DSN's password, percent-decoded
         password = _percent_decoded(userinfo.group("pw"))
         return "decodes_to_stand_in" if password is not None and _stand_in(password, short=6) else None
+    if kind == "basic_auth_credentials" and ":" in value and "://" not in value:  # user:password, the password judged
+        password = _percent_decoded(value.split(":", 1)[1])
+        return "decodes_to_stand_in" if password is not None and _stand_in(password, short=6) else None
     decoded = _percent_decoded(value)
     if decoded is not None and decoded != value:
-        return "decodes_to_stand_in" if _stand_in(decoded) else None
+        return "decodes_to_stand_in" if _stand_in(decoded, short=4) else None
     decoded = _base64_text(value)
     if decoded is not None and ":" in decoded and _stand_in(decoded.split(":", 1)[1], short=6):
         return "decodes_to_stand_in"  # Basic credentials: user:password, the password a stand-in
     return None
+
+
+def _in_name_position(value: str, before: str, after: str) -> bool:
+    """A quoted literal made as a name (no space, no `://`, no `@`) that stands where a name does: a key, a
+    subscript, the first argument of an environment or header accessor."""
+    if not re.fullmatch(r"[\w.\-]+", value):
+        return False
+    if _KEY_AFTER.match(after) or _SUBSCRIPT[0].search(before) and _SUBSCRIPT[1].match(after):
+        return True
+    return _ACCESSOR_BEFORE.search(before) is not None and _NAME_ARGUMENT_AFTER.match(after) is not None
+
+
+def _written_code(value: str) -> bool:
+    """A code reference whose identifiers are each written by a person (a conventional name, or one letter
+    for a receiver such as `c`), one of them at least of words."""
+    parts = [p for p in re.split(r"\.|::|[(), *]+", value) if p]
+    return all(len(p) == 1 or is_conventional_name(p) for p in parts) and any(is_wordy(p) for p in parts)
+
+
+def _worded_path(path: str, most: bool = False) -> bool:
+    """A path whose pieces read as words or are short (`/docs/Web/HTTP/Status/401`, `/`); ``most``: a bare path
+    (`/get/abc/123abcddxx`), two pieces at least and more than half of them words."""
+    pieces = [piece for piece in path.split("/") if piece]
+    worded = [len(piece) <= 5 or is_wordy(piece) or is_wordlike(piece) for piece in pieces]
+    if most:
+        return len(pieces) >= 2 and all(re.fullmatch(r"[\w.\-~:]{1,40}", p) for p in pieces) and sum(worded) * 2 > len(pieces)
+    return all(worded)
 
 
 def _lines_before(text: str, line_start: int, n: int) -> str:
@@ -137,10 +195,16 @@ def _base64_text(value: str) -> str | None:
     return raw if raw.isprintable() else None
 
 
+_LEET = str.maketrans("@4310$5", "aaeioss")
+
+
 def _stand_in(secret: str, short: int = 0) -> bool:
     """A decoded password that is a stand-in (`password123`), prose (`a secret`), or under ``short`` characters
     (a URL's or Basic credentials' password, whose whole is known)."""
     secret = secret.strip()
+    leet = secret.translate(_LEET)
+    if leet != secret and re.fullmatch(r"[\w.\-]+", leet) and is_placeholder(leet):
+        return True  # `p@ssw0rd`, `s3cr3t`: a stand-in word in leet
     # a stand-in by its words only (password123, changeme): syntax marks once decoded (`\n` in `w2q%5Cnve`) are chance
     return len(secret) < short or re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+)+", secret) is not None or is_wordlike(secret) \
         or re.fullmatch(r"[\w.\-]+", secret) is not None and is_placeholder(secret)

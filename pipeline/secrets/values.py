@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from urllib.parse import unquote
 
 # --- names ------------------------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ def is_secret_name(name: str) -> bool:
 _SYNTAX_MARKS = re.compile(
     r"\$\{[A-Za-z_][\w.:\-]*\}|\$\([A-Za-z_][\w .\-]*\)|\{\{[^{}]*\}\}|\{%[^%]*%\}|%\([A-Za-z_]\w*\)[sdr]|"
     r"(?:^|[\s'\"=:(])%[sd](?:$|[\s'\")])|<[A-Za-z_][\w\- .]{2,}>|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_][A-Z0-9_]*%$|"
-    r"^@[A-Z_][A-Z0-9_]*@$|^\[[A-Z_ ]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
+    r"^@[\w.\-]+@$|^\$[A-Za-z_][\w.\-]*\$$|^\[[A-Za-z_ \-]*\]$|^\{[\w\[\]'\".+ \-]*\}?$|"
     r"\(\?[:P!=<]|\[\^[\\\w\s\-]*\]|\[[^\]]*(?:A-Z|a-z|0-9)[^\]]*\]|\{\d+,?\d*\}|"
     r"^\*\.[a-z0-9\-]+(?:\.[a-z0-9\-]+)*$|^\*\*(?:/[\w.*\-]*)*$|/\*\*$|/\*\*/|^(?:\.\.\.|…).{0,11}$|^.{0,11}(?:\.\.\.|…)$|^\*{3}|^.{0,11}\*{3}$|"
     r"#{4}|^(?!\d{6,}$)[\d.:/\- ]+$"
@@ -97,7 +98,7 @@ _STAND_IN_WORDS = re.compile(
     r"x{4,}|X{4,}|(?<![A-Za-z])(?:" + "|".join(f"{w}|{w.capitalize()}|{w.upper()}" for w in (
         "example", "sample", "placeholder", "changeme", "change_me", "change-me", "dummy", "redacted", "your_", "your-",
         "yourapi", "insert_", "insert-", "replaceme", "replace_me", "here", "fixme", "todo", "notreal", "not_real", "fake",
-        "mock")) + r")(?![a-z])"
+        "mock", "snip", "snipped", "truncated", "elided", "omitted")) + r")(?![a-z])"
 )
 
 
@@ -163,10 +164,25 @@ def says_placeholder(value: str) -> bool:
     """The narrow test, for places where anything is a credential (after `Authorization: Basic`):
     only a template, a reference, a marker word or a stand-in word as the whole value."""
     v = value.strip().strip("\"'`")
-    return len(v) < 4 or bool(_PLACEHOLDER_MARKS.search(v)) or _says_stand_in(v) or v.lower() in PLACEHOLDER_WORDS or (
+    return len(v) < 4 or bool(_PLACEHOLDER_MARKS.search(v)) or _says_stand_in(v) or v.lower() in PLACEHOLDER_WORDS or _is_filler(v) or (
         not _is_soup(v) and bool(_SYNTAX_MARKS.search(v) or _is_glob(v)))
 
 
+# a run of eight of one letter (`CHANGEMEaaaaaaaa`), a piece said three times over (`blahblahblah`): a filler typed
+# by a person, never a draw
+_FILLER = re.compile(r"([^\W\d])\1{7,}|^(.{2,8}?)\2{2,}$")
+
+
+def _is_filler(value: str) -> bool:
+    """A filler (see ``_FILLER``), or characters in the order of their code points, twelve or more (an alphabet or
+    the punctuation written out, percent-encoded or not): a random draw of twelve is sorted once in 479 million."""
+    if _FILLER.search(value):
+        return True
+    decoded = unquote(value)
+    return len(decoded) >= 12 and list(decoded) == sorted(decoded)
+# the whole value one interpolation of code (`#{Rack::...token(env['rack.session'])}`, `${{ secrets.X }}`), whatever
+# punctuation the code inside holds (the symbol-soup guard would read it as a generated password)
+_INTERPOLATION = re.compile(r"(?:#|\$|%)\{\{?[ \t]*[A-Za-z_][\w.:]*[^{}\n]*\}\}?")
 _BYTE_ESCAPES = re.compile(r"(?:\\x[0-9a-fA-F]{2}){8,}")
 
 
@@ -176,7 +192,7 @@ def is_placeholder(value: str) -> bool:
     if _BYTE_ESCAPES.fullmatch(v):
         return False  # bytes written as escapes (b'\x9f\x1c...'): a key, not a regex
     if len(v) < 4 or _PLACEHOLDER_MARKS.search(v) or _says_stand_in(v) or len(set(v.lower())) <= 2 \
-            or v.lower() in PLACEHOLDER_WORDS:
+            or v.lower() in PLACEHOLDER_WORDS or _is_filler(v) or _INTERPOLATION.fullmatch(v):
         return True
     if not _is_soup(v) and (_SYNTAX_MARKS.search(v) or _is_glob(v)):
         return True
@@ -206,7 +222,8 @@ def _is_word(segment: str) -> bool:
     """One word: a stand-in's vocabulary, or a lower-case / Capitalised / UPPER-CASE pronounceable word."""
     if len(segment) < 2:
         return False
-    return segment.lower() in PLACEHOLDER_WORDS or bool(re.fullmatch(r"v?\d+|[a-z]\d", segment)) or bool(
+    # a stand-in's word written as one (ci, CI, Ci; `cI` is two random letters: a sweep drew `ITL,Awst,Viox!cI`)
+    return segment.lower() in PLACEHOLDER_WORDS and (segment.islower() or segment.isupper() or segment.istitle()) or bool(re.fullmatch(r"v?\d+|[a-z]\d", segment)) or bool(
         re.fullmatch(r"[A-Z]?[a-z]+|[A-Z]+", segment) and len(segment) >= 3 and is_wordlike(segment.lower())
         and re.search(r"[aeiouy]", segment.lower()))  # QHJ, three random capitals, is no word
 

@@ -37,9 +37,27 @@ def judge(text: str, value: str, kind: str) -> str | None:
     ('assert response.json() == {"auth": "Basic dXNlcjpwYXNzd29yZDEyMw=="}\n', "dXNlcjpwYXNzd29yZDEyMw==",
      "http_authorization", "decodes_to_stand_in"),
     ('url = httpx.URL("HTTPS://jo%40email.com:a%20secret@example.de:1234/")\n', "jo%40email.com:a%20secret",
-     "basic_auth_credentials", None),  # the userinfo without its scheme is judged by the password's own shape below
+     "basic_auth_credentials", "decodes_to_stand_in"),  # the userinfo alone: its password judged as in a whole URL
     ('url = "https://jo%40email.com:a%20secret@example.de/"\n', "https://jo%40email.com:a%20secret@example.de/",
      "basic_auth_credentials", "decodes_to_stand_in"),
+    # a literal in a name's place: a mapping's key, a subscript, what an environment or header accessor is given
+    ('headers = {"X-Api-Key": "...", "X-Client-ID": "ABC123"}\n', "X-Client-ID", "credential_line_literal", "name_position"),
+    ('del request.headers["X-Api-Key"]\n', "X-Api-Key", "credential_line_literal", "name_position"),
+    ('monkeypatch.setenv("FLASK_EXIST__inner__ik", "2")\n', "FLASK_EXIST__inner__ik", "credential_line_literal",
+     "name_position"),
+    ('r.Header.Set("AuThOrIzAtIoN", "token123")\n', "AuThOrIzAtIoN", "credential_line_literal", "name_position"),
+    # code quoted in prose
+    ("* Expose `httpx.USE_CLIENT_DEFAULT`, used as the default to `auth`\n", "httpx.USE_CLIENT_DEFAULT",
+     "credential_line_literal", "code_reference"),
+    ("// It is shortcut for `c.Request.URL.Query().Get(key)`\n", "c.Request.URL.Query().Get(key)",
+     "credential_line_literal", "code_reference"),
+    # an address with no credential in it, a path of words
+    ("    proxy_pass http://127.0.0.1:8000/;\n", "http://127.0.0.1:8000/;", "config_directive", "url_path"),
+    ("{\"/get/abc/123abcddxx\", false, \"/get/abc/:param\", Params{Param{Key: \"param\"}}},\n", "/get/abc/123abcddxx",
+     "credential_line_literal", "url_path"),
+    # a websocket handshake's key is a nonce
+    ('.header("sec-websocket-key", "6D69KGBOr4Re+Nj6zx9aQA==")\n', "6D69KGBOr4Re+Nj6zx9aQA==", "credential_line_literal",
+     "named_not_secret"),
 ])
 def test_each_reason(text, value, kind, reason):
     assert judge(text, value, kind) == reason
@@ -63,6 +81,16 @@ def test_each_reason(text, value, kind, reason):
      "http_authorization"),
     # a token68 after its scheme is the credential, even where it reads as a dotted name (a Hypothesis draw, 2026-12-07)
     ("Authorization: Basic _00000000All.Alo\n", "_00000000All.Alo", "http_authorization"),
+    # a password that holds %XX by chance and decodes to a control character: still a password (a sweep drew one)
+    ("\tcurl -fsS -u ci-robot:TgJs5uOBp%17HpC -X POST https://registry.acme-corp.dev/api/retention/run\n",
+     "TgJs5uOBp%17HpC", "curl_auth_user"),
+    # a random value as a setter's second argument, a mapping's value, a path's random last piece
+    ('monkeypatch.setenv("API_TOKEN", "qT4m9ZrX2vLk8sPw3NcB")\n', "qT4m9ZrX2vLk8sPw3NcB", "credential_line_literal"),
+    ('headers = {"X-Api-Key": "qT4m9ZrX2vLk8sPw3NcB"}\n', "qT4m9ZrX2vLk8sPw3NcB", "credential_line_literal"),
+    ('key_path = "/qT4m9ZrX2vLk8sPw3NcB/Xk9mP2qR7vT8"\n', "/qT4m9ZrX2vLk8sPw3NcB/Xk9mP2qR7vT8", "credential_line_literal"),
+    # a random token is no code reference, dotted or called
+    ("token: `eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4fw`\n", "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4fw",
+     "credential_line_literal"),
 ])
 def test_what_stays_a_finding(text, value, kind):
     assert judge(text, value, kind) is None

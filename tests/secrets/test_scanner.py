@@ -277,6 +277,11 @@ DRAWN = [  # (path, the line's template, the value): judged below with the swept
      "3cI81W2a08e7b2bKqo_r1-_9Hy-Koqh1"),
     # and a 400-seed one (180000-180399): a password holding %5C by chance, decoded to a `\n` that read as regex syntax
     ("Startup.cs", 'new NetworkCredential("svc_inventory", "w2q%5Cnve*frHn8", "SUPPLIER");', "w2q%5Cnve*frHn8"),
+    # and a 100-seed one (0-99, 2026-12-07): two random letters `cI` read as the stand-in word "ci"; a password holding
+    # %17 by chance (a control character once decoded)
+    ("docker-compose.yml", "      POSTGRES_PASSWORD: ITL,Awst,Viox!cI", "ITL,Awst,Viox!cI"),
+    ("Makefile", "\tcurl -fsS -u ci-robot:TgJs5uOBp%17HpC -X POST https://registry.acme-corp.dev/api/retention/run",
+     "TgJs5uOBp%17HpC"),
 ] + [(path, template.format(v=value), value) for path, template, value in DRAWN])
 def test_swept_leaks_are_redacted(scanner, path, line, value):
     redacted, findings = scanner.redact(f"# settings\n{line}\n", path)

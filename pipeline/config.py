@@ -55,6 +55,9 @@ class CollectConfig:
 class CleanConfig:
     # BigCode preprocessing thresholds (bigcode-dataset/preprocessing/README.md)
     max_line_length: int = 1000  # characters; longer lines mean minified or data
+    # share of a file's characters in lines over max_line_length at which the file is dropped as minified or data; under
+    # it the file is kept and its long lines are cut by the chunker (a long doc comment, a colour table in a main.rs)
+    max_long_line_share: float = 0.5
     max_mean_line_length: int = 100  # characters
     min_alnum_share: float = 0.25  # share of alphanumeric characters
     near_dup_threshold: float = 0.7  # MinHash Jaccard estimate at which a file is a near-duplicate

@@ -178,6 +178,17 @@ def test_thresholds_come_from_the_recipe(tmp_path):
     assert kept == {} and stats["dropped_max_line_length"] == 1
 
 
+def test_a_few_long_lines_keep_their_file_and_are_cut_by_the_chunker(tmp_path):
+    """A file whose long lines are a small part of it (a colour table in a main.rs, a long doc comment) is kept; one
+    they make up most of (minified, data) is dropped."""
+    table = "const LS_COLORS: &str = \"" + ":".join(f"*.ext{i}=0;38;5;{i % 256}" for i in range(150)) + "\";\n"
+    body = "\n".join(f"fn step_{i}(x: u32) -> u32 {{ x + {i} }}" for i in range(150)) + "\n"
+    root = write_files(tmp_path / "r", {"main.rs": table + body, "table.rs": table * 3 + "fn main() {}\n"})
+    kept, stats = run_clean(root)
+    assert len(table) > 1000 and len(table) < 0.5 * len(table + body)
+    assert set(kept) == {"main.rs"} and stats.dropped() == {"max_line_length": 1}
+
+
 # --- path rules ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["vendor/lib.py", "third_party/x/y.py", "web/node_modules/pkg/index.js", "src/External/helper.py"])

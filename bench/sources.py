@@ -6,6 +6,8 @@ Nothing fetched is committed: everything lies under ``runs/bench-src/`` (git-ign
   pinned revision into ``runs/bench-src/git/NAME``, from ``$REPOTUNE_MIRRORS/owner+name/repo`` where a
   local mirror lies there (default ``/work/.mirror``, the bare copies a benchmark machine keeps), else
   from GitHub. Two of them were first committed in 2023 or later, after the base model's training data.
+- ``TRANSFER``: ten repositories with their history and question sets written blind to the levers (issue 34), in two
+  fixed halves, cloned as ``GIT``'s into ``runs/bench-src/transfer/``.
 - ``CLEAN``: open-source repositories at pinned revisions, in two halves (bench-secrets' false findings:
   the rules are tuned on one half, the other is reported), cloned as ``GIT``'s into ``runs/bench-src/clean/``.
 - ``FETCHED``: package trees (bench-build's other languages), unpacked from a pinned package of a
@@ -46,6 +48,23 @@ GIT = {
     "gin": ("go", "gin-gonic/gin", "v1.8.1", "2014"),
     "llm": ("python", "simonw/llm", "f3f4f29c6e5e623c3776cbf6455dda2345638214", "2023"),  # a CLI and library for LLMs
     "huh": ("go", "charmbracelet/huh", "ffb6a97195b4a031925a31cc70c62fc1d309e69d", "2023"),  # terminal forms
+}
+# name -> (language, GitHub owner/name, pinned revision, first commit, half): issue 34's transfer bench. Its question
+# sets (bench/questions/NAME.jsonl, 45 each) were written on 2026-12-07 by five helpers who saw neither the levers nor
+# any result (bench/questions/README.md: who, from what, in which styles), before any lever was chosen on them. The
+# halves are fixed here, before a lever is tried: a lever is chosen on one half and reported on the other, then the
+# halves swap.
+TRANSFER = {
+    "smolagents": ("python", "huggingface/smolagents", "e3a5b8994b301983b91c0325546e9dc82eab8cf0", "2024", "a"),
+    "chi": ("go", "go-chi/chi", "735ae2b87f8c733d616e809ae86e0985c1bc3350", "2015", "a"),
+    "ky": ("typescript", "sindresorhus/ky", "3419113b48e034fdcf8fa6bd3be3da7b3d0d758f", "2018", "a"),
+    "jiff": ("rust", "BurntSushi/jiff", "ab6e8c83462e9b6d0dfe33f9cb70583d3d82049b", "2024", "a"),
+    "jsoup": ("java", "jhy/jsoup", "46b620860af930eedc193a705eaf7cea5aec89a6", "2010", "a"),
+    "fastmcp": ("python", "jlowin/fastmcp", "b14b137fddc3145d6b4abd0b3a3f1a11dfc370b0", "2024", "b"),
+    "typer": ("python", "fastapi/typer", "9a7b2e83f6b62c750d6026b0de9ebf2026a8b8fa", "2019", "b"),
+    "charmlog": ("go", "charmbracelet/log", "ca9d3c76a1188b446da316abdc83bd71a3207209", "2022", "b"),
+    "t3env": ("typescript", "t3-oss/t3-env", "7d26a645904a8fa8712c16f31a4737a80e7066fd", "2023", "b"),
+    "fd": ("rust", "sharkdp/fd", "ee20f426ddf338ac7ead5c5f00ea49258005caaf", "2017", "b"),
 }
 # name -> (language, GitHub owner/name, pinned revision, half): clean open-source code for bench-secrets' false
 # findings (none holds a real credential). The scanner's rules are tuned on the "tune" half only; the "report"
@@ -92,10 +111,10 @@ def tree(name: str) -> Path:
 
 
 def checkout(name: str, table: str = "git") -> Path:
-    """The git repository ``name`` of ``GIT`` (or of ``CLEAN`` / ``CODE_HEAVY``, with ``table="clean"`` /
-    ``"codeheavy"``) at its pinned revision, with its history, cloned on first use; a code-heavy one with its
+    """The git repository ``name`` of ``GIT`` (or of ``CLEAN`` / ``CODE_HEAVY`` / ``TRANSFER``, with ``table="clean"`` /
+    ``"codeheavy"`` / ``"transfer"``) at its pinned revision, with its history, cloned on first use; a code-heavy one with its
     paths removed in a commit of its own on top."""
-    _, slug, rev, removed = {"clean": CLEAN, "codeheavy": CODE_HEAVY}.get(table, GIT)[name]
+    _, slug, rev, removed = {"clean": CLEAN, "codeheavy": CODE_HEAVY, "transfer": TRANSFER}.get(table, GIT)[name][:4]
     dest = SRC / table / name
     if not (dest / ".git").is_dir():
         mirror = MIRRORS / slug.replace("/", "+") / "repo"
@@ -150,5 +169,7 @@ if __name__ == "__main__":
         print(source, checkout(source))
     for source in CLEAN:
         print(source, checkout(source, "clean"))
+    for source in TRANSFER:
+        print(source, checkout(source, "transfer"))
     for source in FETCHED:
         print(source, ensure(source))

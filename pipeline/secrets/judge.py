@@ -6,8 +6,8 @@ rules) only says "this looks like a secret"; on code nobody tuned the rules for,
 names and data (issue 32: 176 and 241 findings on two clean projects). The judge asks what the value is
 in its context, and says why it is not a secret (a short snake_case reason) or None (keep it redacted):
 
-- ``defined_name``: a name the file defines or calls (``class X``, ``def X``, ``func TestX(``, ``X(``):
-  an identifier, not a value.
+- ``defined_name``: a name the file defines or calls (``class X``, ``def X``, ``func TestX(``, ``X(``), or, for a
+  finding by shape alone, a camelCase name of words (``patParamKeys``): an identifier, not a value.
 - ``unnamed_hex`` / ``unnamed_base64`` / ``unnamed_token``: an entropy plugin's hex or base64, or a random-looking
   token without a vendor-like prefix, with no credential word on its line (for a token, nor on the three lines
   above, where a block's name stands): a gzip body in a test, an ETag, a digest nonce, a checksum, test data.
@@ -38,11 +38,12 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from .values import is_conventional_name, is_placeholder, is_wordlike, is_wordy
+from .values import _is_word, is_conventional_name, is_placeholder, is_secret_name, is_wordlike, is_wordy, name_words
 
-# a line about a credential: an unnamed entropy finding stands only beside one of these words
-_CREDENTIAL_WORDS = re.compile(
-    r"(?i)pass|pwd|secret|token|key|auth|cred|cookie|session|bearer|sign|salt|private|login|connect|dsn|psk|otp|"
+# a line about a credential: an unnamed entropy finding stands only beside a word that begins so (`apiKey`, `X-Auth`,
+# `session_id`) or a secret's name (`pgpassword`); a stem inside a word (`fastapi`, `monkeypatch`) says nothing
+_CREDENTIAL_STEM = re.compile(
+    r"pass|pwd|secret|token|key|auth|cred|cookie|session|bearer|sign|salt|private|login|connect|dsn|psk|otp|"
     r"seed|mnemonic|cipher|encrypt|hmac|jwt|oauth|api")
 # where a name is defined or called in code: the token is an identifier there
 _DEFINITION = re.compile(
@@ -74,6 +75,8 @@ _CODE_PART = r"[A-Za-z_$][\w$]*(?:\([\w$, *]*\))?"
 _CODE_REFERENCE = re.compile(rf"{_CODE_PART}(?:(?:\.|::){_CODE_PART})+|[A-Za-z_$][\w$]*\([\w$, *]*\)")
 # an address without credentials: a scheme, a host (a name or an IP, a port) and a path, nothing else
 _ADDRESS = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://[\w.\-]+(?::\d+)?(?P<path>(?:/[\w.\-~]*)*)[;,]?")
+# the findings made by a value's shape alone, with no secret name given: a camelCase name of words is no secret there
+_SHAPE_TYPES = {"credential_line_literal", "random_token", "hex_high_entropy_string", "base64_high_entropy_string"}
 _ENTROPY_TYPES = {"hex_high_entropy_string": "unnamed_hex", "base64_high_entropy_string": "unnamed_base64"}
 
 
@@ -99,11 +102,13 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     after = text[end:line_end if line_end >= 0 else len(text)]
     if not credential_position and _in_name_position(value, before, after):
         return "name_position"
-    if not credential_position and _CODE_REFERENCE.fullmatch(value) and _written_code(value):
+    if not credential_position and (_CODE_REFERENCE.fullmatch(value) and _written_code(value) or _quoted_code(value)):
         return "code_reference"
-    if kind in _ENTROPY_TYPES and not _CREDENTIAL_WORDS.search(line):
+    if kind in _SHAPE_TYPES and not credential_position and _camel_identifier(value):
+        return "defined_name"  # by its shape only: a name given as a password (`password="CircleOfLife"`) stays
+    if kind in _ENTROPY_TYPES and not _about_credentials(line):
         return _ENTROPY_TYPES[kind]
-    if kind == "random_token" and not _VENDOR_PREFIX.match(value) and not _CREDENTIAL_WORDS.search(_lines_before(text, line_start, 3) + line):
+    if kind == "random_token" and not _VENDOR_PREFIX.match(value) and not _about_credentials(_lines_before(text, line_start, 3) + line):
         return "unnamed_token"
     if _PUBLIC_ID.fullmatch(value) or _PUBLIC_ID_BEFORE.search(before):
         return "public_id"
@@ -120,7 +125,7 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
         # pieces in words (is_wordy: a random key in a path can pass a name's shape alone, as one drew in a sweep)
         if all(len(piece) <= 5 or is_wordy(piece) for piece in pieces):
             return "url_path"
-        if not _CREDENTIAL_WORDS.search(line) and all(len(piece) <= 5 or is_wordy(piece)
+        if not _about_credentials(line) and all(len(piece) <= 5 or is_wordy(piece)
                                                       or re.fullmatch(r"[0-9a-f]{7,64}", piece) for piece in pieces):
             return "public_id"
     userinfo = _USERINFO.search(value)
@@ -137,6 +142,28 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     if decoded is not None and ":" in decoded and _stand_in(decoded.split(":", 1)[1], short=6):
         return "decodes_to_stand_in"  # Basic credentials: user:password, the password a stand-in
     return None
+
+
+def _about_credentials(text: str) -> bool:
+    """Whether ``text`` holds a credential word: a word of its names that begins with a credential stem, or a
+    secret's name."""
+    return any(_CREDENTIAL_STEM.match(word) for word in name_words(text)) or any(
+        is_secret_name(token) for token in re.findall(r"[^\W\d][\w\-]*", text))
+
+
+def _quoted_code(value: str) -> bool:
+    """Code quoted in prose with its quotes and brackets (`"X-Api-Key":`, `h["X-Api-Key"]`): punctuation of code, and
+    every piece between it a written word or a one-letter name."""
+    if not re.fullmatch(r"[\w.\-\[\]\"':=>(), ]+", value) or not re.search(r"[\[\]\"':()]", value):
+        return False
+    pieces = [p for p in re.split(r"[^A-Za-z0-9]+", value) if p]
+    return bool(pieces) and all(len(p) == 1 and p.isalpha() or _is_word(p) or is_wordy(p) for p in pieces)
+
+
+def _camel_identifier(value: str) -> bool:
+    """A camelCase or PascalCase name of letters reading mostly as words (`patParamKeys`): an identifier, not a
+    mixed-case password (those change case every few letters, and rarely read as words)."""
+    return re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+|(?:[A-Z][a-z]+){2,}", value) is not None and is_wordy(value)
 
 
 def _in_name_position(value: str, before: str, after: str) -> bool:

@@ -55,6 +55,14 @@ def judge(text: str, value: str, kind: str) -> str | None:
     ("    proxy_pass http://127.0.0.1:8000/;\n", "http://127.0.0.1:8000/;", "config_directive", "url_path"),
     ("{\"/get/abc/123abcddxx\", false, \"/get/abc/:param\", Params{Param{Key: \"param\"}}},\n", "/get/abc/123abcddxx",
      "credential_line_literal", "url_path"),
+    # a credential stem inside a word (`fastapi`) makes no line about credentials: a commit id there is data
+    ('    "typer": ("python", "fastapi/typer", "9a7b2e83f6b62c750d6026b0de9ebf2026a8b8fa", "2019"),\n',
+     "9a7b2e83f6b62c750d6026b0de9ebf2026a8b8fa", "hex_high_entropy_string", "unnamed_hex"),
+    # a camelCase name of words, found by its shape alone; code quoted with its quotes and brackets
+    ('{"query": "duplicate param key", "relevant": [{"path": "tree.go", "symbol": "patParamKeys"}]}\n', "patParamKeys",
+     "credential_line_literal", "defined_name"),
+    ('# a mapping\'s key (`"X-Api-Key":`, `h["X-Api-Key"]`)\n', 'h["X-Api-Key"]', "credential_line_literal",
+     "code_reference"),
     # a websocket handshake's key is a nonce
     ('.header("sec-websocket-key", "6D69KGBOr4Re+Nj6zx9aQA==")\n', "6D69KGBOr4Re+Nj6zx9aQA==", "credential_line_literal",
      "named_not_secret"),
@@ -88,6 +96,8 @@ def test_each_reason(text, value, kind, reason):
     ('monkeypatch.setenv("API_TOKEN", "qT4m9ZrX2vLk8sPw3NcB")\n', "qT4m9ZrX2vLk8sPw3NcB", "credential_line_literal"),
     ('headers = {"X-Api-Key": "qT4m9ZrX2vLk8sPw3NcB"}\n', "qT4m9ZrX2vLk8sPw3NcB", "credential_line_literal"),
     ('key_path = "/qT4m9ZrX2vLk8sPw3NcB/Xk9mP2qR7vT8"\n', "/qT4m9ZrX2vLk8sPw3NcB/Xk9mP2qR7vT8", "credential_line_literal"),
+    # a name given as a password is a password (RFC 2617's example stays a finding: its shape says nothing)
+    ('auth = httpx.DigestAuth(username="Mufasa", password="CircleOfLife")\n', "CircleOfLife", "secret_keyword"),
     # a random token is no code reference, dotted or called
     ("token: `eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4fw`\n", "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4fw",
      "credential_line_literal"),

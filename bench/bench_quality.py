@@ -23,6 +23,7 @@ their intervals resample the questions within each set.
     python -m bench.bench_quality                                  # every source, default recipe (~1.5 h on 2 cores)
     python -m bench.bench_quality --sources llm huh --variants default gist
     python -m bench.bench_quality --sources llm huh --variants mnrl gist soup --against mnrl   # levers against the old default
+    python -m bench.bench_quality --sources charmlog t3env fd      # issue 34's transfer sets (bench/sources.py TRANSFER)
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ def table(variant: str, figs: dict[str, dict], averages: dict[str, dict]) -> lis
             + " | history yardstick (n): Δ [95 % CI] | STS-B Δ | holdout Δ (queries) | train pairs (steps) | minutes |",
             "|---|---|---|---|" + "---|" * len(MERGED) + "---|---|---|---|---|---|"]
     for source, f in figs.items():
-        first = sources.GIT[source][3] if source in sources.GIT else "this repository"
+        first = sources.with_history(source)[3] if source != "repotune" else "this repository"
         hist = f"({f['history_n']}) {_cell(f['history']['base'], f['history']['tuned'])}" if f["history"] else "–"
         rows.append(f"| {source} ({first}) | {f['n']} | {_cell(f['q']['base'], f['q']['tuned'])} | "
                     f"{_cell(f['q']['plain'], f['q']['hybrid'])} | "
@@ -322,7 +323,7 @@ def main() -> None:
                     help="the variant the others are paired against (one of --variants; e.g. mnrl, the default until 2026-12-06)")
     args = ap.parse_args()
     result: dict = {"sources": {s: {"questions": str(question_set(s).relative_to(ROOT)),
-                                    "revision": sources.GIT[s][2] if s in sources.GIT else "HEAD"} for s in args.sources},
+                                    "revision": sources.with_history(s)[2] if s != "repotune" else "HEAD"} for s in args.sources},
                     "plain_tokens": PLAIN_TOKENS, "variants": {}}
     rows = ["nDCG@10 on each source's question set over its run's whole chunk corpus. **Tuning alone**: tuned − base, "
             "both embedding the same text (the run's recipe). **Default search**: the tuned hybrid (`repotune search`) − "
@@ -356,7 +357,9 @@ def main() -> None:
     if args.against in by_variant and levers:
         result["against"] = {"reference": args.against} | {v: lever_deltas(by_variant[args.against], by_variant[v]) for v in levers}
         rows += against({v: result["against"][v] for v in levers}, args.against)
-    save("quality: question sets on repositories with their history" + (f", levers {', '.join(levers)}" if levers else ""),
+    transfer = set(args.sources) & set(sources.TRANSFER)  # issue 34's blind sets: a section of their own
+    save(("quality: transfer sets (issue 34), " + ", ".join(sorted(transfer)) if transfer
+          else "quality: question sets on repositories with their history") + (f", levers {', '.join(levers)}" if levers else ""),
          result, rows)
 
 

@@ -110,10 +110,11 @@ def tree(name: str) -> Path:
     return SRC / name / FETCHED[name][3]
 
 
-def checkout(name: str, table: str = "git") -> Path:
+def checkout(name: str, table: str | None = None) -> Path:
     """The git repository ``name`` of ``GIT`` (or of ``CLEAN`` / ``CODE_HEAVY`` / ``TRANSFER``, with ``table="clean"`` /
     ``"codeheavy"`` / ``"transfer"``) at its pinned revision, with its history, cloned on first use; a code-heavy one with its
     paths removed in a commit of its own on top."""
+    table = table or ("transfer" if name in TRANSFER else "git")
     _, slug, rev, removed = {"clean": CLEAN, "codeheavy": CODE_HEAVY, "transfer": TRANSFER}.get(table, GIT)[name][:4]
     dest = SRC / table / name
     if not (dest / ".git").is_dir():
@@ -138,8 +139,13 @@ def checkout(name: str, table: str = "git") -> Path:
     return dest
 
 
+def with_history(name: str) -> tuple:
+    """(language, GitHub owner/name, pinned revision, first commit) of a ``GIT`` or ``TRANSFER`` repository."""
+    return (TRANSFER[name] if name in TRANSFER else GIT[name])[:4]
+
+
 def post_2023(name: str) -> bool:
-    return int(GIT[name][3]) >= 2023
+    return int(with_history(name)[3]) >= 2023
 
 
 def ensure(name: str) -> Path:

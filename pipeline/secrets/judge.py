@@ -38,7 +38,7 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from .values import _is_word, is_conventional_name, is_placeholder, is_secret_name, is_wordlike, is_wordy, name_words
+from .values import is_conventional_name, is_placeholder, is_secret_name, is_word, is_wordlike, is_wordy, name_words
 
 # a line about a credential: an unnamed entropy finding stands only beside a word that begins so (`apiKey`, `X-Auth`,
 # `session_id`) or a secret's name (`pgpassword`); a stem inside a word (`fastapi`, `monkeypatch`) says nothing
@@ -157,7 +157,7 @@ def _quoted_code(value: str) -> bool:
     if not re.fullmatch(r"[\w.\-\[\]\"':=>(), ]+", value) or not re.search(r"[\[\]\"':()]", value):
         return False
     pieces = [p for p in re.split(r"[^A-Za-z0-9]+", value) if p]
-    return bool(pieces) and all(len(p) == 1 and p.isalpha() or _is_word(p) or is_wordy(p) for p in pieces)
+    return bool(pieces) and all(len(p) == 1 and p.isalpha() or is_word(p) or is_wordy(p) for p in pieces)
 
 
 def _camel_identifier(value: str) -> bool:

@@ -207,7 +207,7 @@ def is_placeholder(value: str) -> bool:
     # made of words: YOUR_API_KEY, GITHUB_TOKEN (the name of a variable), prod/db/password (the name of a
     # secret in a vault), password123, my-secret-key; a random value is not
     segments = [w for w in re.split(r"[^A-Za-z0-9]+", v) if w]
-    if len(segments) > 1 and all(_is_word(w) for w in segments):
+    if len(segments) > 1 and all(is_word(w) for w in segments):
         # ... but a diceware passphrase (kestrel-hazel-mulberry) is made of words too: it says nothing of secrets
         return any(w.lower() in PLACEHOLDER_WORDS for w in segments)
     words = [w for w in _WORD_SPLIT.split("-".join(name_words(v))) if w and not w.isdigit()]
@@ -218,7 +218,7 @@ _SEQUENCE = "0123456789abcdefghijklmnopqrstuvwxyz"
 _ALPHABETS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-._~"  # an alphabet, written out
 
 
-def _is_word(segment: str) -> bool:
+def is_word(segment: str) -> bool:
     """One word: a stand-in's vocabulary, or a lower-case / Capitalised / UPPER-CASE pronounceable word."""
     if len(segment) < 2:
         return False
@@ -349,7 +349,7 @@ def looks_random(value: str, strict: bool = False, min_len: int = 20) -> bool:
         return False
     segments = [w for w in re.split(r"[^A-Za-z0-9]+", v) if w]
     if all(w.isalpha() or w.isdigit() for w in segments) and all(
-            w.isdigit() or _is_word(w) or is_wordy(w) for w in segments):
+            w.isdigit() or is_word(w) or is_wordy(w) for w in segments):
         return False  # words, numbers and separators: a path, a host, an identifier
     if re.fullmatch(r"-{0,2}[A-Za-z_][\w.\-]*=.*", v):  # NAME=value: the value is judged by the assignment rules
         return False
@@ -395,7 +395,7 @@ def is_wordy(value: str) -> bool:
     """An identifier made of words (userPassword2, db_password_2, accessTkn, DB_PASSWORD): written by a
     person in one case convention, and reading mostly as English, or ALL_CAPS words."""
     if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", value):
-        return all(_is_word(w) or w.isdigit() for w in value.split("_"))
+        return all(is_word(w) or w.isdigit() for w in value.split("_"))
     return is_conventional_name(value) and word_share(value) >= 0.5
 
 

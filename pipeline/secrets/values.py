@@ -180,6 +180,8 @@ def _is_filler(value: str) -> bool:
         return True
     decoded = unquote(value)
     return len(decoded) >= 12 and list(decoded) == sorted(decoded)
+
+
 # the whole value one interpolation of code (`#{Rack::...token(env['rack.session'])}`, `${{ secrets.X }}`), whatever
 # punctuation the code inside holds (the symbol-soup guard would read it as a generated password)
 _INTERPOLATION = re.compile(r"(?:#|\$|%)\{\{?[ \t]*[A-Za-z_][\w.:]*[^{}\n]*\}\}?")
@@ -223,7 +225,8 @@ def is_word(segment: str) -> bool:
     if len(segment) < 2:
         return False
     # a stand-in's word written as one (ci, CI, Ci; `cI` is two random letters: a sweep drew `ITL,Awst,Viox!cI`)
-    return segment.lower() in PLACEHOLDER_WORDS and (segment.islower() or segment.isupper() or segment.istitle()) or bool(re.fullmatch(r"v?\d+|[a-z]\d", segment)) or bool(
+    written = segment.islower() or segment.isupper() or segment.istitle()
+    return segment.lower() in PLACEHOLDER_WORDS and written or bool(re.fullmatch(r"v?\d+|[a-z]\d", segment)) or bool(
         re.fullmatch(r"[A-Z]?[a-z]+|[A-Z]+", segment) and len(segment) >= 3 and is_wordlike(segment.lower())
         and re.search(r"[aeiouy]", segment.lower()))  # QHJ, three random capitals, is no word
 

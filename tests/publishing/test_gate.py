@@ -127,9 +127,10 @@ def smoke_run(tmp_path_factory) -> RunDir:
     # the question set and the code cap as `make train` has them: this repository mines ~94 % code pairs, against the
     # balance check's 95 % bound, and one file more or less in the holdout moves that by a point. Without tests/ (no
     # question points there) and MTEB (no check reads it): evaluating embeds the corpus twice, most of make test's time
+    exclude = [*load_recipe("smoke").collect.exclude, "tests/**"]
     recipe = load_recipe("smoke", [f"evaluate.questions={source / 'quality' / 'questions.jsonl'}",
                                    "pairs.balance_code_share=0.85", "evaluate.mteb=false",
-                                   "collect.exclude=[runs/**,.venv/**,bench/results/**,tests/**]"])
+                                   f"collect.exclude=[{','.join(exclude)}]"])
     build(source, out, recipe)
     train(out, recipe)
     evaluate(out)

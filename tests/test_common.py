@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 from pipeline.common import (
+    embed_precision,
     embed_text,
+    embedding_precision,
     file_of,
     hub_offline,
     identifier_words,
@@ -57,3 +59,26 @@ def test_the_weights_fingerprint_follows_the_weights():
     with torch.no_grad():
         model.weight[0, 0] += 1
     assert weights_fingerprint(model) != before
+
+
+def test_embedding_precision_is_bf16_only_where_the_device_computes_it_natively(monkeypatch):
+    monkeypatch.delenv("REPOTUNE_EMBED_PRECISION", raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert embed_precision("cpu") == "fp32" and embed_precision("mps") == "fp32"
+    model = torch.nn.Linear(4, 4)
+    model.device = torch.device("cpu")
+    with embedding_precision(model):
+        assert model(torch.ones(1, 4)).dtype == torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert embed_precision("cpu") == "bf16"
+    with embedding_precision(model):
+        assert model(torch.ones(1, 4)).dtype == torch.bfloat16  # autocast: the weights stay fp32
+    assert model.weight.dtype == torch.float32
+    monkeypatch.setenv("REPOTUNE_EMBED_PRECISION", "FP32")  # the override, whatever the hardware
+    assert embed_precision("cpu") == "fp32"
+    with embedding_precision(model):
+        assert model(torch.ones(1, 4)).dtype == torch.float32
+    monkeypatch.setenv("REPOTUNE_EMBED_PRECISION", "bf16")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert embed_precision("cpu") == "bf16"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import embed_text, hub_offline, row_text
+from ..common import device_type, embed_precision, embed_text, hub_offline, row_text
 from ..config import EvaluateConfig, Recipe
 from ..console import progress
 from ..dataset import load_corpus, load_pairs
@@ -180,7 +180,8 @@ def evaluate(run_dir: str | Path, recipe: Recipe | None = None) -> dict:
         train_ranks = [rankings(rs, memos, k, config.hybrid_alpha) for rs in train_sets]
 
     # 3. metrics: holdout and train samples, by type and kind, and the gap tuning added
-    metrics: dict = holdout_metrics(holdout, train_sets, ranks, train_ranks, list(models), seed) | {"context": context}
+    metrics: dict = holdout_metrics(holdout, train_sets, ranks, train_ranks, list(models), seed) | {
+        "context": context, "embed_precision": embed_precision(device_type(models["tuned"]))}
 
     # 3b. the question set: the questions people type, over the run's whole chunk corpus
     if config.questions:

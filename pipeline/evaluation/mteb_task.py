@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..common import hub_offline, weights_fingerprint
+from ..common import embedding_precision, hub_offline, weights_fingerprint
 
 if TYPE_CHECKING:
     from mteb.abstasks.retrieval import AbsTaskRetrieval
@@ -163,16 +163,17 @@ def run_mteb(model, model_name: str, task, output_dir: Path, *, revision: str | 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     wrapper = _named_wrapper(model, model_name, revision or weights_fingerprint(model))
-    result = mteb.evaluate(
-        wrapper,
-        task,
-        cache=mteb.ResultCache(cache_path=output_dir),
-        overwrite_strategy="always",
-        encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
-        co2_tracker=False,
-        show_progress_bar=False,
-        raise_error=True,
-    )
+    with embedding_precision(model):
+        result = mteb.evaluate(
+            wrapper,
+            task,
+            cache=mteb.ResultCache(cache_path=output_dir),
+            overwrite_strategy="always",
+            encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
+            co2_tracker=False,
+            show_progress_bar=False,
+            raise_error=True,
+        )
     if not result.task_results:
         raise RuntimeError(f"mteb produced no result for {task.metadata.name}: {result.exceptions}")
     scores = _split_scores(result.task_results[0], task.metadata.eval_splits[0])

@@ -33,7 +33,8 @@ def write_report(run: RunDir, metrics: dict, manifest: dict) -> None:
              f"Tuned vs base: nDCG@10 {_delta(h['base']['ndcg@10'], h['tuned']['ndcg@10'])} "
              f"(95 % paired bootstrap interval {metrics.get('holdout_delta_ci')}), "
              f"vs BM25 {_delta(h['bm25']['ndcg@10'], h['tuned']['ndcg@10'])}. Chunks embedded "
-             f"{'under a path and symbol header' if metrics.get('context') else 'as they are'}.", "",
+             f"{'under a path and symbol header' if metrics.get('context') else 'as they are'}, "
+             f"in {metrics.get('embed_precision', 'fp32')}.", "",
              "![retrieval](plots/retrieval.png)", ""]
     for key, title in (("holdout_by_type", "By pair type"), ("holdout_by_kind", "By kind (code / docs)")):
         lines += [f"### {title}", "", "| group | queries | base nDCG@10 | tuned nDCG@10 | BM25 nDCG@10 |", "|---|---|---|---|---|"]

@@ -10,7 +10,7 @@ import random
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-from ..common import file_of, hub_offline
+from ..common import embedding_precision, file_of, hub_offline
 from ..config import EvaluateConfig
 from . import EvalError
 
@@ -59,7 +59,8 @@ def sts_spearman(model, s1: list[str], s2: list[str], scores: list[float], name:
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
     evaluator = EmbeddingSimilarityEvaluator(s1, s2, scores, main_similarity="cosine", name=name, batch_size=batch_size, write_csv=False)
-    return float(evaluator(model)[f"{name}_spearman_cosine"])
+    with embedding_precision(model):
+        return float(evaluator(model)[f"{name}_spearman_cosine"])
 
 
 def domain_sts_pairs(chunks: list[dict], n: int, seed: int = 0) -> tuple[list[str], list[str], list[float]]:

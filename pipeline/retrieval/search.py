@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import identifier_words, row_text, weights_fingerprint
+from ..common import device_type, embed_precision, embedding_precision, identifier_words, row_text, weights_fingerprint
 from ..config import EvaluateConfig
 from ..console import shows_progress
 from ..errors import RepotuneError
@@ -107,13 +107,14 @@ def _corpus_key(texts: list[str]) -> str:
 
 def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: Path | None = None) -> np.ndarray:
     """Normalised embeddings of ``texts``; read from / written to ``index_dir`` when given, keyed by the
-    model's weights, its token window and the exact texts, so a changed model, window or corpus is never
-    served stale vectors."""
+    model's weights, its token window, the precision it embeds in (``common.embed_precision``) and the exact texts, so
+    a changed model, window, precision or corpus is never served stale vectors."""
     path = _index_path(model, texts, index_dir) if index_dir is not None else None
     if path is not None and path.is_file():
         return np.load(path)
-    emb = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                show_progress_bar=len(texts) > 2000 and shows_progress())
+    with embedding_precision(model):
+        emb = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=len(texts) > 2000 and shows_progress())
     emb = np.asarray(emb, dtype=np.float32)
     if path is not None:
         store_corpus_embeddings(model, texts, emb, index_dir)
@@ -121,7 +122,8 @@ def corpus_embeddings(model, texts: list[str], batch_size: int = 32, index_dir: 
 
 
 def _index_path(model, texts: list[str], index_dir: Path) -> Path:
-    return Path(index_dir) / f"{weights_fingerprint(model)}-{model.max_seq_length}-{_corpus_key(texts)}.npy"
+    precision = embed_precision(device_type(model))
+    return Path(index_dir) / f"{weights_fingerprint(model)}-{model.max_seq_length}-{precision}-{_corpus_key(texts)}.npy"
 
 
 def store_corpus_embeddings(model, texts: list[str], emb: np.ndarray, index_dir: Path) -> None:
@@ -140,7 +142,9 @@ def dense_scores(model, texts: list[str], queries: list[str], batch_size: int = 
 
 
 def query_embeddings(model, queries: list[str], batch_size: int = 32) -> np.ndarray:
-    return np.asarray(model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32)
+    with embedding_precision(model):
+        emb = model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+    return np.asarray(emb, dtype=np.float32)
 
 
 # --- hybrid ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
+from pipeline.common import embed_precision
 from pipeline.retrieval.search import (
     Index,
     SearchError,
@@ -49,7 +50,7 @@ def test_top_k_orders_by_score():
     assert [h["corpus_id"] for h in ranked[0]] == ["d", "b", "c"]
 
 
-def test_corpus_embeddings_are_stored_and_reused(tiny_model, tmp_path):
+def test_corpus_embeddings_are_stored_and_reused(tiny_model, tmp_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(tiny_model)
@@ -64,6 +65,10 @@ def test_corpus_embeddings_are_stored_and_reused(tiny_model, tmp_path):
     model.max_seq_length = max(2, model.max_seq_length // 2)  # another window (evaluation at 256, training at 128)
     corpus_embeddings(model, ["a b", "c d"], index_dir=tmp_path)  # the same weights and texts: encoded anew
     assert calls == [2, 2, 2] and len(list(tmp_path.glob("*.npy"))) == 3
+    other = "fp32" if embed_precision("cpu") == "bf16" else "bf16"
+    monkeypatch.setenv("REPOTUNE_EMBED_PRECISION", other)  # another precision: never served the other's vectors
+    corpus_embeddings(model, ["a b", "c d"], index_dir=tmp_path)
+    assert calls == [2, 2, 2, 2] and len(list(tmp_path.glob(f"*-{other}-*.npy"))) == 1
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ downsample``, the default until 2026-12-07) and the new one (``upsample``), then
 (`repotune run REPO --out runs/bench/codeheavy-NAME --fresh`, no question set: the gate judges the history yardstick)
 and `repotune gate` on it. Results: bench/results/<date>.json and .md, section "code-heavy repositories".
 
-    python -m bench.bench_codeheavy                     # all three (~10 min each on 2 cores)
+    python -m bench.bench_codeheavy                     # all four (~10 min each on 2 cores)
     python -m bench.bench_codeheavy --sources pflag --builds-only
 """
 

@@ -44,8 +44,14 @@ log = logging.getLogger("repotune")
 
 
 def _precision(config: TrainConfig) -> dict:
+    """The trainer's precision arguments (the first key names it in the manifest). bf16 on a CPU is the trainer's CPU
+    autocast, which it allows only with ``use_cpu``."""
     if config.precision == "fp32" or (config.precision == "auto" and not torch.cuda.is_available()):
         return {}
+    if not torch.cuda.is_available():
+        if config.precision == "fp16":
+            raise TrainError("train.precision fp16 needs a GPU: use bf16 or fp32 on a CPU")
+        return {"bf16": True, "use_cpu": True}
     if config.precision == "bf16" or (config.precision == "auto" and torch.cuda.is_bf16_supported()):
         return {"bf16": True}
     return {"fp16": True}
@@ -185,8 +191,7 @@ def arguments(folder: Path, config: TrainConfig, data: TrainingData, world: int)
         dataloader_pin_memory=torch.cuda.is_available(),  # pinned host memory only helps a copy to a GPU
         # several processes (torchrun): the batch sampler makes each global batch of train.batch_size without
         # duplicates, and accelerate splits it between the processes (each gets batch_size / processes)
-        **(distributed_args() if world > 1 else {}),
-        **_precision(config),
+        **((distributed_args() if world > 1 else {}) | _precision(config)),
     )
 
 

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import torch
 
 from pipeline.config import RecipeError, recipe_from_dict
 from pipeline.models import ModelError
@@ -203,6 +204,14 @@ def test_training_and_card_make_no_network_call(run, monkeypatch, loss):
 def test_bad_precision_is_a_recipe_error(run):
     with pytest.raises(RecipeError, match="precision"):
         _recipe(run, "train.precision=fp8")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path: bf16 is the trainer's CPU autocast there")
+def test_bf16_trains_on_a_cpu_and_fp16_says_it_needs_a_gpu(run):
+    train(run.root, _recipe(run, "train.max_steps=2", "train.precision=bf16"))
+    assert run.read_manifest()["train"]["precision"] == "bf16" and (run.model / "modules.json").is_file()
+    with pytest.raises(TrainError, match="fp16 needs a GPU"):
+        train(run.root, _recipe(run, "train.max_steps=2", "train.precision=fp16"), fresh=True)
 
 
 def test_levers_context_upsampling_and_hard_negatives_train_and_are_recorded(run):

@@ -104,6 +104,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", nargs="*", default=[s for s in bq.sources.GIT])
     ap.add_argument("--header-forms", action="store_true", help="the header's form, base model (see the module's doc)")
+    ap.add_argument("--label", default="", help="appended to the results section's title (e.g. the half of the sources)")
     args = ap.parse_args()
     measure, reference = (header_forms, "path and symbol (the default)") if args.header_forms else (systems, "default")
     figs = {s: measure(bq.ensure_run(s, "default")) for s in args.sources}
@@ -122,7 +123,8 @@ def main() -> None:
                     f"{vs_default['delta']:+.3f} {bq._ci(vs_default['ci'])} |")
         result["systems"][name] = {"vs_plain": vs_plain, "vs_default": vs_default,
                                    "ndcg@10": {s: round(float(np.mean(f[name])), 4) for s, f in figs.items()}}
-    save("quality: the header's form, base model" if args.header_forms else "quality: search-side levers, post hoc", result, rows)
+    title = "quality: the header's form, base model" if args.header_forms else "quality: search-side levers, post hoc"
+    save(f"{title}, {args.label}" if args.label else title, result, rows)
 
 
 if __name__ == "__main__":

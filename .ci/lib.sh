@@ -36,6 +36,13 @@ step() {  # step NAME COMMAND...: run it, print and keep its wall time
   return "$rc"
 }
 
+# the README's test command, failing when a test fails or none ran (pytest exits 5 when it collects nothing). Each line
+# chained: `step` runs it where `set -e` does not reach, so an unchained failing pipeline would pass (one did, 2026-12-08)
+make_test() {
+  make test VENV="$VENV" 2>&1 | tee /tmp/repotune-ci-test.log || return
+  grep -Eq '[0-9]+ passed' /tmp/repotune-ci-test.log || { echo "ci: no test ran" >&2; return 1; }
+}
+
 # the browser test of `repotune serve` drives Debian's Chromium: install it when absent, and let that test fail
 # (not skip) if it is still missing
 browser() {

@@ -7,7 +7,11 @@ names and data (issue 32: 176 and 241 findings on two clean projects). The judge
 in its context, and says why it is not a secret (a short snake_case reason) or None (keep it redacted):
 
 - ``defined_name``: a name the file defines or calls (``class X``, ``def X``, ``func TestX(``, ``X(``), or, for a
-  finding by shape alone, a camelCase name of words (``patParamKeys``): an identifier, not a value.
+  finding by shape alone, a camelCase name of words (``patParamKeys``, ``RSAKeyPair``, ``AsyncOAuth2Client``) or an
+  ``X-`` header's name (``X-Real-IP``): an identifier, not a value.
+- ``algorithm_name``: a signing algorithm's name, or a list of them (``HS256/384/512``, ``RS256``).
+- ``words_stand_in``: after a bearer scheme, a credential of lower-case words, one a credential's word
+  (``Bearer expired-token``): no issuer makes tokens of words; a test or a doc writes them.
 - ``unnamed_hex`` / ``unnamed_base64`` / ``unnamed_token``: an entropy plugin's hex or base64, or a random-looking
   token without a vendor-like prefix, with no credential word on its line (for a token, nor on the three lines
   above, where a block's name stands): a gzip body in a test, an ETag, a digest nonce, a checksum, test data.
@@ -24,7 +28,8 @@ in its context, and says why it is not a secret (a short snake_case reason) or N
   a subscript (`headers["X-Api-Key"]`), the name an environment or header accessor is given
   (`setenv("FLASK_EXIST__ok", ...)`, `.header("sec-websocket-key", ...)`).
 - ``code_reference``: code quoted in prose or a string, a dotted or called name of written identifiers
-  (`httpx.USE_CLIENT_DEFAULT`, `c.Request.URL.Query().Get(key)`, `httpx.NetRCAuth()`).
+  (`httpx.USE_CLIENT_DEFAULT`, `c.Request.URL.Query().Get(key)`, `httpx.NetRCAuth()`), or a read of the environment
+  (`process.env.OPEN_AI_API_KEY`, `import.meta.env.X`, `os.environ.X`).
 
 Each reason is counted in the secrets stage's stats (``judged_<reason>``), so what the judge let
 through can be audited. The thresholds were chosen on the tune half of bench-secrets' clean repositories
@@ -38,7 +43,16 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from .values import is_conventional_name, is_placeholder, is_secret_name, is_word, is_wordlike, is_wordy, name_words
+from .values import (
+    SHORT_WORDS,
+    is_conventional_name,
+    is_placeholder,
+    is_secret_name,
+    is_word,
+    is_wordlike,
+    is_wordy,
+    name_words,
+)
 
 # a line about a credential: an unnamed entropy finding stands only beside a word that begins so (`apiKey`, `X-Auth`,
 # `session_id`) or a secret's name (`pgpassword`); a stem inside a word (`fastapi`, `monkeypatch`) says nothing
@@ -73,6 +87,14 @@ _NAME_ARGUMENT_AFTER = re.compile(r"^[\"'`][ \t]*[,)]")
 # code in prose or a string: identifiers joined by `.` or `::`, each perhaps called with names for arguments
 _CODE_PART = r"[A-Za-z_$][\w$]*(?:\([\w$, *]*\))?"
 _CODE_REFERENCE = re.compile(rf"{_CODE_PART}(?:(?:\.|::){_CODE_PART})+|[A-Za-z_$][\w$]*\([\w$, *]*\)")
+# a read of the environment by name: the variable holds the secret, the code only names it
+_ENV_READ = re.compile(r"(?:process\.env|import\.meta\.env|os\.environ|env)\.[A-Za-z_][A-Za-z0-9_]*")
+# a JWS/JWT signing algorithm, or a list of one family's sizes (`HS256/384/512`)
+_ALGORITHM = re.compile(r"(?:HS|RS|ES|PS|EdDSA)(?:256|384|512)?(?:/(?:256|384|512))*\.?")
+# a credential of words: lower-case words joined by - or _, after a bearer scheme (Basic's token68 is base64: judged
+# as such below)
+_WORDS = re.compile(r"[a-z]{3,}(?:[-_][a-z]{3,}){0,3}")
+_BEARER_BEFORE = re.compile(r"(?i)\b(?:bearer|token)[ \t]+[\"']?$")
 # an address without credentials: a scheme, a host (a name or an IP, a port) and a path, nothing else
 _ADDRESS = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://[\w.\-]+(?::\d+)?(?P<path>(?:/[\w.\-~]*)*)[;,]?")
 # the findings made by a value's shape alone, with no secret name given: a camelCase name of words is no secret there
@@ -102,10 +124,17 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     after = text[end:line_end if line_end >= 0 else len(text)]
     if not credential_position and _in_name_position(value, before, after):
         return "name_position"
-    if not credential_position and (_CODE_REFERENCE.fullmatch(value) and _written_code(value) or _quoted_code(value)):
+    if not credential_position and (_CODE_REFERENCE.fullmatch(value) and _written_code(value) or _quoted_code(value)
+                                    or _ENV_READ.fullmatch(value)):
         return "code_reference"
-    if kind in _SHAPE_TYPES and not credential_position and _camel_identifier(value):
+    words = re.split(r"[-_]", value)
+    if _BEARER_BEFORE.search(before) and _WORDS.fullmatch(value) and all(_real_word(w) for w in words) and any(
+            _CREDENTIAL_STEM.match(w) for w in words):  # says what it stands for: `expired-token`, `secret-token`
+        return "words_stand_in"
+    if kind in _SHAPE_TYPES and not credential_position and (_camel_identifier(value) or _header_name(value)):
         return "defined_name"  # by its shape only: a name given as a password (`password="CircleOfLife"`) stays
+    if kind in _SHAPE_TYPES and not credential_position and _ALGORITHM.fullmatch(value):
+        return "algorithm_name"
     if kind in _ENTROPY_TYPES and not _about_credentials(line):
         return _ENTROPY_TYPES[kind]
     if kind == "random_token" and not _VENDOR_PREFIX.match(value) and not _about_credentials(_lines_before(text, line_start, 3) + line):
@@ -161,9 +190,39 @@ def _quoted_code(value: str) -> bool:
 
 
 def _camel_identifier(value: str) -> bool:
-    """A camelCase or PascalCase name of letters reading mostly as words (`patParamKeys`): an identifier, not a
-    mixed-case password (those change case every few letters, and rarely read as words)."""
-    return re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+|(?:[A-Z][a-z]+){2,}", value) is not None and is_wordy(value)
+    """A camelCase or PascalCase name reading as words (`patParamKeys`), acronyms and a version number allowed
+    (`RSAKeyPair`, `AsyncOAuth2Client`, `ReadConsoleW`): an identifier, not a mixed-case password (those change
+    case every few letters, and rarely read as words)."""
+    if re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+|(?:[A-Z][a-z]+){2,}", value) is not None and is_wordy(value):
+        return True
+    pieces = _CAMEL_PIECE.findall(value.replace("OAuth", "Oauth"))
+    if "".join(pieces) != value.replace("OAuth", "Oauth") or len(pieces) < 2:
+        return False
+    words = [p for p in pieces if re.fullmatch(r"[A-Z]?[a-z]{2,}", p)]
+    acronyms = [p for p in pieces if re.fullmatch(r"[A-Z]{2,5}", p)]
+    # every piece a word (three letters at least, a vowel; or a short one: in, to, of), one acronym of 2-5 capitals at
+    # most, one short number at most, or one last capital. Random mixed case breaks that: a sweep drew `ZMUttcEssqKIO8AYA`
+    # (three acronyms around two pronounceable runs) and `cisyrengJOBzi2QHG`
+    return len(words) >= 2 and len(acronyms) <= 1 and sum(p.isdigit() for p in pieces) <= 1 and all(
+        is_word(w) for w in words) and all(
+        p in words or p in acronyms or p.lower() in SHORT_WORDS or re.fullmatch(r"\d{1,2}", p)
+        or (p == pieces[-1] and re.fullmatch(r"[A-Z]", p)) for p in pieces)
+
+
+# a camelCase name's pieces: a word (perhaps Capitalised), an acronym (the capitals before a Capitalised word), digits
+_CAMEL_PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?=[A-Z][a-z]|\d|$)|\d+|[A-Z]")
+
+
+def _real_word(word: str) -> bool:
+    """A word of a stand-in credential (`expired`, `token`, `alice`): a word, not a run of one letter (`aaa`)."""
+    return is_word(word) and len(set(word)) > 1
+
+
+def _header_name(value: str) -> bool:
+    """An `X-` header's name (`X-Real-IP`, `X-API-Key`, `X-Agent-ID`): its pieces words or acronyms."""
+    pieces = value.split("-")
+    return len(pieces) >= 2 and pieces[0] in ("X", "x") and all(
+        re.fullmatch(r"[A-Z]{2,5}|[a-z]{2,5}", p) or is_word(p) or _camel_identifier(p) for p in pieces[1:])
 
 
 def _in_name_position(value: str, before: str, after: str) -> bool:

@@ -321,7 +321,7 @@ def is_conventional_name(value: str) -> bool:
     return len(segments) >= 3 and not re.search(r"[^\w.\-/: ]", value) and sum(written) >= 0.75 * len(segments)
 
 
-_SHORT_WORDS = frozenset("is id to of in on at by db ok io ui os no up or if as be do go my an we me".split())
+SHORT_WORDS = frozenset("is id to of in on at by db ok io ui os no up or if as be do go my an we me".split())
 
 
 def _conventional_segment(segment: str) -> bool:
@@ -329,7 +329,7 @@ def _conventional_segment(segment: str) -> bool:
         return True  # a number or a version: v2, L6, x86
     chunks = _CHUNKS.findall(segment)
     for i, chunk in enumerate(chunks):
-        if chunk.isdigit() or chunk.lower() in _SHORT_WORDS:
+        if chunk.isdigit() or chunk.lower() in SHORT_WORDS:
             continue
         if chunk.isupper() and 2 <= len(chunk) <= 5 and (i == len(chunks) - 1 or chunks[i + 1][:1].isupper()):
             continue  # HTTP in HTTPDigestAuth, LM in Seq2SeqLM

@@ -29,7 +29,7 @@ $(BIN)/repotune: pyproject.toml constraints.txt
 
 install: $(BIN)/repotune ## create .venv and install repotune with its test, docs and lint extras (~2 min)
 
-train: install ## tune a model on this repository (default recipe, ~11 min on 2 idle cores after the install) -> runs/latest
+train: install ## tune a model on this repository (default recipe, ~9 min on 2 idle cores after the install) -> runs/latest
 	$(OFFLINE) $(BIN)/repotune run $(REPO) --out $(RUN) --fresh $(if $(QUESTIONS),--set evaluate.questions=$(QUESTIONS))
 
 test: install ## run the unit tests (tiny local model, a few minutes)

@@ -10,8 +10,6 @@ in its context, and says why it is not a secret (a short snake_case reason) or N
   finding by shape alone, a camelCase name of words (``patParamKeys``, ``RSAKeyPair``, ``AsyncOAuth2Client``) or an
   ``X-`` header's name (``X-Real-IP``): an identifier, not a value.
 - ``algorithm_name``: a signing algorithm's name, or a list of them (``HS256/384/512``, ``RS256``).
-- ``words_stand_in``: after a bearer scheme, a credential of lower-case words, one a credential's word
-  (``Bearer expired-token``): no issuer makes tokens of words; a test or a doc writes them.
 - ``unnamed_hex`` / ``unnamed_base64`` / ``unnamed_token``: an entropy plugin's hex or base64, or a random-looking
   token without a vendor-like prefix, with no credential word on its line (for a token, nor on the three lines
   above, where a block's name stands): a gzip body in a test, an ETag, a digest nonce, a checksum, test data.
@@ -91,10 +89,6 @@ _CODE_REFERENCE = re.compile(rf"{_CODE_PART}(?:(?:\.|::){_CODE_PART})+|[A-Za-z_$
 _ENV_READ = re.compile(r"(?:process\.env|import\.meta\.env|os\.environ|env)\.[A-Za-z_][A-Za-z0-9_]*")
 # a JWS/JWT signing algorithm, or a list of one family's sizes (`HS256/384/512`)
 _ALGORITHM = re.compile(r"(?:HS|RS|ES|PS|EdDSA)(?:256|384|512)?(?:/(?:256|384|512))*\.?")
-# a credential of words: lower-case words joined by - or _, after a bearer scheme (Basic's token68 is base64: judged
-# as such below)
-_WORDS = re.compile(r"[a-z]{3,}(?:[-_][a-z]{3,}){0,3}")
-_BEARER_BEFORE = re.compile(r"(?i)\b(?:bearer|token)[ \t]+[\"']?$")
 # an address without credentials: a scheme, a host (a name or an IP, a port) and a path, nothing else
 _ADDRESS = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://[\w.\-]+(?::\d+)?(?P<path>(?:/[\w.\-~]*)*)[;,]?")
 # the findings made by a value's shape alone, with no secret name given: a camelCase name of words is no secret there
@@ -127,10 +121,6 @@ def not_a_secret(text: str, start: int, end: int, kind: str, names: frozenset[st
     if not credential_position and (_CODE_REFERENCE.fullmatch(value) and _written_code(value) or _quoted_code(value)
                                     or _ENV_READ.fullmatch(value)):
         return "code_reference"
-    words = re.split(r"[-_]", value)
-    if _BEARER_BEFORE.search(before) and _WORDS.fullmatch(value) and all(_real_word(w) for w in words) and any(
-            _CREDENTIAL_STEM.match(w) for w in words):  # says what it stands for: `expired-token`, `secret-token`
-        return "words_stand_in"
     if kind in _SHAPE_TYPES and not credential_position and (_camel_identifier(value) or _header_name(value)):
         return "defined_name"  # by its shape only: a name given as a password (`password="CircleOfLife"`) stays
     if kind in _SHAPE_TYPES and not credential_position and _ALGORITHM.fullmatch(value):
@@ -212,10 +202,6 @@ def _camel_identifier(value: str) -> bool:
 # a camelCase name's pieces: a word (perhaps Capitalised), an acronym (the capitals before a Capitalised word), digits
 _CAMEL_PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?=[A-Z][a-z]|\d|$)|\d+|[A-Z]")
 
-
-def _real_word(word: str) -> bool:
-    """A word of a stand-in credential (`expired`, `token`, `alice`): a word, not a run of one letter (`aaa`)."""
-    return is_word(word) and len(set(word)) > 1
 
 
 def _header_name(value: str) -> bool:

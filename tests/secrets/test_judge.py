@@ -67,7 +67,7 @@ def judge(text: str, value: str, kind: str) -> str | None:
     ('.header("sec-websocket-key", "6D69KGBOr4Re+Nj6zx9aQA==")\n', "6D69KGBOr4Re+Nj6zx9aQA==", "credential_line_literal",
      "named_not_secret"),
     # found on ten repositories the judge had not seen (issue 34's transfer set, 2026-12-08): names with acronyms and
-    # versions, X- headers, signing algorithms, reads of the environment, stand-in bearer tokens of words
+    # versions, X- headers, signing algorithms, reads of the environment
     ("FastMCP's `RSAKeyPair` utility is for development and testing only.\n", "RSAKeyPair", "credential_line_literal",
      "defined_name"),
     ("        oauth_client = AsyncOAuth2Client(\n", "AsyncOAuth2Client", "credential_line_literal", "defined_name"),
@@ -78,7 +78,6 @@ def judge(text: str, value: str, kind: str) -> str | None:
      "credential_line_literal", "algorithm_name"),
     ("            OPEN_AI_API_KEY: process.env.OPEN_AI_API_KEY,\n", "process.env.OPEN_AI_API_KEY", "secret_assignment",
      "code_reference"),
-    ("      Authorization: 'Bearer expired-token',\n", "expired-token", "http_authorization", "words_stand_in"),
 ])
 def test_each_reason(text, value, kind, reason):
     assert judge(text, value, kind) == reason
@@ -111,7 +110,8 @@ def test_each_reason(text, value, kind, reason):
     ('key_path = "/qT4m9ZrX2vLk8sPw3NcB/Xk9mP2qR7vT8"\n', "/qT4m9ZrX2vLk8sPw3NcB/Xk9mP2qR7vT8", "credential_line_literal"),
     # a name given as a password is a password (RFC 2617's example stays a finding: its shape says nothing)
     ('auth = httpx.DigestAuth(username="Mufasa", password="CircleOfLife")\n', "CircleOfLife", "secret_keyword"),
-    # a mixed-case password is no camelCase name, a random piece no header's name; a random bearer token stays
+    # a mixed-case password is no camelCase name, a random piece no header's name; a bearer token of words stays (a
+    # rule letting `Bearer expired-token` stand was dropped: Hypothesis drew `Bearer aab-aaaaaaab-key`)
     ('client_secret_hint = "zQ8Wn-TgJs5uOBp-KmWqZrTbXn"  # key: TgJs5uOBp\n', "TgJs5uOBp", "credential_line_literal"),
     ('headers = {"X-Token": "X-Zq8Lm2-Tv4Kp9"}  # api key\n', "X-Zq8Lm2-Tv4Kp9", "credential_line_literal"),
     ("      Authorization: 'Bearer mqzvtplk-rrdwxy',\n", "mqzvtplk-rrdwxy", "http_authorization"),

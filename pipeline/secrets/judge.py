@@ -185,8 +185,9 @@ def _camel_identifier(value: str) -> bool:
     case every few letters, and rarely read as words)."""
     if re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+|(?:[A-Z][a-z]+){2,}", value) is not None and is_wordy(value):
         return True
-    pieces = _CAMEL_PIECE.findall(value.replace("OAuth", "Oauth"))
-    if "".join(pieces) != value.replace("OAuth", "Oauth") or len(pieces) < 2:
+    spelt = value.replace("OAuth", "Oauth")  # one word, not the acronym O before Auth
+    pieces = _CAMEL_PIECE.findall(spelt)
+    if "".join(pieces) != spelt or len(pieces) < 2:
         return False
     words = [p for p in pieces if re.fullmatch(r"[A-Z]?[a-z]{2,}", p)]
     acronyms = [p for p in pieces if re.fullmatch(r"[A-Z]{2,5}", p)]
@@ -201,7 +202,6 @@ def _camel_identifier(value: str) -> bool:
 
 # a camelCase name's pieces: a word (perhaps Capitalised), an acronym (the capitals before a Capitalised word), digits
 _CAMEL_PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?=[A-Z][a-z]|\d|$)|\d+|[A-Z]")
-
 
 
 def _header_name(value: str) -> bool:
